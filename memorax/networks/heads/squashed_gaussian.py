@@ -1,0 +1,45 @@
+"""SquashedGaussian: a tanh-squashed Gaussian policy for actions in [-1, 1]."""
+
+from __future__ import annotations
+
+import distrax
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from memorax.networks.lazy import LazyModule
+
+
+class SquashedGaussian(LazyModule):
+    r"""``a = tanh(u)``, ``u ~ N(μ(h), diag σ(h)^2)``, as in SAC (Haarnoja et al. 2018).
+
+    ``log π(a) = log N(u) - Σ_i log(1 - tanh(u_i)^2)``, with the Jacobian term
+    computed as ``2 (log 2 - u - softplus(-2u))`` (distrax's ``Tanh``), which
+    stays finite near the bounds. ``log σ`` is squashed into
+    ``[log_std_min, log_std_max]`` by a tanh.
+
+    Shapes: inputs ``[B, T, F]``; returns a ``distrax.Transformed`` with batch
+    shape ``[B, T]`` and event shape ``[action_dim]``. Its ``mode()`` is not
+    defined by distrax; use ``jnp.tanh(dist.distribution.mean())`` for the
+    deterministic action.
+
+    Args:
+      action_dim: action dimensions.
+      log_std_min, log_std_max: bounds of ``log σ`` (default -5, 2).
+    """
+
+    def __init__(self, action_dim: int, *, log_std_min: float = -5.0, log_std_max: float = 2.0):
+        self.action_dim = action_dim
+        self.log_std_min = log_std_min
+        self.log_std_max = log_std_max
+
+    def build(self, in_features: int, rngs: nnx.Rngs) -> None:
+        self.mean = nnx.Linear(in_features, self.action_dim, rngs=rngs)
+        self.log_std = nnx.Linear(in_features, self.action_dim, rngs=rngs)
+
+    def __call__(self, inputs: jax.Array) -> distrax.Transformed:
+        self.build_once(inputs)
+        unit = jnp.tanh(self.log_std(inputs))
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (unit + 1)
+        base = distrax.MultivariateNormalDiag(self.mean(inputs), jnp.exp(log_std))
+        return distrax.Transformed(base, distrax.Block(distrax.Tanh(), ndims=1))

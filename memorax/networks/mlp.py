@@ -1,0 +1,63 @@
+"""MLP: a stack of dense layers applied to the last axis of every step."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import jax
+from flax import nnx
+
+from memorax.networks.lazy import LazyModule
+
+
+class MLP(LazyModule):
+    r"""Dense layers ``h_{i+1} = act(h_i W_i + b_i)`` over the features of every step.
+
+    Shapes: inputs ``[B, T, *features]`` (trailing axes are flattened), outputs
+    ``[B, T, features[-1]]``.
+
+    Args:
+      features: width of each layer.
+      activation: applied after every layer (default ReLU).
+      activate_final: whether the last layer is activated too (default True,
+        as a feature extractor wants).
+      kernel_init: default orthogonal with gain sqrt(2), the usual choice for
+        ReLU layers in PPO.
+      bias_init: default zeros.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[int],
+        *,
+        activation: Callable[[jax.Array], jax.Array] = nnx.relu,
+        activate_final: bool = True,
+        kernel_init: nnx.Initializer = nnx.initializers.orthogonal(math.sqrt(2)),
+        bias_init: nnx.Initializer = nnx.initializers.zeros_init(),
+    ):
+        self.features = tuple(features)
+        self.activation = activation
+        self.activate_final = activate_final
+        self.kernel_init = kernel_init
+        self.bias_init = bias_init
+
+    def build(self, in_features: int, rngs: nnx.Rngs) -> None:
+        sizes = (in_features,) + self.features
+        self.layers = nnx.List(
+            [
+                nnx.Linear(a, b, kernel_init=self.kernel_init, bias_init=self.bias_init, rngs=rngs)
+                for a, b in zip(sizes[:-1], sizes[1:])
+            ]
+        )
+
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        if inputs.ndim < 3:
+            raise ValueError(f"MLP: inputs have shape {inputs.shape}; expected [batch, time, features] (rank >= 3).")
+        x = inputs.reshape(inputs.shape[:2] + (-1,))
+        self.build_once(x)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.activate_final or i < len(self.layers) - 1:
+                x = self.activation(x)
+        return x

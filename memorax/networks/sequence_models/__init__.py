@@ -1,0 +1,21 @@
+"""Sequence models: torsos that carry memory across steps and reset it at episode starts."""
+
+from memorax.networks.sequence_models.lru import LRU
+from memorax.networks.sequence_models.mamba import Mamba
+from memorax.networks.sequence_models.rnn import RNN
+from memorax.networks.sequence_models.s5 import S5
+from memorax.networks.sequence_models.self_attention import SelfAttention
+from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sequence_models.wrapper import SequenceModelWrapper, as_sequence_model
+
+__all__ = [
+    "LRU",
+    "RNN",
+    "S5",
+    "Carry",
+    "Mamba",
+    "SelfAttention",
+    "SequenceModel",
+    "SequenceModelWrapper",
+    "as_sequence_model",
+]

@@ -1,0 +1,68 @@
+"""The diagonal linear recurrence with resets shared by Mamba, S5 and LRU.
+
+    h_t = a_t * h_{t-1} + b_t,   with h_{t-1} replaced by 0 where done_t,
+
+elementwise over the state axes. Training runs it as one
+``jax.lax.associative_scan`` whose elements carry the reset flag; acting runs
+:func:`recurrence_step` once per step. The initial state is zero, so a reset
+returns the memory to the initial carry.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _expand(done: jax.Array, like: jax.Array) -> jax.Array:
+    return done.reshape(done.shape + (1,) * (like.ndim - done.ndim))
+
+
+def _combine(earlier, later):
+    """Composes two affine maps h -> a h + b, the later one applied second.
+
+    An element ``(a, b, r)`` with ``r`` True maps every h to ``b`` (a reset
+    forgets h). ``jnp.where`` keeps a reset exact even where ``a * h`` is inf.
+    """
+    a1, b1, r1 = earlier
+    a2, b2, r2 = later
+    r2_ = _expand(r2, a2)
+    return a2 * a1, jnp.where(r2_, b2, a2 * b1 + b2), r1 | r2
+
+
+def linear_recurrence(a: jax.Array, b: jax.Array, done: jax.Array, h0: jax.Array) -> jax.Array:
+    """All states of the recurrence in parallel.
+
+    Args:
+      a: decays ``[batch, time, *state]``.
+      b: inputs ``[batch, time, *state]``.
+      done: bool ``[batch, time]``; True resets the state before step t.
+      h0: state before the first step ``[batch, *state]``.
+
+    Returns:
+      ``h`` of shape ``[batch, time, *state]``.
+    """
+    a_cum, b_cum, r_cum = jax.lax.associative_scan(_combine, (a, b, done), axis=1)
+    carried = jnp.where(_expand(r_cum, a_cum), 0, a_cum * h0[:, None])
+    return carried + b_cum
+
+
+def recurrence_step(a: jax.Array, b: jax.Array, done: jax.Array, h: jax.Array) -> jax.Array:
+    """One step ``[batch, *state]`` of the recurrence: ``a * (0 if done else h) + b``."""
+    return a * jnp.where(_expand(done, h), 0, h) + b
+
+
+def run_recurrence(a: jax.Array, b: jax.Array, done: jax.Array, h0: jax.Array) -> jax.Array:
+    """The associative scan for sequences, the plain step for a single step (acting)."""
+    if a.shape[1] == 1:
+        return recurrence_step(a[:, 0], b[:, 0], done[:, 0], h0)[:, None]
+    return linear_recurrence(a, b, done, h0)
+
+
+def feedthrough(inputs: jax.Array, d: jax.Array) -> jax.Array:
+    """The skip term D u: elementwise when ``d`` is a vector, a matrix product otherwise.
+
+    The published S5 and LRU layers have as many outputs as inputs and a
+    diagonal D; when a user's widths differ, D becomes ``[in_features, hidden_dim]``.
+    """
+    return inputs * d if d.ndim == 1 else inputs @ d

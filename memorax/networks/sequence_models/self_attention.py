@@ -1,0 +1,98 @@
+"""SelfAttention: causal multi-head attention over a key/value cache that respects episodes."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from memorax.networks.lazy import LazyModule
+from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+
+
+def rotate(x: jax.Array, positions: jax.Array, base: float = 10_000.0) -> jax.Array:
+    """Rotary position embedding (Su et al. 2021) of ``x [B, S, heads, head_dim]`` at ``positions [S]``.
+
+    Rotating queries and keys makes their dot product depend only on the
+    offset between positions.
+    """
+    half = x.shape[-1] // 2
+    angle = positions[:, None] * base ** (-jnp.arange(half) / half)
+    cos, sin = jnp.cos(angle)[:, None], jnp.sin(angle)[:, None]
+    x1, x2 = x[..., :half], x[..., half:]
+    return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)
+
+
+class SelfAttention(LazyModule, SequenceModel):
+    r"""Causal multi-head self-attention whose memory is a cache of the last ``context_length`` steps.
+
+    Step t attends to itself and to the at most ``context_length`` steps before
+    it that belong to the same episode:
+
+    .. math::
+
+        o_t = W_o \big[\mathrm{softmax}_{s \in \mathcal{W}_t}
+              (q_t^\top k_s / \sqrt{d})\, v_s\big]_{heads},
+
+    with rotary position embeddings on ``q`` and ``k``. The carry holds the raw
+    keys and values of the last ``context_length`` steps and a flag per slot
+    that is False for empty slots and for steps of earlier episodes, so acting
+    one step at a time attends to exactly what the whole-sequence call attends to.
+
+    Shapes: inputs ``[B, T, F]``, outputs ``[B, T, features or F]`` (the input
+    width by default, so it fits in a :class:`~memorax.networks.blocks.Residual`);
+    carry ``(keys [B, L, heads, head_dim], values [B, L, heads, head_dim], valid [B, L])``.
+
+    Args:
+      num_heads: number of heads.
+      head_dim: width of each head (even, for the rotary embedding).
+      context_length: ``L``, how many past steps the cache holds (default 128).
+      features: output width (default: the input width).
+    """
+
+    def __init__(self, num_heads: int, head_dim: int, *, context_length: int = 128, features: int | None = None):
+        if head_dim % 2:
+            raise ValueError(f"SelfAttention: head_dim is {head_dim}; expected an even number (rotary embedding).")
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.context_length = context_length
+        self.features = features
+
+    def build(self, in_features: int, rngs: nnx.Rngs) -> None:
+        width = self.num_heads * self.head_dim
+        self.query = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.key = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.value = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.out = nnx.Linear(width, self.features or in_features, rngs=rngs)
+
+    def initialize_carry(self, batch_size: int) -> Carry:
+        shape = (batch_size, self.context_length, self.num_heads, self.head_dim)
+        return jnp.zeros(shape), jnp.zeros(shape), jnp.zeros((batch_size, self.context_length), bool)
+
+    def _heads(self, x: jax.Array) -> jax.Array:
+        return x.reshape(x.shape[:2] + (self.num_heads, self.head_dim))
+
+    def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
+        self.build_once(inputs)
+        cached_keys, cached_values, cached_valid = carry
+        batch, steps, window = inputs.shape[0], inputs.shape[1], self.context_length
+        keys = jnp.concatenate([cached_keys, self._heads(self.key(inputs))], axis=1)
+        values = jnp.concatenate([cached_values, self._heads(self.value(inputs))], axis=1)
+        valid = jnp.concatenate([cached_valid, jnp.ones((batch, steps), bool)], axis=1)
+
+        # Positions index the cache followed by this call's steps.
+        query_pos = window + jnp.arange(steps)
+        key_pos = jnp.arange(window + steps)
+        episode_start = jax.lax.cummax(jnp.where(done, query_pos, 0), axis=1)
+        mask = (
+            valid[:, None, :]
+            & (key_pos >= episode_start[..., None])
+            & (key_pos <= query_pos[:, None])
+            & (key_pos >= query_pos[:, None] - window)
+        )
+        queries = rotate(self._heads(self.query(inputs)), query_pos)
+        attended = jax.nn.dot_product_attention(queries, rotate(keys, key_pos), values, mask=mask[:, None])
+        outputs = self.out(attended.reshape(batch, steps, -1))
+
+        still_valid = valid[:, steps:] & (key_pos[steps:] >= episode_start[:, -1:])
+        return (keys[:, steps:], values[:, steps:], still_valid), outputs
