@@ -34,4 +34,4 @@ class Gaussian(LazyModule):
     def __call__(self, inputs: jax.Array) -> distrax.MultivariateNormalDiag:
         self.build_once(inputs)
         mean = self.mean(inputs)
-        return distrax.MultivariateNormalDiag(mean, jnp.broadcast_to(jnp.exp(self.log_std.value), mean.shape))
+        return distrax.MultivariateNormalDiag(mean, jnp.broadcast_to(jnp.exp(self.log_std[...]), mean.shape))

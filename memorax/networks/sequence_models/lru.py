@@ -70,10 +70,10 @@ class LRU(LazyModule, SequenceModel):
 
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
         self.build_once(inputs)
-        lam = jnp.exp(-jnp.exp(self.nu_log.value) + 1j * jnp.exp(self.theta_log.value))
-        b = (self.B[..., 0] + 1j * self.B[..., 1]) * jnp.exp(self.gamma_log.value)[:, None]
+        lam = jnp.exp(-jnp.exp(self.nu_log[...]) + 1j * jnp.exp(self.theta_log[...]))
+        b = (self.B[..., 0] + 1j * self.B[..., 1]) * jnp.exp(self.gamma_log[...])[:, None]
         drive = jnp.einsum("btf,pf->btp", inputs.astype(jnp.complex64), b)
         h = run_recurrence(jnp.broadcast_to(lam, drive.shape), drive, done, carry)
         c = self.C[..., 0] + 1j * self.C[..., 1]
-        y = jnp.einsum("btp,hp->bth", h, c).real + feedthrough(inputs, self.D.value)
+        y = jnp.einsum("btp,hp->bth", h, c).real + feedthrough(inputs, self.D[...])
         return h[:, -1], y

@@ -125,7 +125,7 @@ class Mamba(LazyModule, SequenceModel):
         x = nnx.silu(x)
         dt, b, c = jnp.split(self.x_proj(x), [self.dt_rank, self.dt_rank + self.state_dim], axis=-1)
         dt = nnx.softplus(self.dt_proj(dt))
-        a = -jnp.exp(self.A_log.value)
+        a = -jnp.exp(self.A_log[...])
         decay = jnp.exp(dt[..., None] * a)
         drive = (dt * x)[..., None] * b[:, :, None, :]
         h = run_recurrence(decay, drive, done, ssm_state)

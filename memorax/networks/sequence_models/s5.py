@@ -92,8 +92,8 @@ class S5(LazyModule, SequenceModel):
 
     def discretize(self) -> tuple[jax.Array, jax.Array]:
         """Zero-order hold: ``(Λ̄ [P/2], B̄ [P/2, F])``."""
-        lam = jnp.minimum(self.lambda_re.value, -1e-4) + 1j * self.lambda_im.value
-        lam_bar = jnp.exp(lam * jnp.exp(self.log_step.value))
+        lam = jnp.minimum(self.lambda_re[...], -1e-4) + 1j * self.lambda_im[...]
+        lam_bar = jnp.exp(lam * jnp.exp(self.log_step[...]))
         b_tilde = self.B[..., 0] + 1j * self.B[..., 1]
         return lam_bar, ((lam_bar - 1) / lam)[:, None] * b_tilde
 
@@ -103,5 +103,5 @@ class S5(LazyModule, SequenceModel):
         drive = jnp.einsum("btf,pf->btp", inputs.astype(jnp.complex64), b_bar)
         x = run_recurrence(jnp.broadcast_to(lam_bar, drive.shape), drive, done, carry)
         c_tilde = self.C[..., 0] + 1j * self.C[..., 1]
-        y = 2 * jnp.einsum("btp,hp->bth", x, c_tilde).real + feedthrough(inputs, self.D.value)
+        y = 2 * jnp.einsum("btp,hp->bth", x, c_tilde).real + feedthrough(inputs, self.D[...])
         return x[:, -1], y

@@ -60,10 +60,10 @@ class SelfAttention(LazyModule, SequenceModel):
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         width = self.num_heads * self.head_dim
-        self.query = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
-        self.key = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
-        self.value = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
-        self.out = nnx.Linear(width, self.features or in_features, rngs=rngs)
+        self.query_proj = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.key_proj = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.value_proj = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.out_proj = nnx.Linear(width, self.features or in_features, rngs=rngs)
 
     def initialize_carry(self, batch_size: int) -> Carry:
         shape = (batch_size, self.context_length, self.num_heads, self.head_dim)
@@ -76,8 +76,8 @@ class SelfAttention(LazyModule, SequenceModel):
         self.build_once(inputs)
         cached_keys, cached_values, cached_valid = carry
         batch, steps, window = inputs.shape[0], inputs.shape[1], self.context_length
-        keys = jnp.concatenate([cached_keys, self._heads(self.key(inputs))], axis=1)
-        values = jnp.concatenate([cached_values, self._heads(self.value(inputs))], axis=1)
+        keys = jnp.concatenate([cached_keys, self._heads(self.key_proj(inputs))], axis=1)
+        values = jnp.concatenate([cached_values, self._heads(self.value_proj(inputs))], axis=1)
         valid = jnp.concatenate([cached_valid, jnp.ones((batch, steps), bool)], axis=1)
 
         # Positions index the cache followed by this call's steps.
@@ -90,9 +90,9 @@ class SelfAttention(LazyModule, SequenceModel):
             & (key_pos <= query_pos[:, None])
             & (key_pos >= query_pos[:, None] - window)
         )
-        queries = rotate(self._heads(self.query(inputs)), query_pos)
+        queries = rotate(self._heads(self.query_proj(inputs)), query_pos)
         attended = jax.nn.dot_product_attention(queries, rotate(keys, key_pos), values, mask=mask[:, None])
-        outputs = self.out(attended.reshape(batch, steps, -1))
+        outputs = self.out_proj(attended.reshape(batch, steps, -1))
 
         still_valid = valid[:, steps:] & (key_pos[steps:] >= episode_start[:, -1:])
         return (keys[:, steps:], values[:, steps:], still_valid), outputs

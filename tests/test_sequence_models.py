@@ -1,0 +1,157 @@
+"""Every sequence model: parallel = step by step, resets = fresh starts, gradients, jit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from memorax.networks import RNN, SequenceModelWrapper
+from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
+from memorax.networks.lazy import initializing
+from memorax.networks.sequence_models import LRU, S5, Mamba, SelfAttention
+
+BATCH, TIME, FEATURES = 3, 12, 8
+TOL = dict(rtol=2e-4, atol=2e-5)
+
+MODELS = {
+    "lstm": lambda: RNN(nnx.LSTMCell(FEATURES, 16, rngs=nnx.Rngs(0))),
+    "gru": lambda: RNN(nnx.GRUCell(FEATURES, 16, rngs=nnx.Rngs(0))),
+    "optimized_lstm": lambda: RNN(nnx.OptimizedLSTMCell(FEATURES, 16, rngs=nnx.Rngs(0))),
+    "simple": lambda: RNN(nnx.SimpleCell(FEATURES, 16, rngs=nnx.Rngs(0))),
+    "mamba": lambda: Mamba(hidden_dim=16),
+    "s5": lambda: S5(hidden_dim=16, state_dim=16),
+    "s5_same_width": lambda: S5(hidden_dim=FEATURES, state_dim=8),
+    "lru": lambda: LRU(hidden_dim=16),
+    # A context shorter than the sequence, so the window slides within a call.
+    "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
+    "stack": lambda: Stack(
+        blocks=[
+            PreNorm(Residual(SelfAttention(num_heads=2, head_dim=4, context_length=5))),
+            PreNorm(Residual(FFN(hidden_dim=32))),
+            Residual(PreNorm(Mamba(hidden_dim=FEATURES))),
+            LRU(hidden_dim=FEATURES),
+        ]
+    ),
+}
+
+
+def make_inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = jnp.asarray(rng.normal(size=(BATCH, TIME, FEATURES)), jnp.float32)
+    done = rng.random((BATCH, TIME)) < 0.2
+    done[0, 5] = True
+    done[1, :] = False
+    return inputs, jnp.asarray(done)
+
+
+def random_carry(model, seed):
+    """A non-initial carry, as after some earlier call."""
+    carry = model.initialize_carry(BATCH)
+    leaves, tree = jax.tree.flatten(carry)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    noisy = [
+        jax.random.bernoulli(k, 0.5, x.shape) if x.dtype == bool else jax.random.normal(k, x.shape, x.dtype)
+        for k, x in zip(keys, leaves)
+    ]
+    return jax.tree.unflatten(tree, noisy)
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def model(request):
+    model = SequenceModelWrapper(MODELS[request.param]())
+    inputs, done = make_inputs()
+    with initializing(nnx.Rngs(0)):
+        model(inputs, done)
+    return model
+
+
+@nnx.jit
+def call(model, inputs, done, carry):
+    return model(inputs, done, carry)
+
+
+def allclose(a, b):
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), **TOL), a, b)
+
+
+def step_by_step(model, inputs, done, carry):
+    outputs = []
+    for t in range(inputs.shape[1]):
+        carry, y = call(model, inputs[:, t : t + 1], done[:, t : t + 1], carry)
+        outputs.append(y)
+    return carry, jnp.concatenate(outputs, axis=1)
+
+
+def test_parallel_equals_step_by_step(model):
+    inputs, done = make_inputs()
+    carry = random_carry(model, 1)
+    parallel = call(model, inputs, done, carry)
+    allclose(parallel, step_by_step(model, inputs, done, carry))
+
+
+def test_two_calls_equal_one(model):
+    inputs, done = make_inputs(seed=2)
+    carry = random_carry(model, 3)
+    whole = call(model, inputs, done, carry)
+    carry, first = call(model, inputs[:, :7], done[:, :7], carry)
+    carry, second = call(model, inputs[:, 7:], done[:, 7:], carry)
+    allclose(whole, (carry, jnp.concatenate([first, second], axis=1)))
+
+
+def test_reset_equals_fresh_start(model):
+    inputs, done = make_inputs(seed=4)
+    reset_at = 5
+    done = done.at[:, reset_at].set(True).at[:, reset_at + 1 :].set(False)
+    carry = random_carry(model, 5)
+    _, with_reset = call(model, inputs, done, carry)
+    _, fresh = call(model, inputs[:, reset_at:], done[:, reset_at:], model.initialize_carry(BATCH))
+    allclose(with_reset[:, reset_at:], fresh)
+    assert not np.allclose(with_reset[:, :reset_at], call(model, inputs[:, :reset_at], done[:, :reset_at], None)[1])
+
+
+def test_carry_matters_without_reset(model):
+    """The memory is used: without a reset, a different carry changes the outputs."""
+    inputs, done = make_inputs()
+    done = jnp.zeros_like(done)
+    _, a = call(model, inputs, done, random_carry(model, 6))
+    _, b = call(model, inputs, done, random_carry(model, 7))
+    assert not np.allclose(a, b)
+
+
+def test_gradients_finite_and_nonzero(model):
+    inputs, done = make_inputs()
+    carry = random_carry(model, 8)
+
+    @nnx.jit
+    def grads(model):
+        return nnx.grad(lambda m: jnp.sum(m(inputs, done, carry)[1] ** 2))(model)
+
+    for path, g in jax.tree_util.tree_leaves_with_path(nnx.state(grads(model), nnx.Param)):
+        g = np.asarray(g)
+        assert np.all(np.isfinite(g)), path
+        assert np.any(g != 0), f"no gradient reaches {jax.tree_util.keystr(path)}"
+
+
+def test_jit_equals_eager(model):
+    inputs, done = make_inputs()
+    carry = random_carry(model, 9)
+    allclose(call(model, inputs, done, carry), model(inputs, done, carry))
+
+
+@pytest.mark.parametrize("cell", [nnx.LSTMCell, nnx.GRUCell])
+def test_rnn_equals_cell_by_hand(cell):
+    rnn = RNN(cell(FEATURES, 16, rngs=nnx.Rngs(3)))
+    inputs, done = make_inputs()
+    carry = random_carry(rnn, 10)
+    final, outputs = rnn(inputs, done, carry)
+
+    initial = rnn.cell.initialize_carry((1, FEATURES), rngs=nnx.Rngs(0))
+    for b in range(BATCH):
+        c = jax.tree.map(lambda x: x[b : b + 1], carry)
+        for t in range(TIME):
+            if done[b, t]:
+                c = initial
+            c, y = rnn.cell(c, inputs[b : b + 1, t])
+            np.testing.assert_allclose(outputs[b, t], y[0], **TOL)
+        allclose(jax.tree.map(lambda x: x[b : b + 1], final), c)
