@@ -155,3 +155,29 @@ def test_rnn_equals_cell_by_hand(cell):
             c, y = rnn.cell(c, inputs[b : b + 1, t])
             np.testing.assert_allclose(outputs[b, t], y[0], **TOL)
         allclose(jax.tree.map(lambda x: x[b : b + 1], final), c)
+
+
+def test_linear_recurrence_gradient_equals_autodiff_of_the_loop():
+    """The custom backward scan against JAX differentiating a plain loop, complex and with resets."""
+    from memorax.networks.sequence_models.linear_recurrence import linear_recurrence, recurrence_step
+
+    def loop(a, b, done, h0):
+        hs, h = [], h0
+        for t in range(a.shape[1]):
+            h = recurrence_step(a[:, t], b[:, t], done[:, t], h)
+            hs.append(h)
+        return jnp.stack(hs, axis=1)
+
+    keys = jax.random.split(jax.random.key(0), 6)
+    shape = (BATCH, TIME, 5)
+    a = jnp.exp(-jax.random.uniform(keys[0], shape) + 1j * jax.random.normal(keys[1], shape))
+    b = jax.random.normal(keys[2], shape) + 1j * jax.random.normal(keys[3], shape)
+    h0 = jax.random.normal(keys[4], (BATCH, 5)).astype(jnp.complex64)
+    weights = jax.random.normal(keys[5], shape)
+    _, done = make_inputs()
+
+    def grads(recurrence):
+        loss = lambda a, b, h0: jnp.sum((recurrence(a, b, done, h0) * weights).real)
+        return jax.grad(loss, argnums=(0, 1, 2))(a, b, h0)
+
+    allclose(grads(linear_recurrence), grads(loop))
