@@ -1,0 +1,60 @@
+"""HigherLower (POPGym, Morad et al. 2023, arXiv:2303.01859)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from memorax.environments import cards
+from memorax.environments.environment import Environment, EnvParams, EnvState, one_hot_space
+
+
+@struct.dataclass
+class HigherLowerState(EnvState):
+    deck: jax.Array  # [num_cards] dealing order
+    time: int
+
+
+class HigherLower(Environment):
+    """Guess whether the next card's rank is higher (action 0) or lower (action 1).
+
+    The observation is the current card's rank, one-hot over 13. A right guess
+    earns ``+1 / num_cards``, a wrong one ``-1 / num_cards``, equal ranks 0.
+    Counting the cards already seen tells which ranks are left. The episode
+    terminates after ``num_cards - 1`` guesses; returns lie in ``[-1, 1]``.
+
+    Levels (POPGym): Easy ``num_decks=1``; Medium ``2``; Hard ``3``.
+    """
+
+    def __init__(self, num_decks: int = 1):
+        self.num_decks = num_decks
+        self.num_cards = cards.DECK_SIZE * num_decks
+
+    @property
+    def default_params(self) -> EnvParams:
+        return EnvParams(max_steps_in_episode=self.num_cards - 1)
+
+    @property
+    def num_actions(self) -> int:
+        return 2
+
+    def observation_space(self, params=None):
+        return one_hot_space(cards.RANKS)
+
+    def get_obs(self, state, params=None, key=None):
+        return jax.nn.one_hot(cards.rank(state.deck[state.time]), cards.RANKS)
+
+    def reset_env(self, key, params):
+        state = HigherLowerState(deck=cards.shuffled(key, self.num_decks), time=0)
+        return self.get_obs(state), state
+
+    def step_env(self, key, state, action, params):
+        action = self.clip_action(action)
+        current = cards.rank(state.deck[state.time])
+        following = cards.rank(state.deck[state.time + 1])
+        right = (following > current) == (action == 0)
+        reward = jnp.where(following == current, 0.0, jnp.where(right, 1.0, -1.0) / self.num_cards)
+        state = state.replace(time=state.time + 1)
+        terminated = state.time >= self.num_cards - 1
+        return self.get_obs(state), state, reward, terminated, {}

@@ -1,0 +1,67 @@
+"""make("namespace::Id"): the one way to build an environment by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnax
+import jax.numpy as jnp
+from gymnax.environments import spaces
+
+from memorax.environments.popgym import LEVELS, TASKS
+from memorax.environments.tmaze import TMaze
+from memorax.environments.wrappers import Wrapper
+
+NAMESPACES = ("gymnax", "memorax")
+
+
+class _MemoryChainSpace(Wrapper):
+    """gymnax 1.0.1 declares MemoryChain's observations in ``[0, 2 num_bits]``, but shows context bits as +-1."""
+
+    def observation_space(self, params=None):
+        return spaces.Box(-1.0, 1.0, (self.env.num_bits + 2,), jnp.float32)
+
+
+_GYMNAX_FIXES = {"MemoryChain-bsuite": _MemoryChainSpace}
+
+
+def memorax_ids() -> list[str]:
+    """Every id of the built-in suite."""
+    return [f"{task}-{level}" for task, levels in LEVELS.items() for level in levels] + ["TMaze"]
+
+
+def _make_memorax(env_id: str, **kwargs: Any):
+    if env_id == "TMaze":
+        return TMaze(**kwargs)
+    task, _, level = env_id.partition("-")
+    if task not in LEVELS:
+        raise ValueError(f"make: unknown memorax environment {env_id!r}; valid ids: {', '.join(memorax_ids())}.")
+    if level not in LEVELS[task]:
+        valid = ", ".join(f"{task}-{name}" for name in LEVELS[task])
+        raise ValueError(f"make: {task} has no difficulty {level!r}; valid ids: {valid}.")
+    return TASKS[task](**{**LEVELS[task][level], **kwargs})
+
+
+def make(env_id: str, **kwargs: Any):
+    """Builds an environment and its default parameters from ``"namespace::Id"``.
+
+    ``gymnax::Id`` builds any environment registered in the installed gymnax
+    (e.g. ``gymnax::CartPole-v1``, ``gymnax::MemoryChain-bsuite``);
+    ``memorax::Id`` the built-in memory suite (e.g. ``memorax::RepeatPrevious-Easy``,
+    ``memorax::TMaze``). ``kwargs`` go to the environment's constructor.
+
+    Returns:
+      ``(env, env_params)``.
+    """
+    namespace, separator, name = env_id.partition("::")
+    if not separator or namespace not in NAMESPACES:
+        raise ValueError(
+            f"make: {env_id!r} has no known namespace; expected 'namespace::Id' with namespace in {list(NAMESPACES)}."
+        )
+    if namespace == "gymnax":
+        if name not in gymnax.registered_envs:
+            raise ValueError(f"make: unknown gymnax environment {name!r}; valid ids: {', '.join(gymnax.registered_envs)}.")
+        env, params = gymnax.make(name, **kwargs)
+        return _GYMNAX_FIXES.get(name, lambda env: env)(env), params
+    env = _make_memorax(name, **kwargs)
+    return env, env.default_params

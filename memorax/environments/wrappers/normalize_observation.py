@@ -1,0 +1,53 @@
+"""NormalizeObservation: observations standardised by running statistics."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from memorax.environments.wrappers.wrapper import Wrapper
+
+
+@struct.dataclass
+class NormalizeObservationState:
+    env_state: object
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+
+class NormalizeObservation(Wrapper):
+    """``(obs - mean) / sqrt(var + epsilon)`` with running mean and variance of the observations seen.
+
+    Statistics are updated with each new observation before it is normalised
+    (Chan et al.'s parallel update with a batch of one) and survive
+    auto-resets. Under ``vmap`` each environment keeps its own statistics.
+    """
+
+    def __init__(self, env, epsilon: float = 1e-8):
+        super().__init__(env)
+        self.epsilon = epsilon
+
+    def _update(self, state: NormalizeObservationState, obs: jax.Array) -> NormalizeObservationState:
+        count = state.count + 1
+        delta = obs - state.mean
+        mean = state.mean + delta / count
+        var = state.var + (delta * (obs - mean) - state.var) / count
+        return state.replace(mean=mean, var=var, count=count)
+
+    def _normalize(self, state: NormalizeObservationState, obs: jax.Array) -> jax.Array:
+        return (obs - state.mean) / jnp.sqrt(state.var + self.epsilon)
+
+    def reset(self, key, params=None):
+        obs, env_state = self.env.reset(key, params)
+        zeros = jnp.zeros_like(obs, jnp.float32)
+        state = self._update(NormalizeObservationState(env_state, zeros, zeros, jnp.array(0.0)), obs)
+        return self._normalize(state, obs), state
+
+    def step(self, key, state, action, params=None):
+        obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)
+        if "final_observation" in info:
+            info = {**info, "final_observation": self._normalize(state, info["final_observation"])}
+        state = self._update(state.replace(env_state=env_state), obs)
+        return self._normalize(state, obs), state, reward, terminated, truncated, info
