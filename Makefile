@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) bench/sequence_models.py
+	$(PYTHON) bench/environments.py
 
 clean:
 	rm -rf $(VENV)

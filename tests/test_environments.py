@@ -1,105 +1,20 @@
 """Every environment under jit and vmap; the built-in suite against scripted oracles and random play."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from rollouts import GYMNAX, MEMORAX, NUM_ENVS, balance, finished_returns, rollout
 
-from memorax.environments import RecordEpisodeStatistics, TMaze, make, memorax_ids
-from memorax.environments import cards
+from memorax.environments import make
 from memorax.environments.popgym import (
     Autoencode,
-    Battleship,
     CountRecall,
     HigherLower,
-    MineSweeper,
     MultiarmedBandit,
     RepeatFirst,
     RepeatPrevious,
-    StatelessCartPole,
 )
-
-MEMORAX = [f"memorax::{i}" for i in memorax_ids()]
-GYMNAX = ["gymnax::CartPole-v1", "gymnax::MemoryChain-bsuite"]
-NUM_ENVS = 64
-
-
-def random_policy(env, params):
-    space = env.action_space(params)
-    return lambda key, state: (space.sample(key), jnp.array(True))
-
-
-def oracle(env):
-    """A policy that reads the hidden state: ``(key, state) -> (action, whether the action matters)``."""
-    if isinstance(env, RepeatPrevious):
-        return lambda key, s: (env.target(s), s.time + 1 >= env.k)
-    if isinstance(env, (RepeatFirst, CountRecall)):
-        return lambda key, s: (env.target(s), jnp.array(True))
-    if isinstance(env, Autoencode):
-        return lambda key, s: (env.target(s), s.time >= env.num_cards - 1)
-    if isinstance(env, HigherLower):
-
-        def higher_lower(key, s):
-            current, following = cards.rank(s.deck[s.time]), cards.rank(s.deck[s.time + 1])
-            return jnp.where(following > current, 0, 1), following != current
-
-        return higher_lower
-    if isinstance(env, MultiarmedBandit):
-        return lambda key, s: (jnp.argmax(s.payout_probabilities), jnp.array(True))
-    if isinstance(env, MineSweeper):
-        return lambda key, s: (jnp.argmax(~s.mines & ~s.viewed), jnp.array(True))
-    if isinstance(env, Battleship):
-        return lambda key, s: (jnp.argmax(s.board & ~s.guesses), jnp.array(True))
-    if isinstance(env, StatelessCartPole):
-        return lambda key, s: (balance(s), jnp.array(True))
-    if isinstance(env, TMaze):
-
-        def tmaze(key, s):
-            at_junction = s.position == env.corridor_length
-            return jnp.where(at_junction, jnp.where(s.cue == 0, 0, 2), 1), at_junction
-
-        return tmaze
-    raise NotImplementedError(type(env))
-
-
-def balance(state):
-    """A linear controller on CartPole's full state (push right when the pole falls right)."""
-    return jnp.asarray(state.theta + 0.5 * state.theta_dot + 0.05 * state.x + 0.1 * state.x_dot > 0, jnp.int32)
-
-
-@functools.lru_cache(maxsize=None)
-def rollout(env_id, policy_name, seed=0, num_envs=NUM_ENVS):
-    """Runs ``num_envs`` environments for one episode limit plus one step; returns numpy arrays."""
-    env, params = make(env_id)
-    wrapped = RecordEpisodeStatistics(env)
-    policy = oracle(env) if policy_name == "oracle" else random_policy(env, params)
-    steps = int(params.max_steps_in_episode) + 1
-
-    @jax.jit
-    def run(key):
-        reset_key, run_key = jax.random.split(key)
-        obs, state = jax.vmap(wrapped.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
-
-        def step(carry, key):
-            obs, state = carry
-            act_key, step_key = jax.random.split(key)
-            action, matters = jax.vmap(policy)(jax.random.split(act_key, num_envs), state.env_state)
-            next_obs, state, reward, terminated, truncated, info = jax.vmap(wrapped.step, (0, 0, 0, None))(
-                jax.random.split(step_key, num_envs), state, action, params
-            )
-            out = dict(obs=obs, action=action, matters=matters, reward=reward, terminated=terminated, truncated=truncated)
-            return (next_obs, state), {**out, **{f"episode_{k}": v for k, v in info["episode"].items()}}
-
-        _, trajectory = jax.lax.scan(step, (obs, state), jax.random.split(run_key, steps))
-        return trajectory
-
-    return jax.tree.map(np.asarray, run(jax.random.key(seed)))
-
-
-def finished_returns(trajectory):
-    return trajectory["episode_return"][trajectory["episode_done"]]
 
 
 @pytest.mark.parametrize("env_id", MEMORAX + GYMNAX)
@@ -166,12 +81,11 @@ def expected_random_return(env):
     return None
 
 
-@pytest.mark.parametrize("env_id", MEMORAX)
+# Tasks without a closed form are compared with POPGym's own random returns in test_popgym_reference.py.
+@pytest.mark.parametrize("env_id", [i for i in MEMORAX if expected_random_return(make(i)[0]) is not None])
 def test_random_policy_is_near_the_expected_random_return(env_id):
     env, _ = make(env_id)
     expected = expected_random_return(env)
-    if expected is None:
-        pytest.skip("no closed form: tests/test_popgym_reference.py compares with POPGym's own random returns")
     returns = finished_returns(rollout(env_id, "random"))
     assert abs(returns.mean() - expected) < 4 * returns.std() / np.sqrt(returns.size) + 1e-3, (returns.mean(), expected)
 
@@ -232,3 +146,34 @@ def test_action_outside_the_space_is_refused_eagerly_and_clipped_under_jit():
     step = jax.jit(env.step)
     np.testing.assert_array_equal(step(jax.random.key(1), state, 7, params)[2], step(jax.random.key(1), state, 3, params)[2])
     np.testing.assert_array_equal(step(jax.random.key(1), state, -2, params)[2], step(jax.random.key(1), state, 0, params)[2])
+
+
+def test_card_games_start_each_episode_with_a_fresh_uniform_shuffle():
+    """The deck built one Fisher-Yates swap per step is a uniform permutation, new every episode."""
+    from scipy.stats import chisquare
+
+    env, params = make("memorax::RepeatPrevious-Easy")
+    num_envs, steps = 2048, 51
+
+    @jax.jit
+    def decks_after_first_episode(key):
+        obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, num_envs), params)
+
+        def step(state, key):
+            _, state, *_ = jax.vmap(env.step, (0, 0, 0, None))(jax.random.split(key, num_envs), state, jnp.zeros(num_envs, int), params)
+            return state, None
+
+        first = state.decks[:, 0]
+        state, _ = jax.lax.scan(step, state, jax.random.split(key, steps))
+        return first, state
+
+    first, state = decks_after_first_episode(jax.random.key(3))
+    second = np.asarray(state.decks[:, 0])
+    assert np.all(np.asarray(state.time) == 0)
+    assert np.all(np.sort(second, axis=1) == np.arange(52))
+    assert not np.any(np.all(second == np.asarray(first), axis=1))
+    # A uniform permutation has one fixed point on average (Sattolo's cyclic shuffle has none).
+    assert abs(np.mean(np.sum(second == np.arange(52), axis=1)) - 1) < 0.1
+    for position in (0, 1, 25, 50, 51):
+        counts = np.bincount(second[:, position], minlength=52)
+        assert chisquare(counts).pvalue > 1e-4, position

@@ -1,4 +1,4 @@
-"""Decks of playing cards, as the POPGym card tasks use them.
+"""Card games: the decks the POPGym card tasks deal from, and their shared episode mechanics.
 
 A deck of ``num_decks`` decks holds ``52 * num_decks`` cards. Card ``c`` has
 suit ``c % 4``, rank ``(c // 4) % 13`` and colour ``c % 2`` (POPGym's
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import struct
+
+from memorax.environments.environment import Environment, EnvParams, EnvState
 
 DECK_SIZE, SUITS, RANKS, COLORS = 52, 4, 13, 2
 
@@ -28,3 +31,66 @@ def rank(card: jax.Array) -> jax.Array:
 
 def color(card: jax.Array) -> jax.Array:
     return card % COLORS
+
+
+@struct.dataclass
+class CardGameState(EnvState):
+    decks: jax.Array  # [num_shuffled, num_cards]: the dealing order of each deck in play
+    next_decks: jax.Array  # [num_shuffled, num_cards]: the next episode's decks, shuffled as this one runs
+    time: int  # steps taken; card ``time`` of each deck is the one showing
+
+
+class CardGame(Environment):
+    """Deals ``num_shuffled`` independently shuffled decks of ``52 * num_decks`` cards, one card per step.
+
+    Auto-reset needs a fresh shuffle, and gymnax-style environments compute
+    the reset state at every step; a full shuffle (a sort) per step would
+    dominate the cost. Instead, each of the first ``num_cards - 1`` steps of an
+    episode performs one Fisher–Yates swap on ``next_decks`` (position ``time``
+    takes a uniformly drawn card from positions ``time .. num_cards - 1``), so
+    by the end of every episode, which lasts at least ``num_cards - 1`` steps,
+    the next decks are uniformly shuffled and the reset costs nothing.
+
+    Subclasses implement ``get_obs(state)`` and ``play(state, action) ->
+    (reward, terminated)`` for the step from ``state.time`` to ``state.time + 1``.
+    """
+
+    num_shuffled = 1
+
+    def __init__(self, num_decks: int):
+        self.num_decks = num_decks
+        self.num_cards = DECK_SIZE * num_decks
+
+    @property
+    def default_params(self) -> EnvParams:
+        return EnvParams(max_steps_in_episode=self.num_cards - 1)
+
+    def state_for(self, *decks: jax.Array) -> CardGameState:
+        """The initial state of an episode dealt from ``decks`` (each ``[num_cards]``)."""
+        fresh = jnp.broadcast_to(jnp.arange(self.num_cards), (self.num_shuffled, self.num_cards))
+        return CardGameState(decks=jnp.stack(decks), next_decks=fresh, time=0)
+
+    def reset_env(self, key, params):
+        keys = jax.random.split(key, self.num_shuffled)
+        state = self.state_for(*(shuffled(k, self.num_decks) for k in keys))
+        return self.get_obs(state), state
+
+    def reset_after(self, key, state, params):
+        fresh = self.state_for(*state.next_decks)
+        return self.get_obs(fresh), fresh
+
+    def play(self, state: CardGameState, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+        raise NotImplementedError
+
+    def _shuffle_step(self, key: jax.Array, decks: jax.Array, position: jax.Array) -> jax.Array:
+        rows = jnp.arange(self.num_shuffled)
+        position = jnp.minimum(position, self.num_cards - 1)
+        drawn = jax.random.randint(key, (self.num_shuffled,), position, self.num_cards)
+        here, there = decks[rows, position], decks[rows, drawn]
+        return decks.at[rows, position].set(there).at[rows, drawn].set(here)
+
+    def step_env(self, key, state, action, params):
+        reward, terminated = self.play(state, self.clip_action(action))
+        next_decks = self._shuffle_step(key, state.next_decks, state.time)
+        state = state.replace(next_decks=next_decks, time=state.time + 1)
+        return self.get_obs(state), state, reward, terminated, {}

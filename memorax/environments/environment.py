@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -18,9 +19,14 @@ class Environment(environment.Environment):
 
     ``reset(key, params) -> (obs, state)`` and ``step(key, state, action, params)
     -> (obs, state, reward, terminated, truncated, info)`` with auto-reset, as in
-    gymnax 1.x. Subclasses implement ``reset_env``, ``step_env`` (returning
-    ``obs, state, reward, terminated, info``), ``observation_space`` and
-    ``num_actions``; ``is_truncated`` is False unless a task has a time limit.
+    gymnax 1.x: where ``terminated | truncated``, the returned ``obs`` and
+    ``state`` start the next episode and ``info["final_observation"]`` is the
+    last observation of the one that ended. Subclasses implement
+    ``reset_env``, ``step_env`` (returning ``obs, state, reward, terminated,
+    info``), ``observation_space`` and ``num_actions``; ``is_truncated`` is
+    False unless a task has a time limit. ``reset_after(key, state, params)``,
+    the state that auto-reset starts, is ``reset_env`` unless a task can make
+    it cheaper.
 
     Actions outside ``Discrete(num_actions)`` raise a ValueError when ``step``
     is called eagerly; under ``jit`` they are clipped into the space (see
@@ -35,7 +41,22 @@ class Environment(environment.Environment):
                     f"{self.name}: action {values.tolist()} is outside the action space "
                     f"Discrete({self.num_actions}); expected integers in [0, {self.num_actions - 1}]."
                 )
-        return super().step(key, state, action, params)
+        return self._auto_reset_step(key, state, action, self.default_params if params is None else params)
+
+    @partial(jax.jit, static_argnums=0)
+    def _auto_reset_step(self, key, state, action, params):
+        step_key, reset_key = jax.random.split(key)
+        obs, state, reward, terminated, info = self.step_env(step_key, state, action, params)
+        truncated = self.is_truncated(state, params)
+        done = terminated | truncated
+        reset_obs, reset_state = self.reset_after(reset_key, state, params)
+        next_state = jax.tree.map(lambda fresh, old: jnp.where(done, fresh, old), reset_state, state)
+        info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs}
+        return jnp.where(done, reset_obs, obs), next_state, reward, terminated, truncated, info
+
+    def reset_after(self, key: jax.Array, state: Any, params: Any):
+        """The ``(obs, state)`` that auto-reset starts after the episode ending in ``state``."""
+        return self.reset_env(key, params)
 
     def clip_action(self, action: jax.Array) -> jax.Array:
         return jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from memorax.environments import cards
-from memorax.environments.environment import Environment, EnvParams, EnvState, one_hot_space
+from memorax.environments.environment import EnvParams, one_hot_space
 
 
-@struct.dataclass
-class AutoencodeState(EnvState):
-    deck: jax.Array  # [num_cards] dealing order
-    time: int
-
-
-class Autoencode(Environment):
+class Autoencode(cards.CardGame):
     """Watch a deck's suits go by, then repeat them in reverse order.
 
     Watch phase: the first ``num_cards - 1`` steps show the cards one by one
@@ -30,10 +23,6 @@ class Autoencode(Environment):
     Levels (POPGym): Easy ``num_decks=1``; Medium ``2``; Hard ``3``.
     """
 
-    def __init__(self, num_decks: int = 1):
-        self.num_decks = num_decks
-        self.num_cards = cards.DECK_SIZE * num_decks
-
     @property
     def default_params(self) -> EnvParams:
         return EnvParams(max_steps_in_episode=2 * self.num_cards - 1)
@@ -46,23 +35,16 @@ class Autoencode(Environment):
         return one_hot_space(2 + cards.SUITS)
 
     def get_obs(self, state, params=None, key=None):
-        watching = state.time < self.num_cards - 1
-        shown = jnp.where(state.time < self.num_cards, cards.suit(state.deck[jnp.minimum(state.time, self.num_cards - 1)]), 0)
-        return jnp.concatenate([jax.nn.one_hot(jnp.asarray(watching, jnp.int32), 2), jax.nn.one_hot(shown, cards.SUITS)])
+        watching = jnp.asarray(state.time < self.num_cards - 1, jnp.int32)
+        card = state.decks[0, jnp.minimum(state.time, self.num_cards - 1)]
+        shown = jnp.where(state.time < self.num_cards, cards.suit(card), 0)
+        return jnp.concatenate([jax.nn.one_hot(watching, 2), jax.nn.one_hot(shown, cards.SUITS)])
 
-    def reset_env(self, key, params):
-        state = AutoencodeState(deck=cards.shuffled(key, self.num_decks), time=0)
-        return self.get_obs(state), state
-
-    def target(self, state: AutoencodeState) -> jax.Array:
+    def target(self, state: cards.CardGameState) -> jax.Array:
         """The suit asked for at this step (meaningful during play)."""
-        return cards.suit(state.deck[jnp.clip(2 * self.num_cards - 2 - state.time, 0, self.num_cards - 1)])
+        return cards.suit(state.decks[0, jnp.clip(2 * self.num_cards - 2 - state.time, 0, self.num_cards - 1)])
 
-    def step_env(self, key, state, action, params):
-        action = self.clip_action(action)
-        playing = state.time >= self.num_cards - 1
+    def play(self, state, action):
         sign = jnp.where(action == self.target(state), 1.0, -1.0)
-        reward = jnp.where(playing, sign / self.num_cards, 0.0)
-        state = state.replace(time=state.time + 1)
-        terminated = state.time == 2 * self.num_cards - 1
-        return self.get_obs(state), state, reward, terminated, {}
+        reward = jnp.where(state.time >= self.num_cards - 1, sign / self.num_cards, 0.0)
+        return reward, state.time + 1 == 2 * self.num_cards - 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from memorax.environments.environment import Environment, EnvParams, EnvState, one_hot_space
@@ -28,8 +29,8 @@ class Battleship(Environment):
     truncate. An optimal episode returns 1; one of only misses returns
     ``-size^2 / (size^2 - H)``, slightly below -1, as in POPGym.
 
-    Ships are placed one after the other, each at a uniformly drawn start cell
-    and direction, redrawn until it fits on the board without overlap.
+    Ships are placed one after the other, each uniformly among the footprints
+    where it fits without overlap: the distribution of POPGym's redraw-until-it-fits.
 
     Levels (POPGym): Easy ``size=8``; Medium ``10``; Hard ``12``; ships ``(2, 3, 3, 4)``.
     """
@@ -50,33 +51,29 @@ class Battleship(Environment):
     def observation_space(self, params=None):
         return one_hot_space(2)
 
-    def _place(self, board: jax.Array, ship_size: int, key: jax.Array) -> jax.Array:
-        rows, cols = jnp.meshgrid(jnp.arange(self.size), jnp.arange(self.size), indexing="ij")
-
-        def footprint(key):
-            start_key, direction_key = jax.random.split(key)
-            start = jax.random.randint(start_key, (2,), 0, self.size)
-            axis, sign = jax.random.randint(direction_key, (2,), 0, 2)
-            end = start.at[axis].add((1 - 2 * sign) * (ship_size - 1))
-            low, high = jnp.minimum(start, end), jnp.maximum(start, end)
-            cells = (rows >= low[0]) & (rows <= high[0]) & (cols >= low[1]) & (cols <= high[1])
-            fits = jnp.all(end >= 0) & jnp.all(end < self.size) & ~jnp.any(cells & board)
-            return cells, fits
-
-        def redraw(carry):
-            key, _, _ = carry
-            key, draw_key = jax.random.split(key)
-            return (key, *footprint(draw_key))
-
-        _, cells, _ = jax.lax.while_loop(lambda carry: ~carry[2], redraw, (key, board, jnp.array(False)))
-        return board | cells
+    def _placements(self, ship_size: int) -> jax.Array:
+        """Every footprint of a ship of ``ship_size`` on the board ``[placements, size * size]``."""
+        footprints = []
+        for length_rows, length_cols in ((1, ship_size), (ship_size, 1)):
+            for row in range(self.size - length_rows + 1):
+                for col in range(self.size - length_cols + 1):
+                    board = np.zeros((self.size, self.size), bool)
+                    board[row : row + length_rows, col : col + length_cols] = True
+                    footprints.append(board.reshape(-1))
+        return jnp.asarray(np.stack(footprints))
 
     def reset_env(self, key, params):
-        board = jnp.zeros((self.size, self.size), bool)
+        # POPGym redraws a start cell and direction until the ship fits; each fitting
+        # footprint is reached from two such draws, so it is uniform over fitting footprints.
+        board = jnp.zeros(self.size**2, bool)
         for ship_size, ship_key in zip(self.ship_sizes, jax.random.split(key, len(self.ship_sizes))):
-            board = self._place(board, ship_size, ship_key)
+            footprints = self._placements(ship_size)
+            fits = (footprints.astype(jnp.float32) @ board.astype(jnp.float32)) == 0
+            # The k-th fitting footprint, k uniform: one draw instead of one per footprint.
+            k = jax.random.randint(ship_key, (), 0, jnp.sum(fits))
+            board = board | footprints[jnp.searchsorted(jnp.cumsum(fits), k, side="right")]
         cells = self.size**2
-        state = BattleshipState(board=board.reshape(-1), guesses=jnp.zeros(cells, bool), hits=jnp.array(0), time=0)
+        state = BattleshipState(board=board, guesses=jnp.zeros(cells, bool), hits=jnp.array(0), time=0)
         return jax.nn.one_hot(0, 2), state
 
     def step_env(self, key, state, action, params):

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from memorax.environments import cards
-from memorax.environments.environment import Environment, EnvParams, EnvState, one_hot_space
+from memorax.environments.environment import one_hot_space
 
 
-@struct.dataclass
-class HigherLowerState(EnvState):
-    deck: jax.Array  # [num_cards] dealing order
-    time: int
-
-
-class HigherLower(Environment):
+class HigherLower(cards.CardGame):
     """Guess whether the next card's rank is higher (action 0) or lower (action 1).
 
     The observation is the current card's rank, one-hot over 13. A right guess
@@ -27,14 +20,6 @@ class HigherLower(Environment):
     Levels (POPGym): Easy ``num_decks=1``; Medium ``2``; Hard ``3``.
     """
 
-    def __init__(self, num_decks: int = 1):
-        self.num_decks = num_decks
-        self.num_cards = cards.DECK_SIZE * num_decks
-
-    @property
-    def default_params(self) -> EnvParams:
-        return EnvParams(max_steps_in_episode=self.num_cards - 1)
-
     @property
     def num_actions(self) -> int:
         return 2
@@ -43,18 +28,11 @@ class HigherLower(Environment):
         return one_hot_space(cards.RANKS)
 
     def get_obs(self, state, params=None, key=None):
-        return jax.nn.one_hot(cards.rank(state.deck[state.time]), cards.RANKS)
+        return jax.nn.one_hot(cards.rank(state.decks[0, state.time]), cards.RANKS)
 
-    def reset_env(self, key, params):
-        state = HigherLowerState(deck=cards.shuffled(key, self.num_decks), time=0)
-        return self.get_obs(state), state
-
-    def step_env(self, key, state, action, params):
-        action = self.clip_action(action)
-        current = cards.rank(state.deck[state.time])
-        following = cards.rank(state.deck[state.time + 1])
+    def play(self, state, action):
+        current = cards.rank(state.decks[0, state.time])
+        following = cards.rank(state.decks[0, state.time + 1])
         right = (following > current) == (action == 0)
         reward = jnp.where(following == current, 0.0, jnp.where(right, 1.0, -1.0) / self.num_cards)
-        state = state.replace(time=state.time + 1)
-        terminated = state.time >= self.num_cards - 1
-        return self.get_obs(state), state, reward, terminated, {}
+        return reward, state.time + 1 >= self.num_cards - 1

@@ -60,7 +60,12 @@ class MineSweeper(Environment):
 
     def reset_env(self, key, params):
         cells = self.rows * self.cols
-        mines = jnp.zeros(cells, bool).at[jax.random.choice(key, cells, (self.num_mines,), replace=False)].set(True)
+        # The first num_mines swaps of a Fisher-Yates shuffle: distinct cells without a sort.
+        order = jnp.arange(cells)
+        for i, swap_key in enumerate(jax.random.split(key, self.num_mines)):
+            j = jax.random.randint(swap_key, (), i, cells)
+            order = order.at[i].set(order[j]).at[j].set(order[i])
+        mines = jnp.zeros(cells, bool).at[order[: self.num_mines]].set(True)
         return jax.nn.one_hot(0, self.num_counts), self.state_for(mines)
 
     def step_env(self, key, state, action, params):

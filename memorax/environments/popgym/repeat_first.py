@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from memorax.environments import cards
-from memorax.environments.environment import Environment, EnvParams, EnvState, one_hot_space
+from memorax.environments.environment import one_hot_space
 
 
-@struct.dataclass
-class RepeatFirstState(EnvState):
-    deck: jax.Array  # [num_cards] dealing order
-    time: int
-
-
-class RepeatFirst(Environment):
+class RepeatFirst(cards.CardGame):
     """Name the suit of the first card shown, at every step.
 
     Each step shows the next card of a shuffled deck (its suit, one-hot over 4);
@@ -27,14 +20,6 @@ class RepeatFirst(Environment):
     Levels (POPGym): Easy ``num_decks=1``; Medium ``8``; Hard ``16``.
     """
 
-    def __init__(self, num_decks: int = 1):
-        self.num_decks = num_decks
-        self.num_cards = cards.DECK_SIZE * num_decks
-
-    @property
-    def default_params(self) -> EnvParams:
-        return EnvParams(max_steps_in_episode=self.num_cards - 1)
-
     @property
     def num_actions(self) -> int:
         return cards.SUITS
@@ -43,18 +28,11 @@ class RepeatFirst(Environment):
         return one_hot_space(cards.SUITS)
 
     def get_obs(self, state, params=None, key=None):
-        return jax.nn.one_hot(cards.suit(state.deck[state.time]), cards.SUITS)
+        return jax.nn.one_hot(cards.suit(state.decks[0, state.time]), cards.SUITS)
 
-    def reset_env(self, key, params):
-        state = RepeatFirstState(deck=cards.shuffled(key, self.num_decks), time=0)
-        return self.get_obs(state), state
+    def target(self, state: cards.CardGameState) -> jax.Array:
+        return cards.suit(state.decks[0, 0])
 
-    def target(self, state: RepeatFirstState) -> jax.Array:
-        return cards.suit(state.deck[0])
-
-    def step_env(self, key, state, action, params):
-        action = self.clip_action(action)
+    def play(self, state, action):
         reward = jnp.where(action == self.target(state), 1.0, -1.0) / (self.num_cards - 1)
-        state = state.replace(time=state.time + 1)
-        terminated = state.time == self.num_cards - 1
-        return self.get_obs(state), state, reward, terminated, {}
+        return reward, state.time + 1 == self.num_cards - 1

@@ -1,0 +1,100 @@
+"""Rollouts of the built-in suite shared by the environment tests: random play and oracles."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from memorax.environments import RecordEpisodeStatistics, TMaze, cards, make, memorax_ids
+from memorax.environments.popgym import (
+    Autoencode,
+    Battleship,
+    CountRecall,
+    HigherLower,
+    MineSweeper,
+    MultiarmedBandit,
+    RepeatFirst,
+    RepeatPrevious,
+    StatelessCartPole,
+)
+
+MEMORAX = [f"memorax::{i}" for i in memorax_ids()]
+GYMNAX = ["gymnax::CartPole-v1", "gymnax::MemoryChain-bsuite"]
+NUM_ENVS = 64
+
+
+def random_policy(env, params):
+    space = env.action_space(params)
+    return lambda key, state: (space.sample(key), jnp.array(True))
+
+
+def oracle(env):
+    """A policy that reads the hidden state: ``(key, state) -> (action, whether the action matters)``."""
+    if isinstance(env, RepeatPrevious):
+        return lambda key, s: (env.target(s), s.time + 1 >= env.k)
+    if isinstance(env, (RepeatFirst, CountRecall)):
+        return lambda key, s: (env.target(s), jnp.array(True))
+    if isinstance(env, Autoencode):
+        return lambda key, s: (env.target(s), s.time >= env.num_cards - 1)
+    if isinstance(env, HigherLower):
+
+        def higher_lower(key, s):
+            current, following = cards.rank(s.decks[0, s.time]), cards.rank(s.decks[0, s.time + 1])
+            return jnp.where(following > current, 0, 1), following != current
+
+        return higher_lower
+    if isinstance(env, MultiarmedBandit):
+        return lambda key, s: (jnp.argmax(s.payout_probabilities), jnp.array(True))
+    if isinstance(env, MineSweeper):
+        return lambda key, s: (jnp.argmax(~s.mines & ~s.viewed), jnp.array(True))
+    if isinstance(env, Battleship):
+        return lambda key, s: (jnp.argmax(s.board & ~s.guesses), jnp.array(True))
+    if isinstance(env, StatelessCartPole):
+        return lambda key, s: (balance(s), jnp.array(True))
+    if isinstance(env, TMaze):
+
+        def tmaze(key, s):
+            at_junction = s.position == env.corridor_length
+            return jnp.where(at_junction, jnp.where(s.cue == 0, 0, 2), 1), at_junction
+
+        return tmaze
+    raise NotImplementedError(type(env))
+
+
+def balance(state):
+    """A linear controller on CartPole's full state (push right when the pole falls right)."""
+    return jnp.asarray(state.theta + 0.5 * state.theta_dot + 0.05 * state.x + 0.1 * state.x_dot > 0, jnp.int32)
+
+
+@functools.lru_cache(maxsize=None)
+def rollout(env_id, policy_name, seed=0, num_envs=NUM_ENVS):
+    """Runs ``num_envs`` environments for one episode limit plus one step; returns numpy arrays."""
+    env, params = make(env_id)
+    wrapped = RecordEpisodeStatistics(env)
+    policy = oracle(env) if policy_name == "oracle" else random_policy(env, params)
+    steps = int(params.max_steps_in_episode) + 1
+
+    @jax.jit
+    def run(key):
+        reset_key, run_key = jax.random.split(key)
+        obs, state = jax.vmap(wrapped.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
+
+        def step(carry, key):
+            obs, state = carry
+            act_key, step_key = jax.random.split(key)
+            action, matters = jax.vmap(policy)(jax.random.split(act_key, num_envs), state.env_state)
+            next_obs, state, reward, terminated, truncated, info = jax.vmap(wrapped.step, (0, 0, 0, None))(
+                jax.random.split(step_key, num_envs), state, action, params
+            )
+            out = dict(obs=obs, action=action, matters=matters, reward=reward, terminated=terminated, truncated=truncated)
+            return (next_obs, state), {**out, **{f"episode_{k}": v for k, v in info["episode"].items()}}
+
+        _, trajectory = jax.lax.scan(step, (obs, state), jax.random.split(run_key, steps))
+        return trajectory
+
+    return jax.tree.map(np.asarray, run(jax.random.key(seed)))
+
+
+def finished_returns(trajectory):
+    return trajectory["episode_return"][trajectory["episode_done"]]
