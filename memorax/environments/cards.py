@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from memorax.environments.environment import Environment, EnvParams, EnvState
+from memorax.environments.environment import Environment, EnvParams, EnvState, one_hot_space
 
 DECK_SIZE, SUITS, RANKS, COLORS = 52, 4, 13, 2
 
@@ -94,3 +94,17 @@ class CardGame(Environment):
         next_decks = self._shuffle_step(key, state.next_decks, state.time)
         state = state.replace(next_decks=next_decks, time=state.time + 1)
         return self.get_obs(state), state, reward, terminated, {}
+
+
+class SuitRecall(CardGame):
+    """A card game that shows each card's suit (one-hot over 4) and asks for a suit (``Discrete(4)``)."""
+
+    @property
+    def num_actions(self) -> int:
+        return SUITS
+
+    def observation_space(self, params=None):
+        return one_hot_space(SUITS)
+
+    def get_obs(self, state, params=None, key=None):
+        return jax.nn.one_hot(suit(state.decks[0, state.time]), SUITS)

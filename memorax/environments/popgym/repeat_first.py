@@ -6,10 +6,9 @@ import jax
 import jax.numpy as jnp
 
 from memorax.environments import cards
-from memorax.environments.environment import one_hot_space
 
 
-class RepeatFirst(cards.CardGame):
+class RepeatFirst(cards.SuitRecall):
     """Name the suit of the first card shown, at every step.
 
     Each step shows the next card of a shuffled deck (its suit, one-hot over 4);
@@ -19,16 +18,6 @@ class RepeatFirst(cards.CardGame):
 
     Levels (POPGym): Easy ``num_decks=1``; Medium ``8``; Hard ``16``.
     """
-
-    @property
-    def num_actions(self) -> int:
-        return cards.SUITS
-
-    def observation_space(self, params=None):
-        return one_hot_space(cards.SUITS)
-
-    def get_obs(self, state, params=None, key=None):
-        return jax.nn.one_hot(cards.suit(state.decks[0, state.time]), cards.SUITS)
 
     def target(self, state: cards.CardGameState) -> jax.Array:
         return cards.suit(state.decks[0, 0])

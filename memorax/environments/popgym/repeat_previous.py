@@ -6,10 +6,9 @@ import jax
 import jax.numpy as jnp
 
 from memorax.environments import cards
-from memorax.environments.environment import one_hot_space
 
 
-class RepeatPrevious(cards.CardGame):
+class RepeatPrevious(cards.SuitRecall):
     """Name the suit of the card shown ``k - 1`` steps before the current one.
 
     Each step shows the next card of a shuffled deck (observation: its suit,
@@ -24,16 +23,6 @@ class RepeatPrevious(cards.CardGame):
     def __init__(self, num_decks: int = 1, k: int = 4):
         super().__init__(num_decks)
         self.k = k
-
-    @property
-    def num_actions(self) -> int:
-        return cards.SUITS
-
-    def observation_space(self, params=None):
-        return one_hot_space(cards.SUITS)
-
-    def get_obs(self, state, params=None, key=None):
-        return jax.nn.one_hot(cards.suit(state.decks[0, state.time]), cards.SUITS)
 
     def target(self, state: cards.CardGameState) -> jax.Array:
         """The suit to name at this step (meaningful once ``time + 1 >= k``)."""
