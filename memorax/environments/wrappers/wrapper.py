@@ -30,19 +30,31 @@ class Wrapper:
 
 
 class ObservationWrapper(Wrapper):
-    """Applies ``observation(key, obs)`` to every observation, the final one of an episode included."""
+    """Applies ``observation(key, obs)`` to every observation, the final one of an episode included.
+
+    The wrapped environment receives the caller's key unchanged, so wrapping
+    changes observations and never the dynamics; the observation keys are
+    folded out of it with numbers unique to the wrapper's depth, so stacked
+    wrappers draw independent noise.
+    """
+
+    def __init__(self, env: Any):
+        super().__init__(env)
+        self.depth = getattr(env, "depth", 0) + 1
+
+    def _keys(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return jax.random.fold_in(key, 2 * self.depth), jax.random.fold_in(key, 2 * self.depth + 1)
 
     def observation(self, key: jax.Array, obs: jax.Array) -> jax.Array:
         raise NotImplementedError
 
     def reset(self, key, params=None):
-        env_key, obs_key = jax.random.split(key)
-        obs, state = self.env.reset(env_key, params)
-        return self.observation(obs_key, obs), state
+        obs, state = self.env.reset(key, params)
+        return self.observation(self._keys(key)[0], obs), state
 
     def step(self, key, state, action, params=None):
-        env_key, obs_key, final_key = jax.random.split(key, 3)
-        obs, state, reward, terminated, truncated, info = self.env.step(env_key, state, action, params)
+        obs_key, final_key = self._keys(key)
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
         if "final_observation" in info:
             info = {**info, "final_observation": self.observation(final_key, info["final_observation"])}
         return self.observation(obs_key, obs), state, reward, terminated, truncated, info

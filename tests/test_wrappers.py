@@ -1,0 +1,116 @@
+"""Wrappers: what each does to observations, under jit and vmap, final observations included."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memorax.environments import (
+    FlickerObservation,
+    MaskObservation,
+    NoisyObservation,
+    NormalizeObservation,
+    RecordEpisodeStatistics,
+    make,
+)
+
+NUM_ENVS, STEPS = 32, 300
+
+
+def run(env, params, seed=0):
+    """Random actions for STEPS steps in NUM_ENVS environments; returns (obs, terminated|truncated, info)."""
+    space = env.action_space(params)
+
+    @jax.jit
+    def go(key):
+        obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, NUM_ENVS), params)
+
+        def step(state, key):
+            act_key, step_key = jax.random.split(key)
+            actions = jax.vmap(space.sample)(jax.random.split(act_key, NUM_ENVS))
+            obs, state, _, terminated, truncated, info = jax.vmap(env.step, (0, 0, 0, None))(
+                jax.random.split(step_key, NUM_ENVS), state, actions, params
+            )
+            return state, (obs, terminated | truncated, info)
+
+        return jax.lax.scan(step, state, jax.random.split(key, STEPS))[1]
+
+    return jax.tree.map(np.asarray, go(jax.random.key(seed)))
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    return make("gymnax::CartPole-v1")
+
+
+def test_mask_observation_keeps_the_chosen_entries(cartpole):
+    env, params = cartpole
+    full = run(env, params)
+    masked = run(MaskObservation(env, indices=(0, 2)), params)
+    np.testing.assert_array_equal(masked[0], full[0][..., [0, 2]])
+    np.testing.assert_array_equal(masked[2]["final_observation"], full[2]["final_observation"][..., [0, 2]])
+    space = MaskObservation(env, indices=(0, 2)).observation_space(params)
+    assert space.shape == (2,)
+    np.testing.assert_allclose(space.high, [4.8, 0.41887903], rtol=1e-6)
+
+
+def test_mask_observation_rejects_indices_out_of_range(cartpole):
+    env, _ = cartpole
+    with pytest.raises(ValueError, match=r"MaskObservation: indices \[0, 7\] do not select from observations of size 4"):
+        MaskObservation(env, indices=(0, 7))
+
+
+def test_noisy_observation_adds_noise_of_the_given_std(cartpole):
+    env, params = cartpole
+    clean, noisy = run(env, params), run(NoisyObservation(env, std=0.3), params)
+    # The same key splits drive the wrapped environment, so the dynamics are identical.
+    noise = noisy[0] - clean[0]
+    assert abs(noise.std() - 0.3) < 0.01 and abs(noise.mean()) < 0.01
+
+
+def test_flicker_observation_blanks_with_probability_p():
+    env, params = make("memorax::RepeatFirst-Easy")
+    obs = run(FlickerObservation(env, p=0.25), params)[0]
+    blank = np.all(obs == 0, axis=-1)
+    assert abs(blank.mean() - 0.25) < 0.02
+    assert np.all(obs[~blank].sum(axis=-1) == 1)
+
+
+def test_normalize_observation_standardises_over_time(cartpole):
+    env, params = cartpole
+    obs = run(NormalizeObservation(env), params)[0]
+    late = obs[STEPS // 2 :].reshape(-1, 4)
+    np.testing.assert_allclose(late.mean(axis=0), 0, atol=0.3)
+    np.testing.assert_allclose(late.std(axis=0), 1, atol=0.3)
+
+
+def test_record_episode_statistics_sums_rewards_across_auto_resets():
+    env, params = make("gymnax::CartPole-v1")
+    _, done, info = run(RecordEpisodeStatistics(env), params)
+    episode = info["episode"]
+    assert done.any()
+    np.testing.assert_array_equal(episode["done"], done)
+    # CartPole pays 1 per step: an episode's return equals its length.
+    np.testing.assert_array_equal(episode["return"][done], episode["length"][done])
+    for env_index in range(NUM_ENVS):
+        ends = np.flatnonzero(done[:, env_index])
+        if len(ends) > 1:
+            np.testing.assert_array_equal(episode["length"][ends[1:], env_index], np.diff(ends))
+
+
+def test_wrappers_compose(cartpole):
+    env, params = cartpole
+    stacked = RecordEpisodeStatistics(FlickerObservation(NoisyObservation(MaskObservation(env, (0, 2)), 0.1), 0.1))
+    obs, _, info = run(stacked, params)
+    assert obs.shape == (STEPS, NUM_ENVS, 2) and "episode" in info
+    assert stacked.observation_space(params).shape == (2,)
+    assert stacked.num_actions == 2
+
+
+def test_stacked_noise_wrappers_draw_independent_noise(cartpole):
+    env, params = cartpole
+    clean = run(env, params)[0]
+    once = run(NoisyObservation(env, std=0.3), params)[0] - clean
+    twice = run(NoisyObservation(NoisyObservation(env, std=0.3), std=0.3), params)[0] - clean
+    assert abs(twice.std() - 0.3 * np.sqrt(2)) < 0.01
+    assert abs(np.corrcoef(once.ravel(), (twice - once).ravel())[0, 1]) < 0.02
