@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml | $(PYTHON)
 	touch $(STAMP)
 
 train: $(STAMP)
-	$(PYTHON) -m memorax.demo
+	$(PYTHON) -m memorax.quickstart
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q
@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PYTHON) bench/sequence_models.py
 	$(PYTHON) bench/environments.py
+	$(PYTHON) bench/ppo.py
 
 clean:
 	rm -rf $(VENV)
