@@ -84,3 +84,19 @@ def test_replay_reproduces_the_log_probs_of_acting(repeat_previous):
 def test_config_names_the_wrong_field(field, value, message):
     with pytest.raises(ValueError, match=message):
         PPOConfig(**{field: value})
+
+
+def test_gaussian_policy_improves_on_pendulum():
+    env, params = make("gymnax::Pendulum-v1")
+
+    def network(head):
+        return Network(FeatureExtractor(observation_extractor=MLP(features=(64, 64), activation=nnx.tanh)), None, head)
+
+    config = PPOConfig(
+        num_envs=16, num_steps=200, num_epochs=10, total_timesteps=400_000, ent_coef=0.0, gamma=0.95, clip_value=False
+    )
+    agent = PPO(config, env, params, network(heads.Gaussian(action_dim=1)), network(heads.VNetwork()), optax.adam(1e-3))
+    state, metrics = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.total_timesteps)
+    first = np.nanmean(np.asarray(metrics["episode_return"])[:5])
+    final = agent.evaluate(jax.random.key(2), state, num_episodes=32)["mean_return"]
+    assert first < -1000 and final > -700, (first, final)

@@ -18,7 +18,7 @@ import optax
 from flax import nnx, struct
 from gymnax.environments import spaces
 
-from memorax.algorithms.common.returns import generalized_advantages, next_values
+from memorax.algorithms.common.returns import lambda_returns, next_values
 from memorax.environments import RecordEpisodeStatistics
 from memorax.networks import Network
 
@@ -298,10 +298,8 @@ class PPO:
             trajectory.value, self._last_value(state), trajectory.final_value, trajectory.terminated, trajectory.truncated
         )
         ended = trajectory.terminated | trajectory.truncated
-        advantages = generalized_advantages(
-            trajectory.reward, trajectory.value, following, ended, config.gamma, config.gae_lambda
-        )
-        targets = advantages + trajectory.value
+        targets = lambda_returns(trajectory.reward, following, ended, config.gamma, config.gae_lambda)
+        advantages = targets - trajectory.value  # GAE
 
         batch_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
         batch = jax.tree.map(batch_major, trajectory)

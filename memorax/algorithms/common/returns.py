@@ -25,21 +25,24 @@ def next_values(values: jax.Array, last_value: jax.Array, final_values: jax.Arra
     return jnp.where(terminated, 0.0, jnp.where(truncated, final_values, following))
 
 
-def generalized_advantages(
-    rewards: jax.Array, values: jax.Array, next_value: jax.Array, ended: jax.Array, gamma: float, gae_lambda: float
+def lambda_returns(
+    rewards: jax.Array, next_value: jax.Array, ended: jax.Array, gamma: float, lam: float
 ) -> jax.Array:
-    r"""GAE (Schulman et al. 2016) over time-major ``[T, ...]`` arrays.
+    r"""λ-returns over time-major ``[T, ...]`` arrays, cut at every episode end.
 
-    ``δ_t = r_t + γ V_next(t) - V(s_t)`` and ``A_t = δ_t + γ λ (1 - ended_t) A_{t+1}``,
-    where ``V_next`` comes from :func:`next_values` and ``ended = terminated | truncated``
-    stops the sum at every episode boundary. Returns ``A`` ``[T, ...]``.
+    ``G_t = r_t + γ [(1 - λ) V_next(t) + λ G_{t+1}]`` inside an episode and
+    ``G_t = r_t + γ V_next(t)`` where ``ended_t = terminated_t | truncated_t``
+    (and at the last step), with ``V_next`` from :func:`next_values`.
+
+    One helper serves both families: with state values, ``G - V`` is GAE
+    (Schulman et al. 2016) and ``G`` PPO's value target; with ``max_a Q`` it
+    is PQN's Q(λ) target (Gallici et al. 2024).
     """
-    deltas = rewards + gamma * next_value - values
 
-    def backwards(advantage, step):
-        delta, end = step
-        advantage = delta + gamma * gae_lambda * jnp.where(end, 0.0, advantage)
-        return advantage, advantage
+    def backwards(following, step):
+        reward, value, end = step
+        target = reward + gamma * jnp.where(end, value, (1 - lam) * value + lam * following)
+        return target, target
 
-    _, advantages = jax.lax.scan(backwards, jnp.zeros_like(deltas[0]), (deltas, ended), reverse=True)
-    return advantages
+    _, targets = jax.lax.scan(backwards, next_value[-1], (rewards, next_value, ended), reverse=True)
+    return targets
