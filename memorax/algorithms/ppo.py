@@ -106,9 +106,9 @@ class Transition:
     episode: dict
 
 
-def _step_inputs(obs, done, prev_action, prev_reward):
-    """One step for every environment as sequences of length 1."""
-    return obs[:, None], done[:, None], prev_action[:, None], prev_reward[:, None]
+def _one_step(network: Network, carry, obs, done, prev_action, prev_reward):
+    """Calls ``network`` on one step of every environment: sequences of length 1."""
+    return network(obs[:, None], done[:, None], carry, prev_action[:, None], prev_reward[:, None])
 
 
 class PPO:
@@ -162,10 +162,10 @@ class PPO:
         obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(env_key, n), self.env_params)
         done = jnp.ones(n, bool)
         prev_action, prev_reward = jnp.zeros((n, self.action_features)), jnp.zeros(n)
-        inputs = _step_inputs(obs, done, prev_action, prev_reward)
+        example = dict(prev_action=prev_action[:, None], prev_reward=prev_reward[:, None])
         actor_key, critic_key = jax.random.split(init_key)
-        self.model.actor.init(nnx.Rngs(actor_key), inputs[0], inputs[1], prev_action=inputs[2], prev_reward=inputs[3])
-        self.model.critic.init(nnx.Rngs(critic_key), inputs[0], inputs[1], prev_action=inputs[2], prev_reward=inputs[3])
+        self.model.actor.init(nnx.Rngs(actor_key), obs[:, None], done[:, None], **example)
+        self.model.critic.init(nnx.Rngs(critic_key), obs[:, None], done[:, None], **example)
         self.graphdef, params = nnx.split(self.model)
         return PPOState(
             params=params,
@@ -186,28 +186,36 @@ class PPO:
     def _encode_action(self, action: jax.Array) -> jax.Array:
         return jax.nn.one_hot(action, self.action_features) if self.discrete else action.reshape(action.shape[0], -1)
 
+    def _step_envs(self, key: jax.Array, env_state, action: jax.Array):
+        """Steps every environment; also returns the next ``prev_action`` and ``prev_reward`` (0 where episodes start)."""
+        keys = jax.random.split(key, action.shape[0])
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(self.env.step, (0, 0, 0, None))(
+            keys, env_state, action, self.env_params
+        )
+        ended = terminated | truncated
+        prev_action = jnp.where(ended[:, None], 0.0, self._encode_action(action))
+        return obs, env_state, reward, terminated, truncated, info, prev_action, jnp.where(ended, 0.0, reward)
+
     # -- rollout ------------------------------------------------------------------------------
 
     def _env_step(self, state: PPOState, key: jax.Array) -> tuple[PPOState, Transition]:
         act_key, env_key = jax.random.split(key)
         model = self._networks(state.params)
-        inputs = _step_inputs(state.obs, state.done, state.prev_action, state.prev_reward)
-        actor_carry, policy = model.actor(inputs[0], inputs[1], state.actor_carry, inputs[2], inputs[3])
-        critic_carry, value = model.critic(inputs[0], inputs[1], state.critic_carry, inputs[2], inputs[3])
+        inputs = (state.obs, state.done, state.prev_action, state.prev_reward)
+        actor_carry, policy = _one_step(model.actor, state.actor_carry, *inputs)
+        critic_carry, value = _one_step(model.critic, state.critic_carry, *inputs)
         action = policy.sample(seed=act_key)
         log_prob = policy.log_prob(action)[:, 0]
         action = action[:, 0]
 
-        env_keys = jax.random.split(env_key, self.config.num_envs)
-        obs, env_state, reward, terminated, truncated, info = jax.vmap(self.env.step, (0, 0, 0, None))(
-            env_keys, state.env_state, action, self.env_params
+        obs, env_state, reward, terminated, truncated, info, prev_action, prev_reward = self._step_envs(
+            env_key, state.env_state, action
         )
-        encoded = self._encode_action(action)
         # The value of the observation a truncated episode ended on, seen with the memory it had.
-        final_inputs = _step_inputs(info["final_observation"], jnp.zeros_like(terminated), encoded, reward)
-        _, final_value = model.critic(final_inputs[0], final_inputs[1], critic_carry, final_inputs[2], final_inputs[3])
-
-        ended = terminated | truncated
+        no_reset = jnp.zeros_like(terminated)
+        _, final_value = _one_step(
+            model.critic, critic_carry, info["final_observation"], no_reset, self._encode_action(action), reward
+        )
         transition = Transition(
             obs=state.obs,
             done=state.done,
@@ -225,17 +233,17 @@ class PPO:
         state = state.replace(
             env_state=env_state,
             obs=obs,
-            done=ended,
-            prev_action=jnp.where(ended[:, None], 0.0, encoded),
-            prev_reward=jnp.where(ended, 0.0, reward),
+            done=terminated | truncated,
+            prev_action=prev_action,
+            prev_reward=prev_reward,
             actor_carry=actor_carry,
             critic_carry=critic_carry,
         )
         return state, transition
 
     def _last_value(self, state: PPOState) -> jax.Array:
-        inputs = _step_inputs(state.obs, state.done, state.prev_action, state.prev_reward)
-        _, value = self._networks(state.params).critic(inputs[0], inputs[1], state.critic_carry, inputs[2], inputs[3])
+        model = self._networks(state.params)
+        _, value = _one_step(model.critic, state.critic_carry, state.obs, state.done, state.prev_action, state.prev_reward)
         return value[:, 0]
 
     # -- loss and update ----------------------------------------------------------------------
@@ -340,26 +348,23 @@ class PPO:
         reset_key, run_key = jax.random.split(key)
         obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(reset_key, num_episodes), self.env_params)
         zeros = jnp.zeros(num_episodes)
-        start = (obs, env_state, jnp.ones(num_episodes, bool), jnp.zeros((num_episodes, self.action_features)), zeros,
-                 model.actor.initialize_carry(num_episodes), jnp.zeros(num_episodes, bool), zeros, zeros)
+        inputs = (obs, jnp.ones(num_episodes, bool), jnp.zeros((num_episodes, self.action_features)), zeros)
+        start = (inputs, env_state, model.actor.initialize_carry(num_episodes), jnp.zeros(num_episodes, bool), zeros, zeros)
 
         def step(carry, key):
-            obs, env_state, done, prev_action, prev_reward, actor_carry, finished, returns, lengths = carry
+            inputs, env_state, actor_carry, finished, returns, lengths = carry
             act_key, env_key = jax.random.split(key)
-            inputs = _step_inputs(obs, done, prev_action, prev_reward)
-            actor_carry, policy = model.actor(inputs[0], inputs[1], actor_carry, inputs[2], inputs[3])
+            actor_carry, policy = _one_step(model.actor, actor_carry, *inputs)
             action = (policy.mode() if deterministic else policy.sample(seed=act_key))[:, 0]
-            obs, env_state, reward, terminated, truncated, info = jax.vmap(self.env.step, (0, 0, 0, None))(
-                jax.random.split(env_key, num_episodes), env_state, action, self.env_params
+            obs, env_state, _, terminated, truncated, info, prev_action, prev_reward = self._step_envs(
+                env_key, env_state, action
             )
             ended = terminated | truncated
             first = ended & ~finished
             returns = jnp.where(first, info["episode"]["return"], returns)
             lengths = jnp.where(first, info["episode"]["length"], lengths)
-            encoded = self._encode_action(action)
-            carry = (obs, env_state, ended, jnp.where(ended[:, None], 0.0, encoded), jnp.where(ended, 0.0, reward),
-                     actor_carry, finished | ended, returns, lengths)
-            return carry, None
+            inputs = (obs, ended, prev_action, prev_reward)
+            return (inputs, env_state, actor_carry, finished | ended, returns, lengths), None
 
         horizon = int(self.env_params.max_steps_in_episode)
         (*_, finished, returns, lengths), _ = jax.lax.scan(step, start, jax.random.split(run_key, horizon))
