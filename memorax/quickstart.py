@@ -39,13 +39,16 @@ def train(torso: str, console: Console, seed: int = 0) -> dict:
     agent = PPO(CONFIG, env, params, *networks(env.num_actions, torso), optax.adam(3e-3))
     state = agent.init(jax.random.key(seed))
     chunk = CONFIG.total_timesteps // CHUNKS
+    done = 0
     for i in range(CHUNKS):
         start = time.perf_counter()
         state, metrics = agent.train(jax.random.fold_in(jax.random.key(seed), i), state, chunk)
         returns = np.asarray(metrics["episode_return"])
-        rate = chunk / (time.perf_counter() - start)
+        steps = int(metrics["env_steps"][-1])
+        rate = (steps - done) / (time.perf_counter() - start)
+        done = steps
         console.print(
-            f"  {torso}: {int(metrics['env_steps'][-1]):>8,} steps  {rate:>7,.0f} steps/s"
+            f"  {torso}: {steps:>8,} steps  {rate:>7,.0f} steps/s"
             f"{' (with compilation)' if i == 0 else ''}  mean return {np.nanmean(returns):+.3f}"
         )
     return agent.evaluate(jax.random.key(seed + 1), state, num_episodes=64)

@@ -100,3 +100,14 @@ def test_gaussian_policy_improves_on_pendulum():
     first = np.nanmean(np.asarray(metrics["episode_return"])[:5])
     final = agent.evaluate(jax.random.key(2), state, num_episodes=32)["mean_return"]
     assert first < -1000 and final > -700, (first, final)
+
+
+def test_training_in_chunks_compiles_once(repeat_previous):
+    """The state's types survive train, so a second chunk of the same size reuses the compiled scan."""
+    env, params = repeat_previous
+    config = PPOConfig(num_envs=8, num_steps=64, num_minibatches=2)
+    agent = PPO(config, env, params, *networks(env.num_actions, "mlp"), optax.adam(3e-3))
+    state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.rollout_size)
+    before = agent._train._cache_size()
+    agent.train(jax.random.key(2), state, config.rollout_size)
+    assert agent._train._cache_size() == before == 1

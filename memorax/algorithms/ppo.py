@@ -192,6 +192,8 @@ class PPO:
         obs, env_state, reward, terminated, truncated, info = jax.vmap(self.env.step, (0, 0, 0, None))(
             keys, env_state, action, self.env_params
         )
+        # A weakly typed reward would change the state's types after the first call and recompile train.
+        reward = reward.astype(jnp.float32)
         ended = terminated | truncated
         prev_action = jnp.where(ended[:, None], 0.0, self._encode_action(action))
         return obs, env_state, reward, terminated, truncated, info, prev_action, jnp.where(ended, 0.0, reward)

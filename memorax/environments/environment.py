@@ -52,7 +52,7 @@ class Environment(environment.Environment):
         reset_obs, reset_state = self.reset_after(reset_key, state, params)
         next_state = jax.tree.map(lambda fresh, old: jnp.where(done, fresh, old), reset_state, state)
         info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs}
-        return jnp.where(done, reset_obs, obs), next_state, reward, terminated, truncated, info
+        return jnp.where(done, reset_obs, obs), next_state, jnp.float32(reward), terminated, truncated, info
 
     def reset_after(self, key: jax.Array, state: Any, params: Any):
         """The ``(obs, state)`` that auto-reset starts after the episode ending in ``state``."""

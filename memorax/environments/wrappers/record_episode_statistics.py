@@ -28,7 +28,7 @@ class RecordEpisodeStatistics(Wrapper):
 
     def reset(self, key, params=None):
         obs, env_state = self.env.reset(key, params)
-        return obs, EpisodeStatisticsState(env_state, jnp.array(0.0), jnp.array(0))
+        return obs, EpisodeStatisticsState(env_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
 
     def step(self, key, state, action, params=None):
         obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)
