@@ -1,7 +1,6 @@
 """Wrappers: what each does to observations, under jit and vmap, final observations included."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
