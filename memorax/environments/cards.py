@@ -79,6 +79,10 @@ class CardGame(Environment):
         fresh = self.state_for(*state.next_decks)
         return self.get_obs(fresh), fresh
 
+    def is_truncated(self, state, params):
+        # Card games end by termination after a fixed number of steps, never by a time limit.
+        return jnp.array(False)
+
     def play(self, state: CardGameState, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         raise NotImplementedError
 

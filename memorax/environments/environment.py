@@ -24,7 +24,7 @@ class Environment(environment.Environment):
     last observation of the one that ended. Subclasses implement
     ``reset_env``, ``step_env`` (returning ``obs, state, reward, terminated,
     info``), ``observation_space`` and ``num_actions``; ``is_truncated`` is
-    False unless a task has a time limit. ``reset_after(key, state, params)``,
+    gymnax's time limit, ``state.time >= params.max_steps_in_episode``. ``reset_after(key, state, params)``,
     the state that auto-reset starts, is ``reset_env`` unless a task can make
     it cheaper.
 
@@ -60,9 +60,6 @@ class Environment(environment.Environment):
 
     def clip_action(self, action: jax.Array) -> jax.Array:
         return jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)
-
-    def is_truncated(self, state: Any, params: Any) -> jax.Array:
-        return jnp.array(False)
 
     def action_space(self, params: Any = None) -> spaces.Discrete:
         return spaces.Discrete(self.num_actions)

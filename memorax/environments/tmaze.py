@@ -66,6 +66,3 @@ class TMaze(Environment):
         position = jnp.clip(state.position + step, 0, self.corridor_length)
         state = state.replace(position=position, time=state.time + 1)
         return self.get_obs(state), state, reward, turned, {}
-
-    def is_truncated(self, state, params):
-        return state.time >= params.max_steps_in_episode

@@ -83,6 +83,3 @@ class Battleship(Environment):
         state = state.replace(guesses=state.guesses.at[action].set(True), hits=state.hits + hit, time=state.time + 1)
         terminated = state.hits == self.needed_hits
         return jax.nn.one_hot(hit.astype(jnp.int32), 2), state, reward, terminated, {}
-
-    def is_truncated(self, state, params):
-        return state.time >= params.max_steps_in_episode

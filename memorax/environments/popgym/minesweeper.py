@@ -76,6 +76,3 @@ class MineSweeper(Environment):
         terminated = mine | jnp.all(state.mines | viewed)
         obs = jax.nn.one_hot(state.neighbours[action], self.num_counts)
         return obs, state.replace(viewed=viewed, time=state.time + 1), reward, terminated, {}
-
-    def is_truncated(self, state, params):
-        return state.time >= params.max_steps_in_episode

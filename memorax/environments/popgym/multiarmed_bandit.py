@@ -51,6 +51,3 @@ class MultiarmedBandit(Environment):
         reward = jnp.where(paid, 1.0, -1.0) / self.episode_length
         state = state.replace(time=state.time + 1)
         return jax.nn.one_hot(paid.astype(jnp.int32), 2), state, reward, jnp.array(False), {}
-
-    def is_truncated(self, state, params):
-        return state.time >= params.max_steps_in_episode

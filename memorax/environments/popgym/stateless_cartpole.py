@@ -59,6 +59,3 @@ class StatelessCartPole(Environment):
         _, state, _, terminated, _ = self.cartpole.step_env(step_key, state, action, params)
         reward = jnp.array(1.0 / params.max_steps_in_episode)
         return self.observe(noise_key, state, action, params), state, reward, terminated, {}
-
-    def is_truncated(self, state, params):
-        return state.time >= params.max_steps_in_episode
