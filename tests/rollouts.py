@@ -67,33 +67,44 @@ def balance(state):
     return jnp.asarray(state.theta + 0.5 * state.theta_dot + 0.05 * state.x + 0.1 * state.x_dot > 0, jnp.int32)
 
 
-@functools.lru_cache(maxsize=None)
-def rollout(env_id, policy_name, seed=0, num_envs=NUM_ENVS):
-    """Runs ``num_envs`` environments for one episode limit plus one step; returns numpy arrays."""
-    env, params = make(env_id)
-    wrapped = RecordEpisodeStatistics(env)
-    policy = oracle(env) if policy_name == "oracle" else random_policy(env, params)
-    steps = int(params.max_steps_in_episode) + 1
+def play(env, params, policy, key, num_envs, steps):
+    """Steps ``num_envs`` environments ``steps`` times with ``policy(key, state) -> (action, matters)``.
+
+    Returns time-major numpy arrays: the observation acted on (``obs``), the one
+    returned (``next_obs``), ``action``, ``matters``, ``reward``, ``terminated``,
+    ``truncated`` and ``info``.
+    """
 
     @jax.jit
     def run(key):
         reset_key, run_key = jax.random.split(key)
-        obs, state = jax.vmap(wrapped.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
+        obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
 
         def step(carry, key):
             obs, state = carry
             act_key, step_key = jax.random.split(key)
-            action, matters = jax.vmap(policy)(jax.random.split(act_key, num_envs), state.env_state)
-            next_obs, state, reward, terminated, truncated, info = jax.vmap(wrapped.step, (0, 0, 0, None))(
+            action, matters = jax.vmap(policy)(jax.random.split(act_key, num_envs), state)
+            next_obs, state, reward, terminated, truncated, info = jax.vmap(env.step, (0, 0, 0, None))(
                 jax.random.split(step_key, num_envs), state, action, params
             )
-            out = dict(obs=obs, action=action, matters=matters, reward=reward, terminated=terminated, truncated=truncated)
-            return (next_obs, state), {**out, **{f"episode_{k}": v for k, v in info["episode"].items()}}
+            out = dict(obs=obs, next_obs=next_obs, action=action, matters=matters, reward=reward)
+            return (next_obs, state), dict(out, terminated=terminated, truncated=truncated, info=info)
 
-        _, trajectory = jax.lax.scan(step, (obs, state), jax.random.split(run_key, steps))
-        return trajectory
+        return jax.lax.scan(step, (obs, state), jax.random.split(run_key, steps))[1]
 
-    return jax.tree.map(np.asarray, run(jax.random.key(seed)))
+    return jax.tree.map(np.asarray, run(key))
+
+
+@functools.lru_cache(maxsize=None)
+def rollout(env_id, policy_name, seed=0, num_envs=NUM_ENVS):
+    """Runs ``num_envs`` environments for one episode limit plus one step, with episode statistics."""
+    env, params = make(env_id)
+    policy = oracle(env) if policy_name == "oracle" else random_policy(env, params)
+    on_inner_state = lambda key, state: policy(key, state.env_state)  # noqa: E731
+    steps = int(params.max_steps_in_episode) + 1
+    trajectory = play(RecordEpisodeStatistics(env), params, on_inner_state, jax.random.key(seed), num_envs, steps)
+    episode = trajectory.pop("info")["episode"]
+    return {**trajectory, **{f"episode_{k}": v for k, v in episode.items()}}
 
 
 def finished_returns(trajectory):

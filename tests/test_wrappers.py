@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+from rollouts import play, random_policy
 
 from memorax.environments import (
     FlickerObservation,
@@ -18,23 +19,8 @@ NUM_ENVS, STEPS = 32, 300
 
 def run(env, params, seed=0):
     """Random actions for STEPS steps in NUM_ENVS environments; returns (obs, terminated|truncated, info)."""
-    space = env.action_space(params)
-
-    @jax.jit
-    def go(key):
-        obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, NUM_ENVS), params)
-
-        def step(state, key):
-            act_key, step_key = jax.random.split(key)
-            actions = jax.vmap(space.sample)(jax.random.split(act_key, NUM_ENVS))
-            obs, state, _, terminated, truncated, info = jax.vmap(env.step, (0, 0, 0, None))(
-                jax.random.split(step_key, NUM_ENVS), state, actions, params
-            )
-            return state, (obs, terminated | truncated, info)
-
-        return jax.lax.scan(step, state, jax.random.split(key, STEPS))[1]
-
-    return jax.tree.map(np.asarray, go(jax.random.key(seed)))
+    trajectory = play(env, params, random_policy(env, params), jax.random.key(seed), NUM_ENVS, STEPS)
+    return trajectory["next_obs"], trajectory["terminated"] | trajectory["truncated"], trajectory["info"]
 
 
 @pytest.fixture(scope="module")
