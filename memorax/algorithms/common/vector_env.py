@@ -1,0 +1,90 @@
+"""Acting in ``num_envs`` environments at once: what a network reads at one step, and how a step produces the next."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from gymnax.environments import spaces
+
+from memorax.environments import RecordEpisodeStatistics
+from memorax.networks import Network
+
+
+@struct.dataclass
+class StepInputs:
+    """A network's inputs at one step of every environment, each ``[num_envs, ...]``.
+
+    ``done`` is True where ``obs`` starts an episode; ``prev_action`` (one-hot
+    for discrete actions) and ``prev_reward`` are 0 there.
+    """
+
+    obs: jax.Array
+    done: jax.Array
+    prev_action: jax.Array
+    prev_reward: jax.Array
+
+
+def call_on_step(network: Network, carry: Any, inputs: StepInputs, **head_kwargs) -> tuple[Any, Any]:
+    """Calls ``network`` on one step of every environment, as sequences of length 1 (outputs keep the time axis)."""
+    return network(
+        inputs.obs[:, None], inputs.done[:, None], carry, inputs.prev_action[:, None], inputs.prev_reward[:, None], **head_kwargs
+    )
+
+
+class VectorEnv:
+    """An environment with episode statistics, reset and stepped in lockstep under ``vmap``.
+
+    Args:
+      env, env_params: a gymnax-style environment with auto-reset.
+      algorithm: named in errors.
+      action_spaces: the action space types the algorithm accepts.
+    """
+
+    def __init__(self, env, env_params, algorithm: str, action_spaces: tuple[type, ...] = (spaces.Discrete, spaces.Box)):
+        space = env.action_space(env_params)
+        if not isinstance(space, action_spaces):
+            expected = " or ".join(kind.__name__ for kind in action_spaces)
+            raise ValueError(f"{algorithm}: the action space is {space}; expected {expected}.")
+        self.env = RecordEpisodeStatistics(env)
+        self.params = env_params
+        self.discrete = isinstance(space, spaces.Discrete)
+        self.action_features = space.n if self.discrete else math.prod(space.shape)
+
+    @property
+    def max_steps_in_episode(self) -> int:
+        return int(self.params.max_steps_in_episode)
+
+    def encode_action(self, action: jax.Array) -> jax.Array:
+        """Actions as the networks read them: one-hot for discrete actions, flat vectors otherwise."""
+        return jax.nn.one_hot(action, self.action_features) if self.discrete else action.reshape(action.shape[0], -1)
+
+    def reset(self, key: jax.Array, num_envs: int) -> tuple[Any, StepInputs]:
+        obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(key, num_envs), self.params)
+        inputs = StepInputs(obs, jnp.ones(num_envs, bool), jnp.zeros((num_envs, self.action_features)), jnp.zeros(num_envs))
+        return env_state, inputs
+
+    def step(self, key: jax.Array, env_state, action: jax.Array):
+        """Steps every environment: ``(env_state, next_inputs, reward, terminated, truncated, info)``."""
+        keys = jax.random.split(key, action.shape[0])
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(self.env.step, (0, 0, 0, None))(
+            keys, env_state, action, self.params
+        )
+        # A weakly typed reward would change the state's types after the first call and recompile train.
+        reward = reward.astype(jnp.float32)
+        ended = terminated | truncated
+        inputs = StepInputs(
+            obs=obs,
+            done=ended,
+            prev_action=jnp.where(ended[:, None], 0.0, self.encode_action(action)),
+            prev_reward=jnp.where(ended, 0.0, reward),
+        )
+        return env_state, inputs, reward, terminated, truncated, info
+
+    def final_inputs(self, action: jax.Array, reward: jax.Array, info: dict) -> StepInputs:
+        """The inputs of the observation each episode stopped on, with no reset, to value it with the pre-reset memory."""
+        final_obs = info["final_observation"]
+        return StepInputs(final_obs, jnp.zeros(action.shape[0], bool), self.encode_action(action), reward)
