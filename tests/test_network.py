@@ -9,6 +9,7 @@ from flax import nnx
 
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, NotInitializedError, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN
+from memorax.networks.lazy import initializing
 from memorax.networks.sequence_models import Mamba
 
 B, T, OBS = 4, 6, 5
@@ -179,3 +180,15 @@ def test_image_observation_through_mlp_is_flattened():
     network = Network(FeatureExtractor(observation_extractor=MLP(features=(8,))), None, heads.VNetwork())
     network.init(0, images, DONE)
     assert network.feature_extractor.observation_extractor.layers[0].in_features == 18
+
+
+def test_mlp_layer_norm_normalises_each_layer_before_its_activation():
+    mlp = MLP(features=(8, 4), layer_norm=True)
+    x = jax.random.normal(jax.random.key(0), (B, T, 5))
+    with initializing(nnx.Rngs(0)):
+        mlp(x)
+    normalise = lambda h: (h - h.mean(-1, keepdims=True)) / jnp.sqrt(h.var(-1, keepdims=True) + 1e-6)  # noqa: E731
+    expected = x
+    for layer in mlp.layers:
+        expected = jax.nn.relu(normalise(expected @ layer.kernel[...] + layer.bias[...]))
+    np.testing.assert_allclose(mlp(x), expected, rtol=1e-4, atol=1e-5)

@@ -1,5 +1,6 @@
 """Algorithms: each one file of pure functions around one jitted ``train``."""
 
 from memorax.algorithms.ppo import PPO, PPOConfig, PPOState
+from memorax.algorithms.pqn import PQN, PQNConfig, PQNState
 
-__all__ = ["PPO", "PPOConfig", "PPOState"]
+__all__ = ["PPO", "PPOConfig", "PPOState", "PQN", "PQNConfig", "PQNState"]

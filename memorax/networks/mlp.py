@@ -14,6 +14,9 @@ from memorax.networks.lazy import LazyModule
 class MLP(LazyModule):
     r"""Dense layers ``h_{i+1} = act(h_i W_i + b_i)`` over the features of every step.
 
+    With ``layer_norm``, ``h_{i+1} = act(LN(h_i W_i + b_i))``: the normalisation
+    PQN relies on to train without a target network (Gallici et al. 2024).
+
     Shapes: inputs ``[B, T, *features]`` (trailing axes are flattened), outputs
     ``[B, T, features[-1]]``.
 
@@ -25,6 +28,7 @@ class MLP(LazyModule):
       kernel_init: default orthogonal with gain sqrt(2), the usual choice for
         ReLU layers in PPO.
       bias_init: default zeros.
+      layer_norm: normalise every layer's output before its activation (default False).
     """
 
     def __init__(
@@ -35,12 +39,14 @@ class MLP(LazyModule):
         activate_final: bool = True,
         kernel_init: nnx.Initializer = nnx.initializers.orthogonal(math.sqrt(2)),
         bias_init: nnx.Initializer = nnx.initializers.zeros_init(),
+        layer_norm: bool = False,
     ):
         self.features = tuple(features)
         self.activation = activation
         self.activate_final = activate_final
         self.kernel_init = kernel_init
         self.bias_init = bias_init
+        self.layer_norm = layer_norm
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         sizes = (in_features,) + self.features
@@ -50,6 +56,8 @@ class MLP(LazyModule):
                 for a, b in zip(sizes[:-1], sizes[1:])
             ]
         )
+        if self.layer_norm:
+            self.norms = nnx.List([nnx.LayerNorm(size, rngs=rngs) for size in self.features])
 
     def __call__(self, inputs: jax.Array) -> jax.Array:
         if inputs.ndim < 3:
@@ -58,6 +66,8 @@ class MLP(LazyModule):
         self.build_once(x)
         for i, layer in enumerate(self.layers):
             x = layer(x)
+            if self.layer_norm:
+                x = self.norms[i](x)
             if self.activate_final or i < len(self.layers) - 1:
                 x = self.activation(x)
         return x

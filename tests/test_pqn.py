@@ -1,0 +1,98 @@
+"""PQN: it learns CartPole, a GRU Q-network remembers where an MLP cannot, and replay reproduces acting."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from memorax.algorithms import PQN, PQNConfig
+from memorax.environments import make
+from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
+
+
+def q_network(num_actions, torso=None):
+    """LayerNorm MLPs, as PQN needs; ``torso`` is None (a wide MLP), "mlp" or "gru"."""
+    body = None
+    if torso == "gru":
+        body = SequenceModelWrapper(RNN(nnx.GRUCell(64, 64, rngs=nnx.Rngs(0))))
+    elif torso == "mlp":
+        body = SequenceModelWrapper(MLP(features=(64,), layer_norm=True))
+    encoder = MLP(features=(128, 128) if torso is None else (64,), layer_norm=True)
+    return Network(FeatureExtractor(observation_extractor=encoder), body, heads.DiscreteQNetwork(num_actions))
+
+
+def test_mlp_solves_cartpole():
+    env, params = make("gymnax::CartPole-v1")
+    config = PQNConfig(total_timesteps=500_000)
+    agent = PQN(config, env, params, q_network(2), optax.radam(3e-4))
+    state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.total_timesteps)
+    assert agent.evaluate(jax.random.key(2), state, num_episodes=32)["mean_return"] >= 450
+
+
+@pytest.fixture(scope="module")
+def repeat_previous():
+    return make("memorax::RepeatPrevious-Easy")
+
+
+def test_gru_remembers_where_an_mlp_cannot(repeat_previous):
+    """RepeatPrevious-Easy: greedy play with the GRU reaches 0.9 of the maximum return 1; the MLP stays at the random -0.5."""
+    env, params = repeat_previous
+    config = PQNConfig(total_timesteps=400_000, gamma=0.9)
+    results = {}
+    for torso in ("gru", "mlp"):
+        agent = PQN(config, env, params, q_network(env.num_actions, torso), optax.radam(1e-3))
+        state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.total_timesteps)
+        results[torso] = agent.evaluate(jax.random.key(2), state, num_episodes=64)["mean_return"]
+    assert results["gru"] >= 0.9, results
+    assert abs(results["mlp"] - -0.5) < 0.1, results
+
+
+SHORT = PQNConfig(num_envs=8, num_steps=64, num_minibatches=2, total_timesteps=4 * 512, epsilon_decay=0.5)
+
+
+def short_run(env, params, seed=0):
+    agent = PQN(SHORT, env, params, q_network(env.num_actions, "gru"), optax.radam(1e-3))
+    return agent.train(jax.random.key(seed + 1), agent.init(jax.random.key(seed)), SHORT.total_timesteps)
+
+
+@pytest.fixture(scope="module")
+def short_metrics(repeat_previous):
+    return short_run(*repeat_previous)[1]
+
+
+def test_same_seed_same_metrics(repeat_previous, short_metrics):
+    _, again = short_run(*repeat_previous)
+    jax.tree.map(np.testing.assert_array_equal, short_metrics, again)
+    _, other = short_run(*repeat_previous, seed=5)
+    assert not np.array_equal(short_metrics["loss"], other["loss"])
+
+
+def test_replay_reproduces_the_q_values_of_acting(short_metrics):
+    """Episodes of 51 steps end inside 64-step rollouts: the replayed memory must reset where acting's did."""
+    assert short_metrics["episodes"].sum() > 0
+    np.testing.assert_array_less(np.asarray(short_metrics["first_q_deviation"]), 1e-5)
+
+
+def test_epsilon_decays_linearly_then_stays(short_metrics):
+    """ε is 1 at the start, falls linearly over epsilon_decay * total_timesteps = 1024 steps, then stays at 0.05."""
+    np.testing.assert_allclose(short_metrics["epsilon"], [1.0, 1.0 - 0.95 * 512 / 1024, 0.05, 0.05], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("num_minibatches", 5, r"PQNConfig.num_envs \(32\) must be divisible by num_minibatches \(5\)"),
+        ("q_lambda", 1.5, r"PQNConfig.q_lambda is 1.5; expected a value in \[0, 1\]"),
+        ("epsilon_decay", 0.0, r"PQNConfig.epsilon_decay is 0.0; expected a value in \(0, 1\]"),
+    ],
+)
+def test_config_names_the_wrong_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        PQNConfig(**{field: value})
+
+
+def test_continuous_actions_are_refused():
+    env, params = make("gymnax::Pendulum-v1")
+    with pytest.raises(ValueError, match=r"PQN: the action space is .*; expected Discrete"):
+        PQN(PQNConfig(), env, params, q_network(1), optax.radam(1e-3))
