@@ -2,8 +2,9 @@
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from memorax.algorithms.common.returns import lambda_returns, next_values
+from memorax.algorithms.common.returns import lambda_returns, n_step_returns, next_values
 
 # Four steps: step 1 is truncated (its final observation is worth 2.0), step 2 terminates.
 REWARDS = jnp.array([1.0, 1.0, 1.0, 1.0])
@@ -40,3 +41,19 @@ def test_lambda_zero_gives_one_step_targets():
     following = next_values(VALUES, LAST_VALUE, FINAL_VALUES, TERMINATED, TRUNCATED)
     targets = lambda_returns(REWARDS, following, TERMINATED | TRUNCATED, 0.9, 0.0)
     np.testing.assert_allclose(targets, REWARDS + 0.9 * following, rtol=1e-6)
+
+
+def test_n_step_targets_by_hand():
+    following = next_values(VALUES, LAST_VALUE, FINAL_VALUES, TERMINATED, TRUNCATED)  # [0.6, 2.0, 0.0, 0.9]
+    ended = TERMINATED | TRUNCATED
+    one_step = n_step_returns(REWARDS, following, ended, 0.9, 1)
+    np.testing.assert_allclose(one_step, [1.54, 2.8, 1.0, 1.81], rtol=1e-6)
+    # Step 0 adds step 1's reward and its truncation bootstrap; every other step is cut by an end (or the sequence's).
+    two_step = n_step_returns(REWARDS, following, ended, 0.9, 2)
+    np.testing.assert_allclose(two_step, [1 + 0.9 * 2.8, 2.8, 1.0, 1.81], rtol=1e-6)
+    np.testing.assert_allclose(n_step_returns(REWARDS, following, ended, 0.9, 5), two_step, rtol=1e-6)
+
+
+def test_n_step_needs_a_positive_n():
+    with pytest.raises(ValueError, match="n is 0; expected at least 1"):
+        n_step_returns(REWARDS, VALUES, TERMINATED, 0.9, 0)

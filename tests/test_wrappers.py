@@ -69,18 +69,34 @@ def test_normalize_observation_standardises_over_time(cartpole):
     np.testing.assert_allclose(late.std(axis=0), 1, atol=0.3)
 
 
-def test_record_episode_statistics_sums_rewards_across_auto_resets():
+def test_record_episode_statistics_and_resets_follow_gymnax_flags():
+    """CartPole with a 20-step limit ends episodes both ways (sometimes at once) under random play."""
     env, params = make("gymnax::CartPole-v1")
+    params = params.replace(max_steps_in_episode=20)
     _, done, info = run(RecordEpisodeStatistics(env), params)
-    episode = info["episode"]
-    assert done.any()
+    terminated, truncated, episode, final = info["terminated"], info["truncated"], info["episode"], info["final_observation"]
+    assert terminated.any() and (truncated & ~terminated).any()
+    np.testing.assert_array_equal(done, terminated | truncated)
     np.testing.assert_array_equal(episode["done"], done)
-    # CartPole pays 1 per step: an episode's return equals its length.
+    # A truncation is exactly the time limit; a termination exactly CartPole's failure, read off the final observation.
+    np.testing.assert_array_equal(truncated, episode["length"] == 20)
+    failed = (np.abs(final[..., 0]) > 2.4) | (np.abs(final[..., 2]) > 12 * 2 * np.pi / 360)
+    np.testing.assert_array_equal(terminated, failed)
+    # CartPole pays 1 per step: an episode's return equals its length, and lengths are the gaps between ends.
     np.testing.assert_array_equal(episode["return"][done], episode["length"][done])
     for env_index in range(NUM_ENVS):
         ends = np.flatnonzero(done[:, env_index])
-        if len(ends) > 1:
-            np.testing.assert_array_equal(episode["length"][ends[1:], env_index], np.diff(ends))
+        np.testing.assert_array_equal(episode["length"][ends[1:], env_index], np.diff(ends))
+
+
+def test_auto_reset_starts_fresh_and_keeps_the_final_observation():
+    env, params = make("gymnax::CartPole-v1")
+    obs, done, info = run(env, params)
+    final = info["final_observation"]
+    assert done.any()
+    np.testing.assert_array_equal(final[~done], obs[~done])
+    assert np.all(np.abs(obs[done]) <= 0.05), "CartPole resets uniformly within ±0.05"
+    assert np.all(np.abs(final[done]).max(-1) > 0.05)
 
 
 def test_wrappers_compose(cartpole):

@@ -1,4 +1,4 @@
-"""Advantages and bootstrapped targets, the one place that decides what an episode's end means.
+"""Advantages and bootstrapped targets (GAE, Q(λ), n-step), the one place that decides what an episode's end means.
 
 The rule (docs/architecture.md): after a **termination** the future value is
 0; after a **truncation** (a time limit) it is the value of the final
@@ -45,4 +45,21 @@ def lambda_returns(
         return target, target
 
     _, targets = jax.lax.scan(backwards, next_value[-1], (rewards, next_value, ended), reverse=True)
+    return targets
+
+
+def n_step_returns(rewards: jax.Array, next_value: jax.Array, ended: jax.Array, gamma: float, n: int) -> jax.Array:
+    r"""n-step targets over time-major ``[T, ...]`` arrays, cut at every episode end.
+
+    ``G^n_t = r_t + γ r_{t+1} + ... + γ^{m-1} r_{t+m-1} + γ^m V_next(t+m-1)``
+    with ``m = min(n, steps to the episode's end, steps to the sequence's end)``
+    and ``V_next`` from :func:`next_values`: the episode-end rule decides the
+    bootstrap at a truncation (the final observation's value) or a termination (0).
+    """
+    if n < 1:
+        raise ValueError(f"n_step_returns: n is {n}; expected at least 1.")
+    targets = rewards + gamma * next_value
+    for _ in range(n - 1):
+        following = jnp.concatenate([targets[1:], next_value[-1:]], axis=0)
+        targets = rewards + gamma * jnp.where(ended, next_value, following)
     return targets
