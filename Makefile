@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(PYTHON) bench/sequence_models.py
 	$(PYTHON) bench/environments.py
 	$(PYTHON) bench/ppo.py
+	$(PYTHON) bench/ppo.py --algorithm pqn
 
 clean:
 	rm -rf $(VENV)

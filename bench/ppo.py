@@ -1,10 +1,11 @@
-"""PPO training throughput: GRU(64) torso, MLP(64) encoder, CartPole-v1, 4 epochs x 4 minibatches.
+"""PPO (or PQN) training throughput: GRU(64) torso, MLP(64) encoder, CartPole-v1, 4 epochs x 4 minibatches.
 
-Usage: python bench/ppo.py [--envs 16 256] [--updates 20]
+Usage: python bench/ppo.py [--algorithm ppo|pqn] [--envs 16 256] [--updates 20]
 
 For each number of environments (128 steps each per rollout) it prints the
 compile seconds of the jitted ``train`` and the env steps per second of
-training (acting, GAE and updates), measured on a second call once compiled.
+training (acting, targets and updates), measured on a second call once
+compiled. PQN runs the same network with a Q head and LayerNorm in the encoder.
 """
 
 from __future__ import annotations
@@ -17,24 +18,27 @@ import jax
 import optax
 from flax import nnx
 
-from memorax.algorithms import PPO, PPOConfig
+from memorax.algorithms import PPO, PQN, PPOConfig, PQNConfig
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
 
 
-def agent_for(num_envs: int) -> PPO:
+def agent_for(algorithm: str, num_envs: int) -> PPO | PQN:
     env, params = make("gymnax::CartPole-v1")
 
     def network(head, seed):
         torso = SequenceModelWrapper(RNN(nnx.GRUCell(64, 64, rngs=nnx.Rngs(seed))))
-        return Network(FeatureExtractor(observation_extractor=MLP(features=(64,))), torso, head)
+        encoder = MLP(features=(64,), layer_norm=algorithm == "pqn")
+        return Network(FeatureExtractor(observation_extractor=encoder), torso, head)
 
-    config = PPOConfig(num_envs=num_envs, num_steps=128, num_epochs=4, num_minibatches=4)
-    return PPO(config, env, params, network(heads.Categorical(2), 0), network(heads.VNetwork(), 1), optax.adam(2.5e-4))
+    shape = dict(num_envs=num_envs, num_steps=128, num_epochs=4, num_minibatches=4)
+    if algorithm == "pqn":
+        return PQN(PQNConfig(**shape), env, params, network(heads.DiscreteQNetwork(2), 0), optax.radam(2.5e-4))
+    return PPO(PPOConfig(**shape), env, params, network(heads.Categorical(2), 0), network(heads.VNetwork(), 1), optax.adam(2.5e-4))
 
 
-def measure(num_envs: int, updates: int) -> tuple[float, float]:
-    agent = agent_for(num_envs)
+def measure(algorithm: str, num_envs: int, updates: int) -> tuple[float, float]:
+    agent = agent_for(algorithm, num_envs)
     state = agent.init(jax.random.key(0))
     steps = updates * agent.config.rollout_size
     start = time.perf_counter()
@@ -48,14 +52,15 @@ def measure(num_envs: int, updates: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algorithm", choices=["ppo", "pqn"], default="ppo")
     parser.add_argument("--envs", type=int, nargs="+", default=[16, 256])
     parser.add_argument("--updates", type=int, default=20)
     args = parser.parse_args()
-    print(f"# {jax.devices()[0].device_kind}, {platform.machine()}, jax {jax.__version__}; {args.updates} updates per call")
+    print(f"# {jax.devices()[0].device_kind}, {platform.machine()}, jax {jax.__version__}; {args.algorithm}, {args.updates} updates per call")
     print("| envs x steps | compile s | train env steps/s |")
     print("| --- | ---: | ---: |")
     for num_envs in args.envs:
-        compile_seconds, rate = measure(num_envs, args.updates)
+        compile_seconds, rate = measure(args.algorithm, num_envs, args.updates)
         print(f"| {num_envs} x 128 | {compile_seconds:.1f} | {rate:,.0f} |", flush=True)
 
 
