@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml | $(PYTHON)
 	touch $(STAMP)
 
 train: $(STAMP)
-	$(PYTHON) -m memorax.quickstart
+	$(VENV)/bin/memorax train
 
 test: $(STAMP)
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n 2
 
 bench: $(STAMP)
 	$(PYTHON) bench/sequence_models.py

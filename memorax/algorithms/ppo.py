@@ -29,11 +29,17 @@ class PPOConfig(OnPolicyConfig):
     """PPO's hyper-parameters (the shared ones are in :class:`OnPolicyConfig`); a wrong value raises a ValueError naming the field."""
 
     gae_lambda: float = 0.95
+    """λ of generalised advantage estimation."""
     clip_coef: float = 0.2
+    """Clipping range of the policy ratio (and of the value change when clip_value)."""
     clip_value: bool = True
+    """Clip the value loss around the rollout's values."""
     ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
     vf_coef: float = 0.5
+    """Weight of the value loss."""
     normalize_advantages: bool = True
+    """Standardise advantages within each minibatch."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -38,13 +38,21 @@ class PQNConfig(OnPolicyConfig):
     """
 
     num_envs: int = 32
+    """Environments stepped in parallel."""
     num_steps: int = 64
+    """Steps per environment in each rollout."""
     num_minibatches: int = 16
+    """Minibatches per pass; they split environments, so num_envs must be divisible by it."""
     max_grad_norm: float = 10.0
+    """Gradients are clipped to this global norm."""
     q_lambda: float = 0.65
+    """λ of the Q(λ) targets."""
     epsilon_start: float = 1.0
+    """ε of the ε-greedy policy at the first step."""
     epsilon_finish: float = 0.05
+    """ε after the decay."""
     epsilon_decay: float = 0.2
+    """Fraction of total_timesteps over which ε decays linearly."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -17,13 +17,21 @@ class OnPolicyConfig:
     """
 
     num_envs: int = 16
+    """Environments stepped in parallel."""
     num_steps: int = 128
+    """Steps per environment in each rollout."""
     num_epochs: int = 4
+    """Passes over each rollout."""
     num_minibatches: int = 4
+    """Minibatches per pass; they split environments, so num_envs must be divisible by it."""
     total_timesteps: int = 1_000_000
+    """Environment steps over which the learning rate anneals to 0."""
     gamma: float = 0.99
+    """Discount factor."""
     max_grad_norm: float = 0.5
+    """Gradients are clipped to this global norm."""
     anneal_lr: bool = True
+    """Anneal the learning rate linearly to 0 over total_timesteps."""
 
     def __post_init__(self):
         self._require_positive("num_envs", "num_steps", "num_epochs", "num_minibatches", "total_timesteps", "max_grad_norm")

@@ -1,0 +1,114 @@
+"""The command line: ``memorax train``, ``memorax evaluate RUN_DIR`` and ``memorax compare RUN_DIR...``."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Union
+
+import tyro
+
+from memorax.training import TrainOptions, compare_runs, evaluate_run, train
+from memorax.training.checkpoints import CheckpointError
+
+USAGE_ERROR = 2
+INTERRUPTED = 130
+
+
+@dataclasses.dataclass(frozen=True)
+class Train:
+    """Train an agent; with no options, PPO with a GRU on memorax::RepeatPrevious-Easy, which it solves in about a minute on a CPU."""
+
+    options: Annotated[TrainOptions, tyro.conf.arg(name="")]
+    resume: Path | None = None
+    """Continue the run in this directory from its last checkpoint (its config.json replaces the other options)."""
+
+    def run(self) -> None:
+        train(None if self.resume is not None else self.options, resume=self.resume)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluate:
+    """Play episodes with a run's last checkpoint and report the mean and spread of their returns (JSON on stdout)."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """The run directory."""
+    episodes: int = 64
+    """Episodes to play, in parallel."""
+    seed: int = 0
+    """Seeds the environments and, for stochastic policies, the actions."""
+
+    def run(self) -> None:
+        print(json.dumps(evaluate_run(self.run_dir, self.episodes, self.seed), indent=2))
+
+
+@dataclasses.dataclass(frozen=True)
+class Compare:
+    """Draw the learning curves of several runs in one plot, e.g. a GRU against an MLP on a memory task."""
+
+    run_dirs: tyro.conf.Positional[tuple[Path, ...]]
+    """The run directories."""
+    output: Path = Path("compare.png")
+    """The PNG to write."""
+    labels: tuple[str, ...] = ()
+    """One legend label per run (default: the directory names)."""
+
+    def run(self) -> None:
+        print(compare_runs(self.run_dirs, self.output, self.labels))
+
+
+Command = Union[
+    Annotated[Train, tyro.conf.subcommand("train")],
+    Annotated[Evaluate, tyro.conf.subcommand("evaluate")],
+    Annotated[Compare, tyro.conf.subcommand("compare")],
+]
+
+
+def one_line(report: str) -> str:
+    """tyro's boxed error report as one line: its message, without the box, the help text or the hint."""
+    message = []
+    for line in report.splitlines()[1:]:  # the first line is the box's title
+        text = line.strip().strip("│|").strip()
+        if not text or set(text) <= set("─-╰╯+"):  # a rule: above the message (ASCII boxes) or below it
+            if message:
+                break
+            continue
+        message.append(text)
+    # A config's own check names its field already; tyro's internal path to it would only confuse.
+    return re.sub(r"^Error parsing \S+: ", "", " ".join(message)) or report.strip()
+
+
+def parse(args: list[str] | None) -> Train | Evaluate | Compare:
+    """The command; a bad one exits with code 2 and one line naming the problem (and, for a choice, the valid ones)."""
+    report = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(report):
+            return tyro.cli(Command, args=args, prog="memorax", description=__doc__)
+    except SystemExit as exit:
+        if exit.code != USAGE_ERROR:
+            raise
+        print(f"memorax: error: {one_line(report.getvalue())}", file=sys.stderr)
+        raise
+    except ValueError as error:  # a check across options, which tyro leaves to the application
+        print(f"memorax: error: {error}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+
+
+def main(args: list[str] | None = None) -> None:
+    command = parse(args)
+    try:
+        command.run()
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)
+    except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as error:
+        print(f"memorax: error: {error}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+
+
+if __name__ == "__main__":
+    main()

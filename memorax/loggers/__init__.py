@@ -1,0 +1,8 @@
+"""Loggers: where a run's per-interval records go. Each has ``log(record)`` and ``close()``."""
+
+from memorax.loggers.jsonl import JsonLinesLogger, read_records
+from memorax.loggers.logger import Logger
+from memorax.loggers.progress import ProgressBar
+from memorax.loggers.tensorboard import TensorBoardLogger
+
+__all__ = ["JsonLinesLogger", "Logger", "ProgressBar", "TensorBoardLogger", "read_records"]

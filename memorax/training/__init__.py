@@ -1,0 +1,17 @@
+"""Runs: options, building agents from them, chunked training with checkpoints, logs and plots."""
+
+from memorax.training.options import EncoderOptions, PPOOptions, PQNOptions, TorsoOptions, TrainOptions
+from memorax.training.run import Run, compare_runs, evaluate_run, load, train
+
+__all__ = [
+    "EncoderOptions",
+    "PPOOptions",
+    "PQNOptions",
+    "Run",
+    "TorsoOptions",
+    "TrainOptions",
+    "compare_runs",
+    "evaluate_run",
+    "load",
+    "train",
+]

@@ -1,0 +1,140 @@
+"""What a training run is made of, as typed dataclasses: the command line's options and ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from pathlib import Path
+from typing import Literal
+
+import tyro
+
+from memorax.algorithms import PPOConfig, PQNConfig
+
+Algorithm = Literal["ppo", "pqn"]
+TorsoKind = Literal["mlp", "lstm", "gru", "mamba", "s5", "lru", "attention"]
+LoggerKind = Literal["console", "tensorboard"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOOptions(PPOConfig):
+    """PPO's hyper-parameters, with defaults that solve the built-in card games in a few minutes on a CPU."""
+
+    num_envs: int = 32
+    num_steps: int = 64
+    gamma: float = 0.9
+    ent_coef: float = 0.0
+    # The run's --total-steps sets the annealing horizon.
+    total_timesteps: tyro.conf.Suppress[int] = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class PQNOptions(PQNConfig):
+    """PQN's hyper-parameters."""
+
+    gamma: float = 0.9
+    total_timesteps: tyro.conf.Suppress[int] = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderOptions:
+    """The observation encoder: an MLP (image observations are flattened)."""
+
+    features: tuple[int, ...] = (64,)
+    """Widths of its layers."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TorsoOptions:
+    """The sequence model between the encoder and the head."""
+
+    kind: TorsoKind = "gru"
+    """The model; mlp has no memory, the baseline to compare against."""
+    hidden: int = 64
+    """Its output width."""
+    stack: tuple[TorsoKind, ...] = ()
+    """Instead of one model, a Stack of pre-norm residual blocks of these kinds, each followed by a
+    pre-norm residual FFN, e.g. --torso.stack s5 attention (the encoder's last width must equal hidden)."""
+    num_heads: int = 4
+    """Attention heads (attention only); hidden must be divisible by it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """Trains an agent on one environment, writing config.json, metrics.jsonl, curve.png and checkpoints to the run directory."""
+
+    algorithm: Algorithm = "ppo"
+    """The algorithm."""
+    env: str = "memorax::RepeatPrevious-Easy"
+    """Environment id, "memorax::Id" (the built-in suite) or "gymnax::Id"."""
+    encoder: EncoderOptions = EncoderOptions()
+    torso: TorsoOptions = TorsoOptions()
+    total_steps: int = 400_000
+    """Environment steps to train for (rounded up to whole logging intervals)."""
+    learning_rate: float = 3e-3
+    """Adam's (PPO) or RAdam's (PQN) learning rate."""
+    seed: int = 0
+    """Seeds parameters, environments and exploration; the same seed gives the same run."""
+    run_dir: Path | None = None
+    """Where the run's files go; it must not hold a run already (default: the first free runs/ALGORITHM-TORSO-ENV-sSEED[-N])."""
+    log_every: int = 20_000
+    """Environment steps per logging interval (rounded up to whole rollouts): a log line, a checkpoint."""
+    logger: tuple[LoggerKind, ...] = ("console",)
+    """Where progress goes besides metrics.jsonl: console (a progress bar) and/or tensorboard."""
+    eval_episodes: int = 64
+    """Episodes of the final evaluation."""
+    ppo: PPOOptions = PPOOptions()
+    pqn: PQNOptions = PQNOptions()
+
+    def __post_init__(self):
+        for name in ("total_steps", "learning_rate", "log_every", "eval_episodes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
+        # The annealing horizon is the run's length; frozen, so set through object.__setattr__.
+        for name in ("ppo", "pqn"):
+            object.__setattr__(self, name, dataclasses.replace(getattr(self, name), total_timesteps=self.total_steps))
+        if self.torso.hidden % self.torso.num_heads and "attention" in (self.torso.kind, *self.torso.stack):
+            raise ValueError(
+                f"--torso.hidden ({self.torso.hidden}) must be divisible by --torso.num-heads ({self.torso.num_heads})."
+            )
+        if self.torso.stack and self.encoder.features[-1] != self.torso.hidden:
+            raise ValueError(
+                f"--torso.stack needs the encoder's last width ({self.encoder.features[-1]}) to equal --torso.hidden "
+                f"({self.torso.hidden}): the blocks are residual."
+            )
+
+    @property
+    def algorithm_config(self) -> PPOConfig | PQNConfig:
+        """The chosen algorithm's config, annealing over ``total_steps``."""
+        return self.ppo if self.algorithm == "ppo" else self.pqn
+
+    @property
+    def directory(self) -> Path:
+        """``run_dir``, or the first free ``runs/ALGORITHM-TORSO-ENV-sSEED[-N]``."""
+        if self.run_dir is not None:
+            return self.run_dir
+        torso = "-".join(self.torso.stack) if self.torso.stack else self.torso.kind
+        base = Path("runs") / f"{self.algorithm}-{torso}-{self.env.split('::')[-1]}-s{self.seed}"
+        candidates = (base.with_name(f"{base.name}-{n}") if n > 1 else base for n in itertools.count(1))
+        return next(path for path in candidates if not path.exists())
+
+    def to_json(self) -> str:
+        fields = dataclasses.asdict(self)
+        fields["run_dir"] = str(fields["run_dir"])
+        return json.dumps(fields, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainOptions:
+        fields = json.loads(text)
+        return cls(
+            **{
+                **fields,
+                "encoder": EncoderOptions(features=tuple(fields["encoder"]["features"])),
+                "torso": TorsoOptions(**{**fields["torso"], "stack": tuple(fields["torso"]["stack"])}),
+                "run_dir": Path(fields["run_dir"]),
+                "logger": tuple(fields["logger"]),
+                "ppo": PPOOptions(**fields["ppo"]),
+                "pqn": PQNOptions(**fields["pqn"]),
+            }
+        )

@@ -1,0 +1,230 @@
+"""A training run: jitted chunks of training between which the host logs, plots and checkpoints.
+
+Interval ``i`` trains ``interval_steps`` environment steps with the key
+``fold_in(train_key, i)`` from the state interval ``i - 1`` ended with, then
+saves that state. A run resumed from the checkpoint of interval ``i``
+therefore continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from rich.console import Console
+
+from memorax.algorithms import PPO, PQN
+from memorax.loggers import JsonLinesLogger, Logger, ProgressBar, TensorBoardLogger, read_records
+from memorax.training import build
+from memorax.training.checkpoints import Checkpoints
+from memorax.training.options import TrainOptions
+from memorax.training.plots import plot_curves
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """The files of a run directory."""
+
+    directory: Path
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "config.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.directory / "metrics.jsonl"
+
+    @property
+    def curve(self) -> Path:
+        return self.directory / "curve.png"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.directory / "checkpoints"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.directory / "evaluation.json"
+
+    def options(self) -> TrainOptions:
+        if not self.config.exists():
+            raise FileNotFoundError(f"{self.directory} is not a memorax run: it has no config.json.")
+        return TrainOptions.from_json(self.config.read_text())
+
+    def records(self) -> list[dict]:
+        return read_records(self.metrics) if self.metrics.exists() else []
+
+
+def interval_steps(options: TrainOptions) -> int:
+    """Environment steps per logging interval: ``log_every`` rounded up to whole rollouts."""
+    rollout = options.algorithm_config.rollout_size
+    return math.ceil(options.log_every / rollout) * rollout
+
+
+def summarize(interval: int, metrics: dict, seconds: float, steps: int) -> dict:
+    """One record from an interval's per-update metrics: means, with episode statistics weighted by episodes."""
+    metrics = jax.tree.map(np.asarray, metrics)
+    episodes = metrics["episodes"]
+    record = {"interval": interval, "env_steps": int(metrics["env_steps"][-1]), "episodes": int(episodes.sum())}
+    for name, values in metrics.items():
+        if name in ("episode_return", "episode_length"):
+            value = np.nansum(values * episodes) / episodes.sum() if episodes.sum() else None
+        elif name not in record:
+            value = float(np.nanmean(values)) if np.isfinite(values).any() else None
+        else:
+            continue
+        record[name] = None if value is None else float(value)
+    record.update(seconds=seconds, steps_per_second=steps / seconds)
+    return record
+
+
+class StopRequests:
+    """Within its block, Ctrl-C and SIGTERM ask the run to stop after the current interval; a second one interrupts at once.
+
+    Stopping between intervals means a signal can never land inside a
+    checkpoint write. Signal handlers exist only in the main thread; elsewhere
+    the block changes nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {number: signal.signal(number, self._request) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exception) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _request(self, number, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def train(options: TrainOptions | None = None, resume: Path | None = None, loggers: Sequence[Logger] = (), console: Console | None = None) -> Run:
+    """Trains the agent ``options`` describe (or resumes the run in ``resume``) and evaluates it.
+
+    Writes config.json, metrics.jsonl, curve.png, checkpoints/ and
+    evaluation.json in the run directory. Ctrl-C or SIGTERM stops at the end
+    of the current interval, checkpointed, by raising ``KeyboardInterrupt``
+    (a second one raises it at once). ``loggers`` receive each record after the ones the
+    options ask for.
+    """
+    console = console or Console(stderr=True)
+    if resume is not None:
+        run = Run(resume)
+        options = run.options()
+    else:
+        options = dataclasses.replace(options, run_dir=options.directory)
+        run = Run(options.run_dir)
+    if resume is None and run.config.exists():
+        raise FileExistsError(
+            f"{run.directory} already holds a run; resume it with --resume {run.directory} or choose another --run-dir."
+        )
+    agent = build.agent(options)
+    init_key, train_key, eval_key = jax.random.split(jax.random.key(options.seed), 3)
+    state = agent.init(init_key)
+    checkpoints = Checkpoints(run.checkpoints)
+    start = 0
+    if resume is not None:
+        state, progress = checkpoints.restore(state)
+        start = progress["interval"] + 1
+    else:
+        run.directory.mkdir(parents=True, exist_ok=True)
+        run.config.write_text(options.to_json())
+
+    steps = interval_steps(options)
+    num_intervals = math.ceil(options.total_steps / steps)
+    chosen: list[Logger] = [JsonLinesLogger(run.metrics, keep_below=start)]
+    if "tensorboard" in options.logger:
+        chosen.append(TensorBoardLogger(run.directory / "tensorboard"))
+    if "console" in options.logger:
+        chosen.append(ProgressBar(f"{options.algorithm}-{options.torso.kind}", num_intervals * steps, start * steps))
+    saved = completed = start - 1
+    try:
+        with StopRequests() as stop:
+            for interval in range(start, num_intervals):
+                began = time.perf_counter()
+                next_state, metrics = agent.train(jax.random.fold_in(train_key, interval), state, steps)
+                jax.block_until_ready(next_state)
+                state, completed = next_state, interval
+                checkpoints.save(interval, state, {"interval": interval, "env_steps": (interval + 1) * steps})
+                saved = interval
+                record = summarize(interval, metrics, time.perf_counter() - began, steps)
+                for logger in (*chosen, *loggers):
+                    logger.log(record)
+                plot_curves({run.directory.name: run.records()}, run.curve, f"{options.algorithm} on {options.env}")
+                if stop.requested and interval + 1 < num_intervals:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        if completed > saved:
+            checkpoints.save(completed, state, {"interval": completed, "env_steps": (completed + 1) * steps})
+        console.print(
+            f"Stopped after interval {completed + 1} of {num_intervals}; its checkpoint is in {run.checkpoints}. "
+            f"Continue with: memorax train --resume {run.directory}"
+        )
+        raise
+    finally:
+        for logger in chosen:
+            logger.close()
+        checkpoints.close()
+
+    result = agent.evaluate(eval_key, state, options.eval_episodes)
+    evaluation = _evaluation_record(result)
+    run.evaluation.write_text(json.dumps(evaluation, indent=2))
+    console.print(
+        f"{run.directory}: {num_intervals * steps:,} steps; evaluation over {options.eval_episodes} episodes: "
+        f"return {evaluation['mean_return']:+.3f} ± {evaluation['std_return']:.3f}"
+    )
+    return run
+
+
+def _evaluation_record(result: dict) -> dict:
+    return {name: float(result[name]) for name in ("mean_return", "std_return", "mean_length")}
+
+
+def load(directory: Path) -> tuple[TrainOptions, PPO | PQN, Any, dict]:
+    """A run's options, its agent, and the state and progress of its latest checkpoint."""
+    run = Run(directory)
+    options = run.options()
+    agent = build.agent(options)
+    checkpoints = Checkpoints(run.checkpoints)
+    try:
+        state, progress = checkpoints.restore(agent.init(jax.random.key(options.seed)))
+    finally:
+        checkpoints.close()
+    return options, agent, state, progress
+
+
+def evaluate_run(directory: Path, episodes: int = 64, seed: int = 0) -> dict:
+    """Plays ``episodes`` episodes with a run's latest checkpoint: mean, spread and length of returns."""
+    _, agent, state, progress = load(directory)
+    result = _evaluation_record(agent.evaluate(jax.random.key(seed), state, episodes))
+    return dict(result, episodes=episodes, env_steps=progress["env_steps"])
+
+
+def compare_runs(directories: Sequence[Path], output: Path, labels: Sequence[str] = ()) -> Path:
+    """Draws the learning curves of several runs in one plot."""
+    runs = [Run(directory) for directory in directories]
+    names = list(labels) or [run.directory.name for run in runs]
+    if len(names) != len(runs):
+        raise ValueError(f"--labels has {len(names)} names for {len(runs)} runs; expected one per run.")
+    environments = {run.options().env for run in runs}
+    plot_curves({name: run.records() for name, run in zip(names, runs)}, output, " / ".join(sorted(environments)))
+    return output

@@ -1,0 +1,193 @@
+"""The main job: `memorax train / evaluate / compare`, resuming, checkpoints that survive, and one-line errors."""
+
+import dataclasses
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import matplotlib.image
+import numpy as np
+import pytest
+
+from memorax.cli import main
+from memorax.networks import heads
+from memorax.training import EncoderOptions, PPOOptions, Run, TorsoOptions, TrainOptions, load, train
+from memorax.training import build
+from memorax.training.checkpoints import CheckpointError
+from memorax.training.plots import smooth
+
+TINY = [
+    "--total-steps", "192", "--log-every", "64", "--eval-episodes", "4",
+    "--encoder.features", "16", "--torso.hidden", "16",
+    "--ppo.num-envs", "4", "--ppo.num-steps", "16", "--ppo.num-minibatches", "2",
+]  # fmt: skip
+OPTIONS = TrainOptions(
+    total_steps=192,
+    log_every=64,
+    eval_episodes=4,
+    encoder=EncoderOptions(features=(16,)),
+    torso=TorsoOptions(hidden=16),
+    ppo=PPOOptions(num_envs=4, num_steps=16, num_minibatches=2),
+    logger=(),
+)
+
+
+def memorax(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "memorax.cli", *args], capture_output=True, text=True, **kwargs)
+
+
+def test_train_evaluate_compare_end_to_end(tmp_path):
+    run = Run(tmp_path / "gru")
+    trained = memorax("train", *TINY, "--run-dir", str(run.directory), "--logger", "console", "tensorboard")
+    assert trained.returncode == 0, trained.stderr
+    assert "evaluation over 4 episodes" in trained.stderr
+    assert run.options() == dataclasses.replace(OPTIONS, run_dir=run.directory, logger=("console", "tensorboard"))
+    records = run.records()
+    assert [r["interval"] for r in records] == [0, 1, 2] and records[-1]["env_steps"] == 192
+    assert all(isinstance(r["loss"], float) for r in records)
+    assert list((run.directory / "tensorboard").glob("events.out.tfevents.*"))
+    assert matplotlib.image.imread(run.curve).shape[2] in (3, 4)
+    assert json.loads(run.evaluation.read_text())["mean_return"] >= -1
+
+    evaluated = memorax("evaluate", str(run.directory), "--episodes", "8")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["episodes"] == 8 and report["env_steps"] == 192 and -1 <= report["mean_return"] <= 1
+
+    plot = tmp_path / "compare.png"
+    compared = memorax("compare", str(run.directory), str(run.directory), "--labels", "a", "b", "--output", str(plot))
+    assert compared.returncode == 0, compared.stderr
+    assert matplotlib.image.imread(plot).ndim == 3
+
+
+class StopAt:
+    """A logger that presses Ctrl-C once the given interval has been logged."""
+
+    def __init__(self, interval):
+        self.interval = interval
+
+    def log(self, record):
+        if record["interval"] == self.interval:
+            raise KeyboardInterrupt
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train(dataclasses.replace(OPTIONS, run_dir=tmp_path_factory.mktemp("runs") / "whole"))
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, uninterrupted):
+    options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "split")
+    with pytest.raises(KeyboardInterrupt):
+        train(options, loggers=[StopAt(0)])
+    assert load(options.run_dir)[3]["interval"] == 0
+    train(resume=options.run_dir)
+    _, _, whole, _ = load(uninterrupted.directory)
+    _, _, split, _ = load(options.run_dir)
+    jax.tree.map(np.testing.assert_array_equal, whole, split)
+    assert [r["interval"] for r in Run(options.run_dir).records()] == [0, 1, 2]
+    assert Run(options.run_dir).records()[1:] == [
+        dict(r, seconds=s["seconds"], steps_per_second=s["steps_per_second"])
+        for r, s in zip(uninterrupted.records()[1:], Run(options.run_dir).records()[1:])
+    ]
+
+
+def test_ctrl_c_stops_between_intervals_with_a_checkpoint(tmp_path):
+    run_dir = tmp_path / "stopped"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "memorax.cli", "train", *TINY, "--total-steps", "1000000", "--run-dir", str(run_dir)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Continue with: memorax train --resume" in stderr and "Traceback" not in stderr
+    assert load(run_dir)[3]["interval"] >= 1
+
+
+def test_a_half_written_checkpoint_is_ignored_and_a_corrupt_one_is_reported(tmp_path, uninterrupted):
+    run = Run(tmp_path / "copy")
+    subprocess.run(["cp", "-r", str(uninterrupted.directory), str(run.directory)], check=True)
+    latest = max(int(p.name) for p in run.checkpoints.iterdir() if p.name.isdigit())
+    # orbax writes under a temporary name and renames when done: a kill mid-write leaves only this behind.
+    partial = run.checkpoints / f"{latest + 1}.orbax-checkpoint-tmp-0"
+    (partial / "state").mkdir(parents=True)
+    assert load(run.directory)[3]["interval"] == latest
+
+    data = sorted(p for p in (run.checkpoints / str(latest) / "state").rglob("*") if p.is_file() and p.stat().st_size)
+    for path in data:
+        path.write_bytes(b"")
+    before = {p: p.stat().st_mtime_ns for p in run.checkpoints.rglob("*")}
+    with pytest.raises(CheckpointError, match=rf"checkpoint .*{latest} cannot be read .* left as it is"):
+        load(run.directory)
+    assert {p: p.stat().st_mtime_ns for p in run.checkpoints.rglob("*")} == before
+
+
+def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["train", *TINY, "--run-dir", str(uninterrupted.directory)])
+    assert exit.value.code == 2
+    assert f"already holds a run; resume it with --resume {uninterrupted.directory}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--algorithm", "sac"], r"invalid choice 'sac' for argument '--algorithm'. Expected one of \('ppo', 'pqn'\)"),
+        (["train", "--torso.kind", "rnn"], r"invalid choice 'rnn' for argument '--torso.kind'. Expected one of \('mlp', 'lstm', 'gru'"),
+        (["train", "--env", "memorax::Nope"], r"unknown memorax environment 'Nope'; valid ids: RepeatPrevious-Easy"),
+        (["train", "--ppo.num-minibatches", "3"], r"^memorax: error: PPOOptions.num_envs \(32\) must be divisible by num_minibatches \(3\)"),
+        (["train", "--total-steps", "0"], r"--total-steps is 0; expected a positive value"),
+        (["train", "--algorithm", "pqn", "--env", "gymnax::Pendulum-v1"], r"--algorithm pqn needs discrete actions"),
+        (["evaluate", "/nonexistent/run"], r"/nonexistent/run is not a memorax run: it has no config.json"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        main(args + (["--run-dir", str(tmp_path / "run")] if args[0] == "train" else []))
+    assert exit.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("memorax: error:"), error
+    assert re.search(message, error), error
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_input_in_a_real_process_has_no_traceback():
+    result = memorax("train", "--torso.kind", "transformer")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "memorax: error: invalid choice 'transformer' for argument '--torso.kind'. "
+        "Expected one of ('mlp', 'lstm', 'gru', 'mamba', 's5', 'lru', 'attention')."
+    ]
+
+
+@pytest.mark.parametrize(
+    "torso",
+    [TorsoOptions(kind=kind, hidden=16) for kind in ("mlp", "lstm", "gru", "mamba", "s5", "lru", "attention")]
+    + [TorsoOptions(stack=("lru", "attention"), hidden=16)],
+    ids=lambda torso: "-".join(torso.stack) or torso.kind,
+)
+def test_every_torso_choice_builds_a_working_network(torso):
+    options = dataclasses.replace(OPTIONS, torso=torso)
+    network = build.network(options, heads.VNetwork(), seed=0)
+    observation, done = jnp.ones((2, 3, 5)), jnp.zeros((2, 3), bool).at[:, 0].set(True)
+    network.init(0, observation, done)
+    _, values = network(observation, done)
+    assert values.shape == (2, 3) and np.isfinite(values).all()
+
+
+def test_curves_are_smoothed_by_an_exponential_moving_average():
+    np.testing.assert_allclose(smooth(np.array([0.0, 1.0, 1.0]), 0.5), [0.0, 0.5, 0.75])
