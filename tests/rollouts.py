@@ -67,12 +67,12 @@ def balance(state):
     return jnp.asarray(state.theta + 0.5 * state.theta_dot + 0.05 * state.x + 0.1 * state.x_dot > 0, jnp.int32)
 
 
-def play(env, params, policy, key, num_envs, steps):
-    """Steps ``num_envs`` environments ``steps`` times with ``policy(key, state) -> (action, matters)``.
+def player(env, params, policy, num_envs, steps):
+    """A jitted ``key -> trajectory`` that steps ``num_envs`` environments ``steps`` times with ``policy(key, state) -> (action, matters)``.
 
-    Returns time-major numpy arrays: the observation acted on (``obs``), the one
-    returned (``next_obs``), ``action``, ``matters``, ``reward``, ``terminated``,
-    ``truncated`` and ``info``.
+    Trajectories are time-major numpy arrays: the observation acted on
+    (``obs``), the one returned (``next_obs``), ``action``, ``matters``,
+    ``reward``, ``terminated``, ``truncated`` and ``info``.
     """
 
     @jax.jit
@@ -92,19 +92,35 @@ def play(env, params, policy, key, num_envs, steps):
 
         return jax.lax.scan(step, (obs, state), jax.random.split(run_key, steps))[1]
 
-    return jax.tree.map(np.asarray, run(key))
+    return lambda key: jax.tree.map(np.asarray, run(key))
+
+
+def play(env, params, policy, key, num_envs, steps):
+    """One trajectory of :func:`player`."""
+    return player(env, params, policy, num_envs, steps)(key)
 
 
 @functools.lru_cache(maxsize=None)
-def rollout(env_id, policy_name, seed=0, num_envs=NUM_ENVS):
-    """Runs ``num_envs`` environments for one episode limit plus one step, with episode statistics."""
+def rollout_player(env_id, policy_name, num_envs=NUM_ENVS):
+    """A compiled ``key -> trajectory`` of ``num_envs`` environments for one episode limit plus one step, with episode statistics."""
     env, params = make(env_id)
     policy = oracle(env) if policy_name == "oracle" else random_policy(env, params)
     on_inner_state = lambda key, state: policy(key, state.env_state)  # noqa: E731
     steps = int(params.max_steps_in_episode) + 1
-    trajectory = play(RecordEpisodeStatistics(env), params, on_inner_state, jax.random.key(seed), num_envs, steps)
-    episode = trajectory.pop("info")["episode"]
-    return {**trajectory, **{f"episode_{k}": v for k, v in episode.items()}}
+    run = player(RecordEpisodeStatistics(env), params, on_inner_state, num_envs, steps)
+
+    def trajectory(key):
+        trajectory = run(key)
+        episode = trajectory.pop("info")["episode"]
+        return {**trajectory, **{f"episode_{k}": v for k, v in episode.items()}}
+
+    return trajectory
+
+
+@functools.lru_cache(maxsize=None)
+def rollout(env_id, policy_name, seed=0, num_envs=NUM_ENVS):
+    """The trajectory of :func:`rollout_player` for ``seed``."""
+    return rollout_player(env_id, policy_name, num_envs)(jax.random.key(seed))
 
 
 def finished_returns(trajectory):
