@@ -120,6 +120,8 @@ class StopRequests:
 def train(options: TrainOptions | None = None, resume: Path | None = None, loggers: Sequence[Logger] = (), console: Console | None = None) -> Run:
     """Trains the agent ``options`` describe (or resumes the run in ``resume``) and evaluates it.
 
+    Resuming a run that stopped before its first checkpoint starts it again.
+
     Writes config.json, metrics.jsonl, curve.png, checkpoints/ and
     evaluation.json in the run directory. Ctrl-C or SIGTERM stops at the end
     of the current interval, checkpointed, by raising ``KeyboardInterrupt``
@@ -142,10 +144,10 @@ def train(options: TrainOptions | None = None, resume: Path | None = None, logge
     state = agent.init(init_key)
     checkpoints = Checkpoints(run.checkpoints)
     start = 0
-    if resume is not None:
+    if resume is not None and checkpoints.latest() is not None:
         state, progress = checkpoints.restore(state)
         start = progress["interval"] + 1
-    else:
+    elif resume is None:
         run.directory.mkdir(parents=True, exist_ok=True)
         run.config.write_text(options.to_json())
 
@@ -155,7 +157,8 @@ def train(options: TrainOptions | None = None, resume: Path | None = None, logge
     if "tensorboard" in options.logger:
         chosen.append(TensorBoardLogger(run.directory / "tensorboard"))
     if "console" in options.logger:
-        chosen.append(ProgressBar(f"{options.algorithm}-{options.torso.kind}", num_intervals * steps, start * steps))
+        name = f"{options.algorithm}-{'-'.join(options.torso.stack) or options.torso.kind}"
+        chosen.append(ProgressBar(name, num_intervals * steps, start * steps))
     saved = completed = start - 1
     try:
         with StopRequests() as stop:
@@ -175,10 +178,8 @@ def train(options: TrainOptions | None = None, resume: Path | None = None, logge
     except KeyboardInterrupt:
         if completed > saved:
             checkpoints.save(completed, state, {"interval": completed, "env_steps": (completed + 1) * steps})
-        console.print(
-            f"Stopped after interval {completed + 1} of {num_intervals}; its checkpoint is in {run.checkpoints}. "
-            f"Continue with: memorax train --resume {run.directory}"
-        )
+        where = f"after interval {completed + 1} of {num_intervals}" if completed >= 0 else "before the first interval ended"
+        console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}")
         raise
     finally:
         for logger in chosen:
