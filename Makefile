@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(PYTHON) bench/environments.py
 	$(PYTHON) bench/ppo.py
 	$(PYTHON) bench/ppo.py --algorithm pqn
+	$(PYTHON) bench/off_policy.py
 
 clean:
 	rm -rf $(VENV)

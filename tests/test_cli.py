@@ -146,7 +146,7 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--algorithm", "sac"], r"invalid choice 'sac' for argument '--algorithm'. Expected one of \('ppo', 'pqn'\)"),
+        (["train", "--algorithm", "sac"], r"invalid choice 'sac' for argument '--algorithm'. Expected one of \('ppo', 'pqn', 'dqn'\)"),
         (["train", "--torso.kind", "rnn"], r"invalid choice 'rnn' for argument '--torso.kind'. Expected one of \('mlp', 'lstm', 'gru'"),
         (["train", "--env", "memorax::Nope"], r"unknown memorax environment 'Nope'; valid ids: RepeatPrevious-Easy"),
         (["train", "--ppo.num-minibatches", "3"], r"^memorax: error: PPOOptions.num_envs \(32\) must be divisible by num_minibatches \(3\)"),

@@ -17,7 +17,7 @@ import optax
 import pytest
 from flax import nnx, struct
 
-from memorax.algorithms import PPO, PPOConfig, PQN, PQNConfig
+from memorax.algorithms import DQN, PPO, PQN, DQNConfig, PPOConfig, PQNConfig
 from memorax.algorithms.common.returns import lambda_returns, n_step_returns, next_values
 from memorax.algorithms.common.vector_env import VectorEnv
 from memorax.environments.environment import Environment, EnvParams, EnvState, one_hot_space
@@ -130,6 +130,19 @@ def test_pqn_q_values_learn_the_true_values():
     config = PQNConfig(num_envs=8, num_steps=16, num_minibatches=2, gamma=GAMMA, total_timesteps=20_000)
     env = Corridor()
     agent = PQN(config, env, env.default_params, value_network(heads.DiscreteQNetwork(1)), optax.adam(1e-2))
+    state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.total_timesteps)
+    q_network = nnx.merge(agent.graphdef, state.params)
+    np.testing.assert_allclose(learned_values(q_network), true_value(CELLS[:, 0]), atol=0.1)
+
+
+def test_dqn_n_step_q_values_learn_the_true_values():
+    """3-step double-DQN targets from replayed sequences, bootstrapped from stored final observations at truncations."""
+    config = DQNConfig(
+        num_envs=8, total_timesteps=20_000, buffer_size=4_000, batch_size=32, sequence_length=5, n_step=3,
+        learning_starts=400, gamma=GAMMA, tau=0.05, target_update_every=1,
+    )  # fmt: skip
+    env = Corridor()
+    agent = DQN(config, env, env.default_params, value_network(heads.DiscreteQNetwork(1)), optax.adam(1e-2))
     state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.total_timesteps)
     q_network = nnx.merge(agent.graphdef, state.params)
     np.testing.assert_allclose(learned_values(q_network), true_value(CELLS[:, 0]), atol=0.1)

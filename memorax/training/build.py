@@ -8,7 +8,7 @@ import optax
 from flax import nnx
 from gymnax.environments import spaces
 
-from memorax.algorithms import PPO, PQN
+from memorax.algorithms import DQN, PPO, PQN
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
@@ -51,18 +51,21 @@ def network(options: TrainOptions, head: nnx.Module, seed: int) -> Network:
     return Network(FeatureExtractor(observation_extractor=encoder), body, head)
 
 
-def agent(options: TrainOptions) -> PPO | PQN:
+def agent(options: TrainOptions) -> PPO | PQN | DQN:
     """The agent the options describe; the environment id is checked by ``make``."""
     env, env_params = make(options.env)
     config = options.algorithm_config
     space = env.action_space(env_params)
     discrete = isinstance(space, spaces.Discrete)
-    if options.algorithm == "pqn":
+    learning_rate = options.optimizer_learning_rate
+    if options.algorithm in ("pqn", "dqn"):
         if not discrete:
-            raise ValueError(f"--algorithm pqn needs discrete actions; {options.env} has {space}.")
+            raise ValueError(f"--algorithm {options.algorithm} needs discrete actions; {options.env} has {space}.")
         q_network = network(options, heads.DiscreteQNetwork(space.n), options.seed)
-        return PQN(config, env, env_params, q_network, optax.radam(options.learning_rate))
+        if options.algorithm == "dqn":
+            return DQN(config, env, env_params, q_network, optax.adam(learning_rate))
+        return PQN(config, env, env_params, q_network, optax.radam(learning_rate))
     policy = heads.Categorical(space.n) if discrete else heads.Gaussian(action_dim=math.prod(space.shape))
     actor = network(options, policy, options.seed)
     critic = network(options, heads.VNetwork(), options.seed + 1)
-    return PPO(config, env, env_params, actor, critic, optax.adam(options.learning_rate))
+    return PPO(config, env, env_params, actor, critic, optax.adam(learning_rate))

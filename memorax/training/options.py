@@ -10,9 +10,9 @@ from typing import Literal
 
 import tyro
 
-from memorax.algorithms import PPOConfig, PQNConfig
+from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig
 
-Algorithm = Literal["ppo", "pqn"]
+Algorithm = Literal["ppo", "pqn", "dqn"]
 TorsoKind = Literal["mlp", "lstm", "gru", "mamba", "s5", "lru", "attention"]
 LoggerKind = Literal["console", "tensorboard"]
 
@@ -34,6 +34,23 @@ class PQNOptions(PQNConfig):
     """PQN's hyper-parameters."""
 
     gamma: float = 0.9
+    total_timesteps: tyro.conf.Suppress[int] = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNOptions(DQNConfig):
+    """DQN's hyper-parameters, with R2D2's sequence replay: sequences of 24 steps, 4 of them burn-in."""
+
+    num_envs: int = 16
+    buffer_size: int = 50_000
+    batch_size: int = 32
+    sequence_length: int = 24
+    burn_in: int = 4
+    stride: int = 12
+    learning_starts: int = 2_000
+    target_update_every: int = 100
+    gamma: float = 0.9
+    epsilon_decay: float = 0.3
     total_timesteps: tyro.conf.Suppress[int] = 1_000_000
 
 
@@ -72,8 +89,8 @@ class TrainOptions:
     torso: TorsoOptions = TorsoOptions()
     total_steps: int = 400_000
     """Environment steps to train for (rounded up to whole logging intervals)."""
-    learning_rate: float = 3e-3
-    """Adam's (PPO) or RAdam's (PQN) learning rate."""
+    learning_rate: float | None = None
+    """The optimizer's learning rate: Adam for PPO and DQN, RAdam for PQN (default: 3e-3 for PPO, 1e-3 otherwise)."""
     seed: int = 0
     """Seeds parameters, environments and exploration; the same seed gives the same run."""
     run_dir: Path | None = None
@@ -86,13 +103,14 @@ class TrainOptions:
     """Episodes of the final evaluation."""
     ppo: PPOOptions = PPOOptions()
     pqn: PQNOptions = PQNOptions()
+    dqn: DQNOptions = DQNOptions()
 
     def __post_init__(self):
         for name in ("total_steps", "learning_rate", "log_every", "eval_episodes"):
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
         # The annealing horizon is the run's length; frozen, so set through object.__setattr__.
-        for name in ("ppo", "pqn"):
+        for name in ("ppo", "pqn", "dqn"):
             object.__setattr__(self, name, dataclasses.replace(getattr(self, name), total_timesteps=self.total_steps))
         if self.torso.hidden % self.torso.num_heads and "attention" in (self.torso.kind, *self.torso.stack):
             raise ValueError(
@@ -105,9 +123,15 @@ class TrainOptions:
             )
 
     @property
-    def algorithm_config(self) -> PPOConfig | PQNConfig:
+    def algorithm_config(self) -> PPOConfig | PQNConfig | DQNConfig:
         """The chosen algorithm's config, annealing over ``total_steps``."""
-        return self.ppo if self.algorithm == "ppo" else self.pqn
+        return getattr(self, self.algorithm)
+
+    @property
+    def optimizer_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 3e-3 if self.algorithm == "ppo" else 1e-3
 
     @property
     def directory(self) -> Path:
@@ -136,5 +160,6 @@ class TrainOptions:
                 "logger": tuple(fields["logger"]),
                 "ppo": PPOOptions(**fields["ppo"]),
                 "pqn": PQNOptions(**fields["pqn"]),
+                "dqn": DQNOptions(**fields["dqn"]),
             }
         )

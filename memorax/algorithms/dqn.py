@@ -1,0 +1,346 @@
+"""DQN (Mnih et al. 2015) with double Q-learning and n-step targets; with a recurrent torso, R2D2 (Kapturowski et al. 2019).
+
+Every vector step acts ε-greedily in ``num_envs`` environments and stores the
+step, with the carry the network read it with, in a :class:`SequenceReplay`.
+Every ``train_every`` vector steps one update samples sequences, unrolls the
+online network from their stored carries (the first ``burn_in`` steps only
+refresh the carry), and regresses ``Q(s_t, a_t)`` on n-step double-DQN
+targets computed by the target network, optionally through R2D2's value
+rescaling ``h``. Prioritised replay uses R2D2's mixture of the max and mean
+absolute TD error of each sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import distrax
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+from gymnax.environments import spaces
+
+from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
+from memorax.algorithms.common.returns import n_step_returns, next_values
+from memorax.algorithms.common.sequences import unroll
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
+from memorax.buffers import SequenceReplay
+from memorax.networks import Network
+
+RESCALING_EPSILON = 1e-3
+
+
+def rescale(x: jax.Array) -> jax.Array:
+    """R2D2's value rescaling ``h(x) = sign(x) (sqrt(|x| + 1) - 1) + ε x``."""
+    return jnp.sign(x) * (jnp.sqrt(jnp.abs(x) + 1) - 1) + RESCALING_EPSILON * x
+
+
+def unrescale(x: jax.Array) -> jax.Array:
+    """The inverse of :func:`rescale` (Pohlen et al. 2018, Proposition A.2)."""
+    shifted = jnp.abs(x) + 1 + RESCALING_EPSILON
+    # (sqrt(1 + 4 ε a) - 1) / (2 ε), rationalised so that float32 does not cancel digits.
+    root = 2 * shifted / (jnp.sqrt(1 + 4 * RESCALING_EPSILON * shifted) + 1)
+    return jnp.sign(x) * (root**2 - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    """DQN's hyper-parameters; a wrong value raises a ValueError naming the field.
+
+    Each sampled sequence has ``sequence_length`` steps: ``burn_in`` steps that
+    only advance the carry, then ``sequence_length - burn_in - n_step`` trained
+    steps, then the ``n_step`` steps their targets look ahead to. With an MLP
+    and the defaults (length 2, no burn-in, 1-step targets) this is plain double DQN.
+    """
+
+    num_envs: int = 8
+    """Environments stepped in parallel; one vector step is num_envs environment steps."""
+    total_timesteps: int = 500_000
+    """The run's length, over which ε decays (see epsilon_decay)."""
+    buffer_size: int = 100_000
+    """Steps the replay holds, over all environments."""
+    batch_size: int = 64
+    """Sequences per update."""
+    sequence_length: int = 2
+    """Steps per sampled sequence."""
+    burn_in: int = 0
+    """Leading steps of each sequence that only advance the stored carry."""
+    stride: int = 1
+    """Steps between the starts of consecutive sequences of one environment."""
+    learning_starts: int = 10_000
+    """Environment steps before the first update."""
+    train_every: int = 1
+    """Vector steps between updates."""
+    gamma: float = 0.99
+    """Discount factor."""
+    n_step: int = 1
+    """Steps of reward in each target before it bootstraps."""
+    target_update_every: int = 500
+    """Updates between target-network updates."""
+    tau: float = 1.0
+    """Target update ``θ' ← τ θ + (1 - τ) θ'``: 1 is a hard copy."""
+    epsilon_start: float = 1.0
+    """ε of the ε-greedy policy at the first step."""
+    epsilon_finish: float = 0.05
+    """ε after the decay."""
+    epsilon_decay: float = 0.5
+    """Fraction of total_timesteps over which ε decays linearly."""
+    max_grad_norm: float = 10.0
+    """Gradients are clipped to this global norm."""
+    value_rescaling: bool = False
+    """Regress on h(targets) through R2D2's invertible value rescaling."""
+    priority_exponent: float = 0.0
+    """Prioritised replay's α; 0 samples uniformly."""
+    priority_eta: float = 0.9
+    """A sequence's priority is η max|δ| + (1 - η) mean|δ| over its trained steps."""
+    importance_exponent: float = 0.6
+    """β of the importance weights that correct prioritised sampling."""
+
+    def __post_init__(self):
+        name = type(self).__name__
+        for field in ("num_envs", "total_timesteps", "buffer_size", "batch_size", "sequence_length", "stride",
+                      "train_every", "n_step", "target_update_every", "max_grad_norm"):  # fmt: skip
+            if getattr(self, field) <= 0:
+                raise ValueError(f"{name}.{field} is {getattr(self, field)}; expected a positive value.")
+        for field in ("burn_in", "learning_starts", "priority_exponent", "importance_exponent"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"{name}.{field} is {getattr(self, field)}; expected >= 0.")
+        for field in ("gamma", "tau", "epsilon_decay"):
+            if not 0 < getattr(self, field) <= 1:
+                raise ValueError(f"{name}.{field} is {getattr(self, field)}; expected a value in (0, 1].")
+        for field in ("epsilon_start", "epsilon_finish", "priority_eta"):
+            if not 0 <= getattr(self, field) <= 1:
+                raise ValueError(f"{name}.{field} is {getattr(self, field)}; expected a value in [0, 1].")
+        if self.trained_steps < 1:
+            raise ValueError(
+                f"{name}.sequence_length ({self.sequence_length}) must exceed burn_in ({self.burn_in}) + n_step "
+                f"({self.n_step}): each sequence needs at least one trained step."
+            )
+        if self.learning_starts < self.num_envs * self.sequence_length:
+            raise ValueError(
+                f"{name}.learning_starts ({self.learning_starts}) must be at least num_envs * sequence_length "
+                f"({self.num_envs * self.sequence_length}): the replay must hold a sequence before the first update."
+            )
+
+    @property
+    def rollout_size(self) -> int:
+        """Environment steps per vector step, the unit ``train`` counts in."""
+        return self.num_envs
+
+    @property
+    def trained_steps(self) -> int:
+        return self.sequence_length - self.burn_in - self.n_step
+
+    def epsilon(self, env_steps: jax.Array) -> jax.Array:
+        decay_steps = max(1, int(self.epsilon_decay * self.total_timesteps))
+        return optax.linear_schedule(self.epsilon_start, self.epsilon_finish, decay_steps)(env_steps)
+
+
+@struct.dataclass
+class StoredStep:
+    """One step of one environment as the replay keeps it."""
+
+    inputs: StepInputs  # what the network read
+    carry: Any  # the carry it read them with
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    final_obs: jax.Array  # the observation the step ended on, before any auto-reset
+
+
+@struct.dataclass
+class DQNState:
+    params: nnx.State
+    target_params: nnx.State
+    opt_state: optax.OptState
+    replay: Any
+    env_state: Any
+    inputs: StepInputs
+    carry: Any
+    env_steps: jax.Array
+    updates: jax.Array
+
+
+def _double_q(online_q: jax.Array, target_q: jax.Array) -> jax.Array:
+    """``Q_target(s, argmax_a Q_online(s, a))`` (van Hasselt et al. 2016)."""
+    best = jnp.argmax(online_q, axis=-1)[..., None]
+    return jnp.take_along_axis(target_q, best, axis=-1)[..., 0]
+
+
+class DQN:
+    """Double DQN with n-step targets and sequence replay; R2D2 when the Q-network is recurrent.
+
+    ``state = agent.init(key)``; ``state, metrics = agent.train(key, state,
+    num_steps)``; ``agent.evaluate(key, state, num_episodes, epsilon=0.0)``.
+    ``metrics`` holds one entry per vector step: ``loss`` and ``q`` (NaN at
+    steps without an update), ``epsilon``, ``env_steps`` and the episode statistics.
+
+    Args:
+      config: a :class:`DQNConfig`.
+      env, env_params: a gymnax-style environment with Discrete actions.
+      network: a :class:`Network` with a ``DiscreteQNetwork`` head.
+      optimizer: an optax transformation, e.g. ``optax.adam(2.5e-4)``; DQN adds gradient clipping in front.
+    """
+
+    def __init__(self, config: DQNConfig, env, env_params, network: Network, optimizer: optax.GradientTransformation):
+        self.config = config
+        self.envs = VectorEnv(env, env_params, "DQN", action_spaces=(spaces.Discrete,))
+        self.network = network
+        self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
+        self.replay = SequenceReplay(
+            config.num_envs, config.buffer_size, config.sequence_length, config.batch_size, config.stride, config.priority_exponent
+        )
+        self.graphdef = None
+        self._train = jax.jit(self._train_steps, static_argnums=2)
+        self._evaluate = jax.jit(self._evaluate_episodes, static_argnums=2)
+
+    def init(self, key: jax.Array) -> DQNState:
+        """Resets the environments, creates the network's parameters (an eager pass) and an empty replay."""
+        env_key, init_key = jax.random.split(key)
+        n = self.config.num_envs
+        env_state, inputs = self.envs.reset(env_key, n)
+        sequences = dict(prev_action=inputs.prev_action[:, None], prev_reward=inputs.prev_reward[:, None])
+        self.network.init(nnx.Rngs(init_key), inputs.obs[:, None], inputs.done[:, None], **sequences)
+        self.graphdef, params = nnx.split(self.network)
+        carry = self.network.initialize_carry(n)
+        one = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
+        example = StoredStep(
+            inputs=one(inputs),
+            carry=one(carry),
+            action=jnp.zeros((), jnp.int32),
+            reward=jnp.zeros(()),
+            terminated=jnp.zeros((), bool),
+            truncated=jnp.zeros((), bool),
+            final_obs=inputs.obs[0],
+        )
+        return DQNState(
+            params=params,
+            target_params=params,
+            opt_state=self.optimizer.init(params),
+            replay=self.replay.init(example),
+            env_state=env_state,
+            inputs=inputs,
+            carry=carry,
+            env_steps=jnp.array(0),
+            updates=jnp.array(0),
+        )
+
+    def _network(self, params) -> Network:
+        return nnx.merge(self.graphdef, params)
+
+    # -- acting -------------------------------------------------------------------------------
+
+    def _vector_step(self, state: DQNState, key: jax.Array) -> tuple[DQNState, dict]:
+        config = self.config
+        act_key, env_key, update_key = jax.random.split(key, 3)
+        epsilon = config.epsilon(state.env_steps)
+        carry, q = call_on_step(self._network(state.params), state.carry, state.inputs)
+        action = distrax.EpsilonGreedy(q[:, 0], epsilon).sample(seed=act_key)
+        env_state, inputs, reward, terminated, truncated, info = self.envs.step(env_key, state.env_state, action)
+        stored = StoredStep(state.inputs, state.carry, action, reward, terminated, truncated, info["final_observation"])
+        state = state.replace(
+            replay=self.replay.add(state.replay, stored),
+            env_state=env_state,
+            inputs=inputs,
+            carry=carry,
+            env_steps=state.env_steps + config.num_envs,
+        )
+        vector_steps = state.env_steps // config.num_envs
+        ready = (state.env_steps >= config.learning_starts) & (vector_steps % config.train_every == 0)
+        state, stats = jax.lax.cond(ready, self._update, self._no_update, state, update_key)
+        return state, dict(stats, epsilon=epsilon, env_steps=state.env_steps, **episode_metrics(info["episode"]))
+
+    # -- learning -----------------------------------------------------------------------------
+
+    def _bootstrap_values(self, online: Network, target: Network, batch: StoredStep, start: Any):
+        """Double-DQN values of every observation and every final observation ``[T, B]``, step by step from ``start``.
+
+        A final observation is valued with the memory of the episode it ends, as acting would have seen it.
+        """
+        time_major = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (batch.inputs, batch.action, batch.reward, batch.final_obs))
+
+        def step(carries, step_data):
+            inputs, action, reward, final_obs = step_data
+            online_carry, online_q = call_on_step(online, carries[0], inputs)
+            target_carry, target_q = call_on_step(target, carries[1], inputs)
+            final = self.envs.final_inputs(action, reward, {"final_observation": final_obs})
+            _, online_final = call_on_step(online, online_carry, final)
+            _, target_final = call_on_step(target, target_carry, final)
+            values = (_double_q(online_q[:, 0], target_q[:, 0]), _double_q(online_final[:, 0], target_final[:, 0]))
+            return (online_carry, target_carry), values
+
+        _, (values, final_values) = jax.lax.scan(step, (start, start), time_major)
+        return values, final_values
+
+    def _loss(self, params, target_params, batch: StoredStep, weights: jax.Array):
+        config = self.config
+        start = jax.tree.map(lambda leaf: leaf[:, 0], batch.carry)
+        q = unroll(self._network(params), batch.inputs, start, config.burn_in)
+        values, final_values = self._bootstrap_values(
+            self._network(jax.lax.stop_gradient(params)), self._network(target_params), batch, start
+        )
+        time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
+        terminated, truncated = time_major(batch.terminated), time_major(batch.truncated)
+        following = next_values(values, values[-1], final_values, terminated, truncated)
+        if config.value_rescaling:
+            following = unrescale(following)
+        targets = n_step_returns(time_major(batch.reward), following, terminated | truncated, config.gamma, config.n_step)
+        if config.value_rescaling:
+            targets = rescale(targets)
+        trained = slice(config.burn_in, config.burn_in + config.trained_steps)
+        targets = jax.lax.stop_gradient(time_major(targets)[:, trained])
+        actions = batch.action[:, config.burn_in :, None]
+        chosen = jnp.take_along_axis(q, actions, axis=-1)[..., 0][:, : config.trained_steps]
+        td = chosen - targets
+        loss = 0.5 * jnp.mean(weights[:, None] * td**2)
+        error = jnp.abs(td)
+        priorities = config.priority_eta * error.max(1) + (1 - config.priority_eta) * error.mean(1)
+        return loss, (dict(loss=loss, q=chosen.mean()), priorities)
+
+    def _update(self, state: DQNState, key: jax.Array) -> tuple[DQNState, dict]:
+        config = self.config
+        sample = self.replay.sample(state.replay, key)
+        weights = jnp.ones(config.batch_size)
+        if config.priority_exponent > 0:
+            # (N P_i)^-β normalised by its maximum: N cancels.
+            weights = (sample.probabilities.min() / sample.probabilities) ** config.importance_exponent
+        grads, (stats, priorities) = jax.grad(self._loss, has_aux=True)(state.params, state.target_params, sample.experience, weights)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        replay = state.replay
+        if config.priority_exponent > 0:
+            replay = self.replay.set_priorities(replay, sample.indices, priorities)
+        count = state.updates + 1
+        refreshed = optax.incremental_update(params, state.target_params, config.tau)
+        target_params = jax.tree.map(
+            lambda new, old: jnp.where(count % config.target_update_every == 0, new, old), refreshed, state.target_params
+        )
+        state = state.replace(params=params, target_params=target_params, opt_state=opt_state, replay=replay, updates=count)
+        return state, stats
+
+    def _no_update(self, state: DQNState, key: jax.Array) -> tuple[DQNState, dict]:
+        return state, dict(loss=jnp.float32(jnp.nan), q=jnp.float32(jnp.nan))
+
+    # -- train and evaluate -------------------------------------------------------------------
+
+    def _train_steps(self, key: jax.Array, state: DQNState, num_vector_steps: int):
+        return jax.lax.scan(self._vector_step, state, jax.random.split(key, num_vector_steps))
+
+    def train(self, key: jax.Array, state: DQNState, num_steps: int) -> tuple[DQNState, dict]:
+        """Runs ``num_steps // num_envs`` vector steps (at least one), with their updates, in one jitted scan."""
+        if self.graphdef is None:
+            raise RuntimeError("DQN.train: call agent.init(key) first.")
+        return self._train(key, state, max(1, num_steps // self.config.num_envs))
+
+    def _evaluate_episodes(self, key, params, num_episodes: int, epsilon: float):
+        def choose(q, key):
+            return distrax.EpsilonGreedy(q[:, 0], epsilon).sample(seed=key)
+
+        return play_episodes(self.envs, self._network(params), choose, key, num_episodes)
+
+    def evaluate(self, key: jax.Array, state: DQNState, num_episodes: int = 64, epsilon: float = 0.0) -> dict:
+        """Plays ``num_episodes`` episodes in parallel, ε-greedily (greedy by default); returns their statistics."""
+        return summarize("DQN", *self._evaluate(key, state.params, num_episodes, epsilon))

@@ -1,0 +1,141 @@
+"""DQN and R2D2: CartPole, a memory task only a recurrent Q-network solves, burn-in, value rescaling, the replay."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from memorax.algorithms import DQN, DQNConfig
+from memorax.algorithms.common.sequences import unroll
+from memorax.algorithms.common.vector_env import StepInputs
+from memorax.algorithms.dqn import rescale, unrescale
+from memorax.buffers import SequenceReplay
+from memorax.environments import make
+from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
+
+
+def q_network(num_actions, torso=None):
+    body = None
+    if torso == "gru":
+        body = SequenceModelWrapper(RNN(nnx.GRUCell(64, 64, rngs=nnx.Rngs(0))))
+    elif torso == "mlp":
+        body = SequenceModelWrapper(MLP(features=(64,)))
+    encoder = MLP(features=(120, 84) if torso is None else (64,))
+    return Network(FeatureExtractor(observation_extractor=encoder), body, heads.DiscreteQNetwork(num_actions))
+
+
+def test_mlp_solves_cartpole():
+    """Double DQN with 3-step targets and Polyak-averaged targets."""
+    env, params = make("gymnax::CartPole-v1")
+    config = DQNConfig(
+        num_envs=8, total_timesteps=200_000, learning_starts=5_000, n_step=3, sequence_length=4,
+        epsilon_decay=0.3, tau=0.01, target_update_every=1,
+    )  # fmt: skip
+    agent = DQN(config, env, params, q_network(2), optax.adam(5e-4))
+    state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.total_timesteps)
+    assert agent.evaluate(jax.random.key(2), state, num_episodes=32)["mean_return"] >= 400
+
+
+R2D2 = DQNConfig(
+    num_envs=16, total_timesteps=100_000, buffer_size=50_000, batch_size=32, sequence_length=24, burn_in=4, stride=12,
+    learning_starts=2_000, target_update_every=100, gamma=0.9, epsilon_decay=0.3,
+)  # fmt: skip
+
+
+def test_r2d2_gru_remembers_where_an_mlp_cannot():
+    """RepeatPrevious-Easy: stored carries, burn-in and sequence replay let a GRU reach 0.9 of the maximum 1; the MLP stays at -0.5."""
+    env, params = make("memorax::RepeatPrevious-Easy")
+    results = {}
+    for torso in ("gru", "mlp"):
+        agent = DQN(R2D2, env, params, q_network(env.num_actions, torso), optax.adam(1e-3))
+        state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), R2D2.total_timesteps)
+        results[torso] = agent.evaluate(jax.random.key(2), state, num_episodes=64)["mean_return"]
+    assert results["gru"] >= 0.9, results
+    assert abs(results["mlp"] - -0.5) < 0.1, results
+
+
+def test_same_seed_same_metrics():
+    env, params = make("memorax::RepeatPrevious-Easy")
+    config = DQNConfig(num_envs=4, sequence_length=6, burn_in=2, learning_starts=64, batch_size=8, buffer_size=1_000)
+
+    def run(seed):
+        agent = DQN(config, env, params, q_network(env.num_actions, "gru"), optax.adam(1e-3))
+        return agent.train(jax.random.key(seed + 1), agent.init(jax.random.key(seed)), 256)[1]
+
+    first, second, other = run(0), run(0), run(3)
+    jax.tree.map(np.testing.assert_array_equal, first, second)
+    assert np.isfinite(first["loss"][-10:]).all() and not np.array_equal(first["loss"], other["loss"])
+
+
+@pytest.fixture(scope="module")
+def gru():
+    network = Network(FeatureExtractor(observation_extractor=MLP(features=(8,))), SequenceModelWrapper(RNN(nnx.GRUCell(8, 8, rngs=nnx.Rngs(0)))), heads.DiscreteQNetwork(3))
+    obs = jax.random.normal(jax.random.key(0), (2, 7, 5))
+    done = jnp.zeros((2, 7), bool).at[:, 0].set(True).at[1, 5].set(True)
+    network.init(0, obs, done)
+    carry = jax.tree.map(lambda x: x + 0.3, network.initialize_carry(2))  # a stored, non-initial carry
+    return network, StepInputs(obs, done, jnp.zeros((2, 7, 3)), jnp.zeros((2, 7))), carry
+
+
+def test_burn_in_advances_the_stored_carry(gru):
+    """The trained steps are the network's outputs on the whole sequence from the stored carry, minus the burn-in steps."""
+    network, inputs, carry = gru
+    _, whole = network(inputs.obs, inputs.done, carry)
+    np.testing.assert_allclose(unroll(network, inputs, carry, burn_in=3), whole[:, 3:], rtol=1e-5, atol=1e-6)
+    _, from_scratch = network(inputs.obs[:, 3:], inputs.done[:, 3:], None)
+    assert not np.allclose(whole[:, 3:], from_scratch, atol=1e-3)
+
+
+def test_no_gradient_flows_into_burn_in(gru):
+    network, inputs, carry = gru
+
+    def trained_output(obs):
+        return unroll(network, inputs.replace(obs=obs), carry, burn_in=3).sum()
+
+    gradient = jax.grad(trained_output)(inputs.obs)
+    assert np.all(gradient[:, :3] == 0)
+    assert np.all(np.abs(gradient[:, 3:]).sum(-1) > 0)
+
+
+def test_value_rescaling_inverts():
+    x = jnp.array([-1e4, -30.0, -1.0, -1e-3, 0.0, 1e-3, 0.5, 7.0, 1e4])
+    np.testing.assert_allclose(unrescale(rescale(x)), x, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(rescale(jnp.array(3.0)), 1.0 + 3e-3, rtol=1e-6)  # sqrt(4) - 1 + 0.001 * 3
+
+
+def test_replay_samples_consecutive_steps_of_one_environment_from_stride_starts():
+    replay = SequenceReplay(num_envs=3, capacity=300, sequence_length=4, batch_size=64, stride=2)
+    state = replay.init({"env": jnp.zeros((), jnp.int32), "time": jnp.zeros((), jnp.int32)})
+    with pytest.raises(ValueError, match=r"holds 0 steps per environment; sampling needs at least sequence_length \(4\)"):
+        replay.sample(state, jax.random.key(0))
+    for t in range(10):
+        state = replay.add(state, {"env": jnp.arange(3), "time": jnp.full(3, t)})
+    sample = replay.sample(state, jax.random.key(1)).experience
+    assert sample["time"].shape == (64, 4)
+    assert np.all(sample["env"] == sample["env"][:, :1])
+    assert np.all(np.diff(sample["time"], axis=1) == 1) and np.all(sample["time"][:, 0] % 2 == 0)
+
+
+def test_prioritised_replay_samples_in_proportion_to_priority_to_the_alpha():
+    replay = SequenceReplay(num_envs=1, capacity=8, sequence_length=1, batch_size=4000, priority_exponent=0.5)
+    state = replay.init({"time": jnp.zeros((), jnp.int32)})
+    for t in range(4):
+        state = replay.add(state, {"time": jnp.full(1, t)})
+    state = replay.set_priorities(state, jnp.arange(4), jnp.array([1.0, 4.0, 9.0, 16.0]))
+    counts = np.bincount(np.asarray(replay.sample(state, jax.random.key(0)).experience["time"][:, 0]), minlength=4)
+    np.testing.assert_allclose(counts / counts.sum(), np.array([1, 2, 3, 4]) / 10, atol=0.03)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(sequence_length=5, burn_in=3, n_step=2), r"DQNConfig.sequence_length \(5\) must exceed burn_in \(3\) \+ n_step \(2\)"),
+        (dict(learning_starts=10), r"DQNConfig.learning_starts \(10\) must be at least num_envs \* sequence_length \(16\)"),
+        (dict(tau=0.0), r"DQNConfig.tau is 0.0; expected a value in \(0, 1\]"),
+    ],
+)
+def test_config_names_the_wrong_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        DQNConfig(**fields)
