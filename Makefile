@@ -17,7 +17,7 @@ train: $(STAMP)
 	$(VENV)/bin/memorax train
 
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -n 2
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PYTHON) bench/sequence_models.py

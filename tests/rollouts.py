@@ -68,7 +68,7 @@ def balance(state):
 
 
 def player(env, params, policy, num_envs, steps):
-    """A jitted ``key -> trajectory`` that steps ``num_envs`` environments ``steps`` times with ``policy(key, state) -> (action, matters)``.
+    """A jitted ``(key, *args) -> trajectory``: ``num_envs`` environments stepped ``steps`` times by ``policy(key, state, *args) -> (action, matters)``.
 
     Trajectories are time-major numpy arrays: the observation acted on
     (``obs``), the one returned (``next_obs``), ``action``, ``matters``,
@@ -76,14 +76,14 @@ def player(env, params, policy, num_envs, steps):
     """
 
     @jax.jit
-    def run(key):
+    def run(key, *args):
         reset_key, run_key = jax.random.split(key)
         obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(reset_key, num_envs), params)
 
         def step(carry, key):
             obs, state = carry
             act_key, step_key = jax.random.split(key)
-            action, matters = jax.vmap(policy)(jax.random.split(act_key, num_envs), state)
+            action, matters = jax.vmap(lambda key, state: policy(key, state, *args))(jax.random.split(act_key, num_envs), state)
             next_obs, state, reward, terminated, truncated, info = jax.vmap(env.step, (0, 0, 0, None))(
                 jax.random.split(step_key, num_envs), state, action, params
             )
@@ -92,7 +92,7 @@ def player(env, params, policy, num_envs, steps):
 
         return jax.lax.scan(step, (obs, state), jax.random.split(run_key, steps))[1]
 
-    return lambda key: jax.tree.map(np.asarray, run(key))
+    return lambda key, *args: jax.tree.map(np.asarray, run(key, *args))
 
 
 def play(env, params, policy, key, num_envs, steps):
@@ -101,16 +101,26 @@ def play(env, params, policy, key, num_envs, steps):
 
 
 @functools.lru_cache(maxsize=None)
-def rollout_player(env_id, policy_name, num_envs=NUM_ENVS):
-    """A compiled ``key -> trajectory`` of ``num_envs`` environments for one episode limit plus one step, with episode statistics."""
-    env, params = make(env_id)
-    policy = oracle(env) if policy_name == "oracle" else random_policy(env, params)
-    on_inner_state = lambda key, state: policy(key, state.env_state)  # noqa: E731
-    steps = int(params.max_steps_in_episode) + 1
-    run = player(RecordEpisodeStatistics(env), params, on_inner_state, num_envs, steps)
+def rollout_player(env_id, num_envs=NUM_ENVS):
+    """A compiled ``(key, policy_name) -> trajectory`` of ``num_envs`` environments for one episode limit plus one step.
 
-    def trajectory(key):
-        trajectory = run(key)
+    One compilation serves both policies, ``"random"`` and ``"oracle"``: which one acts is an argument of the
+    compiled function. Trajectories carry the episode statistics as ``episode_*``.
+    """
+    env, params = make(env_id)
+    random = random_policy(env, params)
+    scripted = oracle(env) if env_id.startswith("memorax::") else random
+
+    def policy(key, state, use_oracle):
+        (oracle_action, oracle_matters), (random_action, random_matters) = scripted(key, state.env_state), random(key, state.env_state)
+        action = jnp.where(use_oracle, jnp.asarray(oracle_action, jnp.int32), jnp.asarray(random_action, jnp.int32))
+        return action, jnp.where(use_oracle, oracle_matters, random_matters)
+
+    steps = int(params.max_steps_in_episode) + 1
+    run = player(RecordEpisodeStatistics(env), params, policy, num_envs, steps)
+
+    def trajectory(key, policy_name):
+        trajectory = run(key, jnp.array(policy_name == "oracle"))
         episode = trajectory.pop("info")["episode"]
         return {**trajectory, **{f"episode_{k}": v for k, v in episode.items()}}
 
@@ -119,8 +129,8 @@ def rollout_player(env_id, policy_name, num_envs=NUM_ENVS):
 
 @functools.lru_cache(maxsize=None)
 def rollout(env_id, policy_name, seed=0, num_envs=NUM_ENVS):
-    """The trajectory of :func:`rollout_player` for ``seed``."""
-    return rollout_player(env_id, policy_name, num_envs)(jax.random.key(seed))
+    """The trajectory of :func:`rollout_player` for ``policy_name`` and ``seed``."""
+    return rollout_player(env_id, num_envs)(jax.random.key(seed), policy_name)
 
 
 def finished_returns(trajectory):

@@ -34,7 +34,7 @@ def test_jit_vmap_spaces_auto_reset_and_determinism(env_id):
     # Traced and compiled afresh, the same key gives the same trajectory (no randomness outside the key).
     # One level per task: the levels share their code, and each fresh compilation costs seconds.
     if not env_id.endswith(("Medium", "Hard")):
-        again = rollout_player.__wrapped__(env_id, "random")(jax.random.key(0))
+        again = rollout_player.__wrapped__(env_id)(jax.random.key(0), "random")
         jax.tree.map(np.testing.assert_array_equal, trajectory, again)
 
 
