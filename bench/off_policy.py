@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import jax
 import optax
 from flax import nnx
+
+from training_rate import training_rate
 
 from memorax.algorithms import DQN, DQNConfig
 from memorax.environments import make
@@ -36,18 +37,6 @@ def agent_for(torso: str | None, config: DQNConfig) -> DQN:
     return DQN(config, env, params, network, optax.adam(2.5e-4))
 
 
-def measure(torso: str | None, config: DQNConfig, steps: int) -> tuple[float, float]:
-    agent = agent_for(torso, config)
-    state = agent.init(jax.random.key(0))
-    start = time.perf_counter()
-    state, _ = jax.block_until_ready(agent.train(jax.random.key(1), state, steps))  # fills past learning_starts
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(agent.train(jax.random.key(2), state, steps))
-    second = time.perf_counter() - start
-    return first - second, steps / second
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
@@ -56,7 +45,7 @@ def main() -> None:
     print("| agent | compile s | env steps/s | updates/s |")
     print("| --- | ---: | ---: | ---: |")
     for name, (torso, config) in SETTINGS.items():
-        compile_seconds, rate = measure(torso, config, args.steps)
+        compile_seconds, rate = training_rate(agent_for(torso, config), args.steps)
         print(f"| {name} | {compile_seconds:.1f} | {rate:,.0f} | {rate / config.num_envs:,.0f} |", flush=True)
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import jax
 import optax
 from flax import nnx
+
+from training_rate import training_rate
 
 from memorax.algorithms import PPO, PQN, PPOConfig, PQNConfig
 from memorax.environments import make
@@ -37,19 +38,6 @@ def agent_for(algorithm: str, num_envs: int) -> PPO | PQN:
     return PPO(PPOConfig(**shape), env, params, network(heads.Categorical(2), 0), network(heads.VNetwork(), 1), optax.adam(2.5e-4))
 
 
-def measure(algorithm: str, num_envs: int, updates: int) -> tuple[float, float]:
-    agent = agent_for(algorithm, num_envs)
-    state = agent.init(jax.random.key(0))
-    steps = updates * agent.config.rollout_size
-    start = time.perf_counter()
-    jax.block_until_ready(agent.train(jax.random.key(1), state, steps))
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(agent.train(jax.random.key(2), state, steps))
-    second = time.perf_counter() - start
-    return first - second, steps / second
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algorithm", choices=["ppo", "pqn"], default="ppo")
@@ -60,7 +48,8 @@ def main() -> None:
     print("| envs x steps | compile s | train env steps/s |")
     print("| --- | ---: | ---: |")
     for num_envs in args.envs:
-        compile_seconds, rate = measure(args.algorithm, num_envs, args.updates)
+        agent = agent_for(args.algorithm, num_envs)
+        compile_seconds, rate = training_rate(agent, args.updates * agent.config.rollout_size)
         print(f"| {num_envs} x 128 | {compile_seconds:.1f} | {rate:,.0f} |", flush=True)
 
 

@@ -22,7 +22,8 @@ import optax
 from flax import nnx, struct
 from gymnax.environments import spaces
 
-from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
+from memorax.algorithms.common.config import Config
+from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
 from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import unroll
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
@@ -46,7 +47,7 @@ def unrescale(x: jax.Array) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(Config):
     """DQN's hyper-parameters; a wrong value raises a ValueError naming the field.
 
     Each sampled sequence has ``sequence_length`` steps: ``burn_in`` steps that
@@ -100,19 +101,15 @@ class DQNConfig:
 
     def __post_init__(self):
         name = type(self).__name__
-        for field in ("num_envs", "total_timesteps", "buffer_size", "batch_size", "sequence_length", "stride",
-                      "train_every", "n_step", "target_update_every", "max_grad_norm"):  # fmt: skip
-            if getattr(self, field) <= 0:
-                raise ValueError(f"{name}.{field} is {getattr(self, field)}; expected a positive value.")
-        for field in ("burn_in", "learning_starts", "priority_exponent", "importance_exponent"):
-            if getattr(self, field) < 0:
-                raise ValueError(f"{name}.{field} is {getattr(self, field)}; expected >= 0.")
+        self._require_positive(
+            "num_envs", "total_timesteps", "buffer_size", "batch_size", "sequence_length", "stride",
+            "train_every", "n_step", "target_update_every", "max_grad_norm",
+        )  # fmt: skip
+        self._require_non_negative("burn_in", "learning_starts", "priority_exponent", "importance_exponent")
         for field in ("gamma", "tau", "epsilon_decay"):
-            if not 0 < getattr(self, field) <= 1:
-                raise ValueError(f"{name}.{field} is {getattr(self, field)}; expected a value in (0, 1].")
+            self._require_within(field, 0, 1, low_open=True)
         for field in ("epsilon_start", "epsilon_finish", "priority_eta"):
-            if not 0 <= getattr(self, field) <= 1:
-                raise ValueError(f"{name}.{field} is {getattr(self, field)}; expected a value in [0, 1].")
+            self._require_within(field, 0, 1)
         if self.trained_steps < 1:
             raise ValueError(
                 f"{name}.sequence_length ({self.sequence_length}) must exceed burn_in ({self.burn_in}) + n_step "
@@ -336,10 +333,7 @@ class DQN:
         return self._train(key, state, max(1, num_steps // self.config.num_envs))
 
     def _evaluate_episodes(self, key, params, num_episodes: int, epsilon: float):
-        def choose(q, key):
-            return distrax.EpsilonGreedy(q[:, 0], epsilon).sample(seed=key)
-
-        return play_episodes(self.envs, self._network(params), choose, key, num_episodes)
+        return play_episodes(self.envs, self._network(params), epsilon_greedy(epsilon), key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: DQNState, num_episodes: int = 64, epsilon: float = 0.0) -> dict:
         """Plays ``num_episodes`` episodes in parallel, ε-greedily (greedy by default); returns their statistics."""

@@ -21,7 +21,7 @@ from flax import nnx, struct
 from gymnax.environments import spaces
 
 from memorax.algorithms.common.config import OnPolicyConfig
-from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
+from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
 from memorax.algorithms.common.minibatches import minibatch_epochs
 from memorax.algorithms.common.returns import lambda_returns, next_values
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
@@ -219,10 +219,7 @@ class PQN:
         return self._train(key, state, max(1, num_steps // self.config.rollout_size))
 
     def _evaluate_episodes(self, key, params, num_episodes: int, epsilon: float):
-        def choose(q, key):
-            return distrax.EpsilonGreedy(q[:, 0], epsilon).sample(seed=key)
-
-        return play_episodes(self.envs, self._network(params), choose, key, num_episodes)
+        return play_episodes(self.envs, self._network(params), epsilon_greedy(epsilon), key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: PQNState, num_episodes: int = 64, epsilon: float = 0.0) -> dict:
         """Plays ``num_episodes`` episodes in parallel, ε-greedily (greedy by default); returns their statistics."""

@@ -1,4 +1,4 @@
-"""The hyper-parameters every on-policy algorithm shares, validated once."""
+"""Validated config dataclasses: the checks every algorithm uses, and the fields every on-policy algorithm shares."""
 
 from __future__ import annotations
 
@@ -7,8 +7,28 @@ import dataclasses
 import optax
 
 
+class Config:
+    """Checks shared by the algorithms' config dataclasses; errors name the class and the field."""
+
+    def _require_positive(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{type(self).__name__}.{name} is {getattr(self, name)}; expected a positive value.")
+
+    def _require_non_negative(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{type(self).__name__}.{name} is {getattr(self, name)}; expected >= 0.")
+
+    def _require_within(self, name: str, low: float, high: float, low_open: bool = False) -> None:
+        value = getattr(self, name)
+        if not (low < value <= high if low_open else low <= value <= high):
+            interval = f"{'(' if low_open else '['}{low}, {high}]"
+            raise ValueError(f"{type(self).__name__}.{name} is {value}; expected a value in {interval}.")
+
+
 @dataclasses.dataclass(frozen=True)
-class OnPolicyConfig:
+class OnPolicyConfig(Config):
     """Rollouts of ``num_steps`` in ``num_envs`` environments, then ``num_epochs`` passes of ``num_minibatches``.
 
     ``total_timesteps`` is the horizon over which the learning rate anneals
@@ -41,22 +61,6 @@ class OnPolicyConfig:
                 f"{type(self).__name__}.num_envs ({self.num_envs}) must be divisible by num_minibatches "
                 f"({self.num_minibatches}): minibatches split environments and keep whole sequences."
             )
-
-    def _require_positive(self, *names: str) -> None:
-        for name in names:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{type(self).__name__}.{name} is {getattr(self, name)}; expected a positive value.")
-
-    def _require_non_negative(self, *names: str) -> None:
-        for name in names:
-            if getattr(self, name) < 0:
-                raise ValueError(f"{type(self).__name__}.{name} is {getattr(self, name)}; expected >= 0.")
-
-    def _require_within(self, name: str, low: float, high: float, low_open: bool = False) -> None:
-        value = getattr(self, name)
-        if not (low < value <= high if low_open else low <= value <= high):
-            interval = f"{'(' if low_open else '['}{low}, {high}]"
-            raise ValueError(f"{type(self).__name__}.{name} is {value}; expected a value in {interval}.")
 
     @property
     def rollout_size(self) -> int:

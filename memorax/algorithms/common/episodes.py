@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import distrax
 import jax
 import jax.numpy as jnp
 
@@ -17,6 +18,11 @@ def episode_metrics(episode: dict) -> dict:
     episodes = episode["done"].sum()
     mean = lambda x: jnp.where(episodes > 0, (x * episode["done"]).sum() / episodes, jnp.nan)  # noqa: E731
     return dict(episode_return=mean(episode["return"]), episode_length=mean(episode["length"]), episodes=episodes)
+
+
+def epsilon_greedy(epsilon: float | jax.Array) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """A ``choose_action`` for Q-networks: ε-greedy over one step's Q-values ``[envs, 1, actions]`` (greedy at ε = 0)."""
+    return lambda q, key: distrax.EpsilonGreedy(q[:, 0], epsilon).sample(seed=key)
 
 
 def play_episodes(
