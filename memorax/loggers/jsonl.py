@@ -13,7 +13,7 @@ def read_records(path: Path) -> list[dict]:
 
 
 class JsonLinesLogger:
-    """Appends each record to ``path`` as one line, flushed at once.
+    """Appends each record to ``path`` as one line, flushed at once; ``records`` holds them all.
 
     Args:
       path: the file.
@@ -23,6 +23,7 @@ class JsonLinesLogger:
 
     def __init__(self, path: Path, keep_below: int = 0):
         kept = [record for record in read_records(path) if record["interval"] < keep_below] if path.exists() else []
+        self.records: list[dict] = []
         self.file = open(path, "w")
         for record in kept:
             self.log(record)
@@ -30,6 +31,7 @@ class JsonLinesLogger:
     def log(self, record: dict) -> None:
         self.file.write(json.dumps(record, allow_nan=False) + "\n")
         self.file.flush()
+        self.records.append(record)
 
     def close(self) -> None:
         self.file.close()

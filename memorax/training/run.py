@@ -72,20 +72,19 @@ def interval_steps(options: TrainOptions) -> int:
 
 
 def summarize(interval: int, metrics: dict, seconds: float, steps: int) -> dict:
-    """One record from an interval's per-update metrics: means, with episode statistics weighted by episodes."""
+    """One record from an interval's per-update metrics: means, with episode statistics weighted by episodes.
+
+    A mean over no values (no episode ended, no update ran) is None.
+    """
     metrics = jax.tree.map(np.asarray, metrics)
-    episodes = metrics["episodes"]
-    record = {"interval": interval, "env_steps": int(metrics["env_steps"][-1]), "episodes": int(episodes.sum())}
+    episodes = metrics.pop("episodes")
+    record = {"interval": interval, "env_steps": int(metrics.pop("env_steps")[-1]), "episodes": int(episodes.sum())}
+    for name in ("episode_return", "episode_length"):
+        values = metrics.pop(name)
+        record[name] = float(np.nansum(values * episodes) / episodes.sum()) if episodes.sum() else None
     for name, values in metrics.items():
-        if name in ("episode_return", "episode_length"):
-            value = np.nansum(values * episodes) / episodes.sum() if episodes.sum() else None
-        elif name not in record:
-            value = float(np.nanmean(values)) if np.isfinite(values).any() else None
-        else:
-            continue
-        record[name] = None if value is None else float(value)
-    record.update(seconds=seconds, steps_per_second=steps / seconds)
-    return record
+        record[name] = float(np.nanmean(values)) if np.isfinite(values).any() else None
+    return dict(record, seconds=seconds, steps_per_second=steps / seconds)
 
 
 class StopRequests:
@@ -153,7 +152,8 @@ def train(options: TrainOptions | None = None, resume: Path | None = None, logge
 
     steps = interval_steps(options)
     num_intervals = math.ceil(options.total_steps / steps)
-    chosen: list[Logger] = [JsonLinesLogger(run.metrics, keep_below=start)]
+    metrics_file = JsonLinesLogger(run.metrics, keep_below=start)
+    chosen: list[Logger] = [metrics_file]
     if "tensorboard" in options.logger:
         chosen.append(TensorBoardLogger(run.directory / "tensorboard"))
     if "console" in options.logger:
@@ -172,7 +172,7 @@ def train(options: TrainOptions | None = None, resume: Path | None = None, logge
                 record = summarize(interval, metrics, time.perf_counter() - began, steps)
                 for logger in (*chosen, *loggers):
                     logger.log(record)
-                plot_curves({run.directory.name: run.records()}, run.curve, f"{options.algorithm} on {options.env}")
+                plot_curves({run.directory.name: metrics_file.records}, run.curve, f"{options.algorithm} on {options.env}")
                 if stop.requested and interval + 1 < num_intervals:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
