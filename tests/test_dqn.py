@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
+from memory_proof import returns_with_and_without_memory
 
 from memorax.algorithms import DQN, DQNConfig
 from memorax.algorithms.common.sequences import unroll
@@ -47,11 +48,9 @@ R2D2 = DQNConfig(
 def test_r2d2_gru_remembers_where_an_mlp_cannot():
     """RepeatPrevious-Easy: stored carries, burn-in and sequence replay let a GRU reach 0.9 of the maximum 1; the MLP stays at -0.5."""
     env, params = make("memorax::RepeatPrevious-Easy")
-    results = {}
-    for torso in ("gru", "mlp"):
-        agent = DQN(R2D2, env, params, q_network(env.num_actions, torso), optax.adam(1e-3))
-        state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), R2D2.total_timesteps)
-        results[torso] = agent.evaluate(jax.random.key(2), state, num_episodes=64)["mean_return"]
+    results = returns_with_and_without_memory(
+        lambda torso: DQN(R2D2, env, params, q_network(env.num_actions, torso), optax.adam(1e-3)), R2D2.total_timesteps
+    )
     assert results["gru"] >= 0.9, results
     assert abs(results["mlp"] - -0.5) < 0.1, results
 

@@ -5,6 +5,7 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
+from memory_proof import returns_with_and_without_memory
 
 from memorax.algorithms import PPO, PPOConfig
 from memorax.environments import make
@@ -42,11 +43,10 @@ def repeat_previous():
 def test_gru_remembers_where_an_mlp_cannot(repeat_previous):
     """RepeatPrevious-Easy: the GRU reaches 0.9 of the maximum return 1; the MLP stays at the random -0.5."""
     env, params = repeat_previous
-    results = {}
-    for torso in ("gru", "mlp"):
-        agent = PPO(MEMORY_CONFIG, env, params, *networks(env.num_actions, torso), optax.adam(3e-3))
-        state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), MEMORY_CONFIG.total_timesteps)
-        results[torso] = agent.evaluate(jax.random.key(2), state, num_episodes=64)["mean_return"]
+    results = returns_with_and_without_memory(
+        lambda torso: PPO(MEMORY_CONFIG, env, params, *networks(env.num_actions, torso), optax.adam(3e-3)),
+        MEMORY_CONFIG.total_timesteps,
+    )
     assert results["gru"] >= 0.9, results
     assert abs(results["mlp"] - -0.5) < 0.1, results
 
