@@ -34,7 +34,7 @@ def test_mlp_solves_cartpole():
         num_envs=8, total_timesteps=200_000, learning_starts=5_000, n_step=3, sequence_length=4,
         epsilon_decay=0.3, tau=0.01, target_update_every=1,
     )  # fmt: skip
-    agent = DQN(config, env, params, q_network(2), optax.adam(5e-4))
+    agent = DQN(config, env, params, q_network(2), optax.adam(2.5e-4))
     state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.total_timesteps)
     assert agent.evaluate(jax.random.key(2), state, num_episodes=32)["mean_return"] >= 400
 

@@ -25,7 +25,7 @@ from gymnax.environments import spaces
 from memorax.algorithms.common.config import Config
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
 from memorax.algorithms.common.returns import n_step_returns, next_values
-from memorax.algorithms.common.sequences import unroll
+from memorax.algorithms.common.sequences import unroll, values_step_by_step
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network
@@ -252,32 +252,23 @@ class DQN:
 
     # -- learning -----------------------------------------------------------------------------
 
-    def _bootstrap_values(self, online: Network, target: Network, batch: StoredStep, start: Any):
-        """Double-DQN values of every observation and every final observation ``[T, B]``, step by step from ``start``.
+    def _bootstrap_values(self, online: Network, target: Network, batch: StoredStep, start: Any, key: jax.Array):
+        """Double-DQN values ``[T, B]`` of every observation and every final observation, step by step from ``start``."""
 
-        A final observation is valued with the memory of the episode it ends, as acting would have seen it.
-        """
-        time_major = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (batch.inputs, batch.action, batch.reward, batch.final_obs))
-
-        def step(carries, step_data):
-            inputs, action, reward, final_obs = step_data
+        def value_of(carries, inputs, key):
             online_carry, online_q = call_on_step(online, carries[0], inputs)
             target_carry, target_q = call_on_step(target, carries[1], inputs)
-            final = self.envs.final_inputs(action, reward, {"final_observation": final_obs})
-            _, online_final = call_on_step(online, online_carry, final)
-            _, target_final = call_on_step(target, target_carry, final)
-            values = (_double_q(online_q[:, 0], target_q[:, 0]), _double_q(online_final[:, 0], target_final[:, 0]))
-            return (online_carry, target_carry), values
+            return (online_carry, target_carry), _double_q(online_q[:, 0], target_q[:, 0])
 
-        _, (values, final_values) = jax.lax.scan(step, (start, start), time_major)
-        return values, final_values
+        final = self.envs.final_inputs(batch.action, batch.reward, {"final_observation": batch.final_obs})
+        return values_step_by_step(value_of, (start, start), batch.inputs, final, key)
 
-    def _loss(self, params, target_params, batch: StoredStep, weights: jax.Array):
+    def _loss(self, params, target_params, batch: StoredStep, weights: jax.Array, key: jax.Array):
         config = self.config
         start = jax.tree.map(lambda leaf: leaf[:, 0], batch.carry)
         q = unroll(self._network(params), batch.inputs, start, config.burn_in)
         values, final_values = self._bootstrap_values(
-            self._network(jax.lax.stop_gradient(params)), self._network(target_params), batch, start
+            self._network(jax.lax.stop_gradient(params)), self._network(target_params), batch, start, key
         )
         time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
         terminated, truncated = time_major(batch.terminated), time_major(batch.truncated)
@@ -299,12 +290,15 @@ class DQN:
 
     def _update(self, state: DQNState, key: jax.Array) -> tuple[DQNState, dict]:
         config = self.config
-        sample = self.replay.sample(state.replay, key)
+        sample_key, loss_key = jax.random.split(key)
+        sample = self.replay.sample(state.replay, sample_key)
         weights = jnp.ones(config.batch_size)
         if config.priority_exponent > 0:
             # (N P_i)^-β normalised by its maximum: N cancels.
             weights = (sample.probabilities.min() / sample.probabilities) ** config.importance_exponent
-        grads, (stats, priorities) = jax.grad(self._loss, has_aux=True)(state.params, state.target_params, sample.experience, weights)
+        grads, (stats, priorities) = jax.grad(self._loss, has_aux=True)(
+            state.params, state.target_params, sample.experience, weights, loss_key
+        )
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         replay = state.replay

@@ -1,10 +1,12 @@
-"""Replayed sequences: unrolling a network from a stored carry, with a burn-in that is not trained on."""
+"""Replayed sequences: unrolling a network from a stored carry with a burn-in that is not trained on, and valuing them step by step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from memorax.algorithms.common.vector_env import StepInputs
 from memorax.networks import Network
@@ -32,3 +34,33 @@ def unroll(network: Network, inputs: StepInputs, carry: Any, burn_in: int = 0, *
         trained.obs, trained.done, carry, trained.prev_action, trained.prev_reward, **time_slice(head_kwargs, burn_in)
     )
     return outputs
+
+
+def values_step_by_step(
+    value_of: Callable[[Any, StepInputs, jax.Array], tuple[Any, jax.Array]],
+    carry: Any,
+    inputs: StepInputs,
+    final_inputs: StepInputs,
+    key: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Values of every observation and of every step's final observation, time-major ``[T, batch]``.
+
+    ``value_of(carry, step_inputs, key) -> (carry, values [batch])`` reads one
+    step. It runs along ``inputs [batch, T, ...]`` from ``carry``; at each step
+    it also values ``final_inputs`` (the observation that step ended on,
+    before any auto-reset) with the carry that step produced, so the final
+    observation of a truncated episode is valued with the memory of that
+    episode, as acting would have seen it.
+    """
+    time_major = jax.tree.map(lambda leaf: jnp.swapaxes(leaf, 0, 1), (inputs, final_inputs))
+    num_steps = inputs.done.shape[1]
+
+    def step(carry, xs):
+        step_inputs, step_final, step_key = xs
+        value_key, final_key = jax.random.split(step_key)
+        carry, values = value_of(carry, step_inputs, value_key)
+        _, final_values = value_of(carry, step_final, final_key)
+        return carry, (values, final_values)
+
+    _, (values, final_values) = jax.lax.scan(step, carry, (*time_major, jax.random.split(key, num_steps)))
+    return values, final_values

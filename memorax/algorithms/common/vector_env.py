@@ -52,6 +52,7 @@ class VectorEnv:
         self.env = RecordEpisodeStatistics(env)
         self.params = env_params
         self.discrete = isinstance(space, spaces.Discrete)
+        self.action_shape = () if self.discrete else tuple(space.shape)
         self.action_features = space.n if self.discrete else math.prod(space.shape)
 
     @property
@@ -59,8 +60,10 @@ class VectorEnv:
         return int(self.params.max_steps_in_episode)
 
     def encode_action(self, action: jax.Array) -> jax.Array:
-        """Actions as the networks read them: one-hot for discrete actions, flat vectors otherwise."""
-        return jax.nn.one_hot(action, self.action_features) if self.discrete else action.reshape(action.shape[0], -1)
+        """Actions ``[..., *action_shape]`` as the networks read them: one-hot for discrete actions, flat vectors otherwise."""
+        if self.discrete:
+            return jax.nn.one_hot(action, self.action_features)
+        return action.reshape(action.shape[: action.ndim - len(self.action_shape)] + (self.action_features,))
 
     def reset(self, key: jax.Array, num_envs: int) -> tuple[Any, StepInputs]:
         obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(key, num_envs), self.params)
@@ -85,6 +88,9 @@ class VectorEnv:
         return env_state, inputs, reward, terminated, truncated, info
 
     def final_inputs(self, action: jax.Array, reward: jax.Array, info: dict) -> StepInputs:
-        """The inputs of the observation each episode stopped on, with no reset, to value it with the pre-reset memory."""
+        """The inputs of the observation each episode stopped on, with no reset, to value it with the pre-reset memory.
+
+        Leaves may have any leading axes, e.g. ``[num_envs]`` or ``[batch, time]``.
+        """
         final_obs = info["final_observation"]
-        return StepInputs(final_obs, jnp.zeros(action.shape[0], bool), self.encode_action(action), reward)
+        return StepInputs(final_obs, jnp.zeros(reward.shape, bool), self.encode_action(action), reward)
