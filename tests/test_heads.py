@@ -77,6 +77,16 @@ def test_continuous_q_network_uses_the_action():
     assert not np.allclose(q, head(FEATURES, action=action + 1.0))
 
 
+def test_continuous_q_network_reads_the_action_through_its_hidden_layers():
+    action = jax.random.normal(jax.random.key(2), (B, T, A))
+    head = built(heads.ContinuousQNetwork(features=(16,)), action=action)
+    hidden = jax.nn.relu(jnp.concatenate([FEATURES, action], -1) @ head.hidden.layers[0].kernel[...] + head.hidden.layers[0].bias[...])
+    np.testing.assert_allclose(head(FEATURES, action=action), (hidden @ head.q.kernel[...] + head.q.bias[...])[..., 0], rtol=1e-5)
+    linear = built(heads.ContinuousQNetwork(features=()), action=action)
+    x = jnp.concatenate([FEATURES, action], -1)
+    np.testing.assert_allclose(linear(FEATURES, action=action), (x @ linear.q.kernel[...] + linear.q.bias[...])[..., 0], rtol=1e-5)
+
+
 def test_continuous_q_network_rejects_a_wrong_action_shape():
     action = jnp.zeros((B, T, A))
     head = built(heads.ContinuousQNetwork(), action=action)
