@@ -9,8 +9,8 @@ from flax import nnx
 from memory_proof import returns_with_and_without_memory
 
 from memorax.algorithms import DQN, DQNConfig
-from memorax.algorithms.common.sequences import unroll
-from memorax.algorithms.common.vector_env import StepInputs
+from memorax.algorithms.common.sequences import unroll, values_step_by_step
+from memorax.algorithms.common.vector_env import StepInputs, call_on_step
 from memorax.algorithms.dqn import rescale, unrescale
 from memorax.buffers import SequenceReplay
 from memorax.environments import make
@@ -40,7 +40,7 @@ def test_mlp_solves_cartpole():
 
 
 R2D2 = DQNConfig(
-    num_envs=16, total_timesteps=100_000, buffer_size=50_000, batch_size=32, sequence_length=24, burn_in=4, stride=12,
+    num_envs=16, total_timesteps=50_000, buffer_size=50_000, batch_size=32, sequence_length=24, burn_in=4, stride=12,
     learning_starts=2_000, target_update_every=100, gamma=0.9, epsilon_decay=0.3,
 )  # fmt: skip
 
@@ -59,8 +59,9 @@ def test_same_seed_same_metrics():
     env, params = make("memorax::RepeatPrevious-Easy")
     config = DQNConfig(num_envs=4, sequence_length=6, burn_in=2, learning_starts=64, batch_size=8, buffer_size=1_000)
 
+    agent = DQN(config, env, params, q_network(env.num_actions, "gru"), optax.adam(1e-3))
+
     def run(seed):
-        agent = DQN(config, env, params, q_network(env.num_actions, "gru"), optax.adam(1e-3))
         return agent.train(jax.random.key(seed + 1), agent.init(jax.random.key(seed)), 256)[1]
 
     first, second, other = run(0), run(0), run(3)
@@ -96,6 +97,26 @@ def test_no_gradient_flows_into_burn_in(gru):
     gradient = jax.grad(trained_output)(inputs.obs)
     assert np.all(gradient[:, :3] == 0)
     assert np.all(np.abs(gradient[:, 3:]).sum(-1) > 0)
+
+
+def test_values_step_by_step_value_final_observations_with_the_memory_of_their_episode(gru):
+    """Step t's final observation is read with the carry after step t, and only at steps where some sequence was truncated."""
+    network, inputs, carry = gru
+    final = inputs.replace(obs=-inputs.obs, done=jnp.zeros_like(inputs.done))
+    truncated = jnp.zeros((2, 7), bool).at[1, 2].set(True).at[0, 4].set(True)
+
+    def value_of(carry, step_inputs, key):
+        carry, q = call_on_step(network, carry, step_inputs)
+        return carry, q[:, 0].max(-1)
+
+    values, final_values = values_step_by_step(value_of, carry, inputs, final, truncated, jax.random.key(0))
+    _, whole = network(inputs.obs, inputs.done, carry)
+    np.testing.assert_allclose(values, whole.max(-1).T, rtol=1e-5, atol=1e-6)
+    for t in (2, 4):
+        after_t, _ = network(inputs.obs[:, : t + 1], inputs.done[:, : t + 1], carry)
+        _, q = network(final.obs[:, t : t + 1], final.done[:, t : t + 1], after_t)
+        np.testing.assert_allclose(final_values[t], q[:, 0].max(-1), rtol=1e-5, atol=1e-6)
+    assert np.all(np.delete(np.asarray(final_values), [2, 4], axis=0) == 0)
 
 
 def test_value_rescaling_inverts():

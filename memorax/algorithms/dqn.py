@@ -22,7 +22,7 @@ import optax
 from flax import nnx, struct
 from gymnax.environments import spaces
 
-from memorax.algorithms.common.config import Config
+from memorax.algorithms.common.config import ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
 from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import unroll, values_step_by_step
@@ -47,37 +47,14 @@ def unrescale(x: jax.Array) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig(Config):
-    """DQN's hyper-parameters; a wrong value raises a ValueError naming the field.
+class DQNConfig(ReplayConfig):
+    """DQN's hyper-parameters: the sequence layout of :class:`ReplayConfig`, targets, ε and priorities.
 
-    Each sampled sequence has ``sequence_length`` steps: ``burn_in`` steps that
-    only advance the carry, then ``sequence_length - burn_in - n_step`` trained
-    steps, then the ``n_step`` steps their targets look ahead to. With an MLP
-    and the defaults (length 2, no burn-in, 1-step targets) this is plain double DQN.
+    With an MLP and the defaults (length 2, no burn-in, 1-step targets) this is plain double DQN.
     """
 
-    num_envs: int = 8
-    """Environments stepped in parallel; one vector step is num_envs environment steps."""
     total_timesteps: int = 500_000
     """The run's length, over which ε decays (see epsilon_decay)."""
-    buffer_size: int = 100_000
-    """Steps the replay holds, over all environments."""
-    batch_size: int = 64
-    """Sequences per update."""
-    sequence_length: int = 2
-    """Steps per sampled sequence."""
-    burn_in: int = 0
-    """Leading steps of each sequence that only advance the stored carry."""
-    stride: int = 1
-    """Steps between the starts of consecutive sequences of one environment."""
-    learning_starts: int = 10_000
-    """Environment steps before the first update."""
-    train_every: int = 1
-    """Vector steps between updates."""
-    gamma: float = 0.99
-    """Discount factor."""
-    n_step: int = 1
-    """Steps of reward in each target before it bootstraps."""
     target_update_every: int = 500
     """Updates between target-network updates."""
     tau: float = 1.0
@@ -88,8 +65,6 @@ class DQNConfig(Config):
     """ε after the decay."""
     epsilon_decay: float = 0.5
     """Fraction of total_timesteps over which ε decays linearly."""
-    max_grad_norm: float = 10.0
-    """Gradients are clipped to this global norm."""
     value_rescaling: bool = False
     """Regress on h(targets) through R2D2's invertible value rescaling."""
     priority_exponent: float = 0.0
@@ -100,35 +75,13 @@ class DQNConfig(Config):
     """β of the importance weights that correct prioritised sampling."""
 
     def __post_init__(self):
-        name = type(self).__name__
-        self._require_positive(
-            "num_envs", "total_timesteps", "buffer_size", "batch_size", "sequence_length", "stride",
-            "train_every", "n_step", "target_update_every", "max_grad_norm",
-        )  # fmt: skip
-        self._require_non_negative("burn_in", "learning_starts", "priority_exponent", "importance_exponent")
-        for field in ("gamma", "tau", "epsilon_decay"):
+        super().__post_init__()
+        self._require_positive("total_timesteps", "target_update_every")
+        self._require_non_negative("priority_exponent", "importance_exponent")
+        for field in ("tau", "epsilon_decay"):
             self._require_within(field, 0, 1, low_open=True)
         for field in ("epsilon_start", "epsilon_finish", "priority_eta"):
             self._require_within(field, 0, 1)
-        if self.trained_steps < 1:
-            raise ValueError(
-                f"{name}.sequence_length ({self.sequence_length}) must exceed burn_in ({self.burn_in}) + n_step "
-                f"({self.n_step}): each sequence needs at least one trained step."
-            )
-        if self.learning_starts < self.num_envs * self.sequence_length:
-            raise ValueError(
-                f"{name}.learning_starts ({self.learning_starts}) must be at least num_envs * sequence_length "
-                f"({self.num_envs * self.sequence_length}): the replay must hold a sequence before the first update."
-            )
-
-    @property
-    def rollout_size(self) -> int:
-        """Environment steps per vector step, the unit ``train`` counts in."""
-        return self.num_envs
-
-    @property
-    def trained_steps(self) -> int:
-        return self.sequence_length - self.burn_in - self.n_step
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
         decay_steps = max(1, int(self.epsilon_decay * self.total_timesteps))
@@ -185,6 +138,7 @@ class DQN:
     def __init__(self, config: DQNConfig, env, env_params, network: Network, optimizer: optax.GradientTransformation):
         self.config = config
         self.envs = VectorEnv(env, env_params, "DQN", action_spaces=(spaces.Discrete,))
+        self.envs.check_action_dims(network=network)
         self.network = network
         self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
         self.replay = SequenceReplay(
@@ -253,7 +207,7 @@ class DQN:
     # -- learning -----------------------------------------------------------------------------
 
     def _bootstrap_values(self, online: Network, target: Network, batch: StoredStep, start: Any, key: jax.Array):
-        """Double-DQN values ``[T, B]`` of every observation and every final observation, step by step from ``start``."""
+        """Double-DQN values ``[T, B]`` of every observation and of every truncated step's final observation, step by step from ``start``."""
 
         def value_of(carries, inputs, key):
             online_carry, online_q = call_on_step(online, carries[0], inputs)
@@ -261,7 +215,7 @@ class DQN:
             return (online_carry, target_carry), _double_q(online_q[:, 0], target_q[:, 0])
 
         final = self.envs.final_inputs(batch.action, batch.reward, {"final_observation": batch.final_obs})
-        return values_step_by_step(value_of, (start, start), batch.inputs, final, key)
+        return values_step_by_step(value_of, (start, start), batch.inputs, final, batch.truncated, key)
 
     def _loss(self, params, target_params, batch: StoredStep, weights: jax.Array, key: jax.Array):
         config = self.config

@@ -103,6 +103,7 @@ class PPO:
     def __init__(self, config: PPOConfig, env, env_params, actor: Network, critic: Network, optimizer: optax.GradientTransformation):
         self.config = config
         self.envs = VectorEnv(env, env_params, "PPO")
+        self.envs.check_action_dims(actor=actor)
         self.model = ActorCritic(actor, critic)
         self.optimizer = config.optimizer(optimizer)
         self.graphdef = None

@@ -110,6 +110,7 @@ class PQN:
     def __init__(self, config: PQNConfig, env, env_params, network: Network, optimizer: optax.GradientTransformation):
         self.config = config
         self.envs = VectorEnv(env, env_params, "PQN", action_spaces=(spaces.Discrete,))
+        self.envs.check_action_dims(network=network)
         self.network = network
         self.optimizer = config.optimizer(optimizer)
         self.graphdef = None

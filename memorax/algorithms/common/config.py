@@ -1,4 +1,4 @@
-"""Validated config dataclasses: the checks every algorithm uses, and the fields every on-policy algorithm shares."""
+"""Validated config dataclasses: the checks every algorithm uses, and the fields the on-policy and the replay algorithms share."""
 
 from __future__ import annotations
 
@@ -79,3 +79,66 @@ class OnPolicyConfig(Config):
             optimizer,
             optax.scale_by_schedule(anneal if self.anneal_lr else lambda count: 1.0),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayConfig(Config):
+    """Acting one vector step at a time and learning from replayed sequences of steps.
+
+    Each sampled sequence has ``sequence_length`` steps: ``burn_in`` steps
+    that only advance the stored carries, then ``trained_steps =
+    sequence_length - burn_in - n_step`` trained steps, then the ``n_step``
+    steps their targets look ahead to. With MLPs and the defaults (length 2,
+    no burn-in, 1-step targets) each sample is one transition and its successor.
+    A wrong value raises a ValueError naming the field.
+    """
+
+    num_envs: int = 8
+    """Environments stepped in parallel; one vector step is num_envs environment steps."""
+    buffer_size: int = 100_000
+    """Steps the replay holds, over all environments."""
+    batch_size: int = 64
+    """Sequences per update."""
+    sequence_length: int = 2
+    """Steps per sampled sequence."""
+    burn_in: int = 0
+    """Leading steps of each sequence that only advance the stored carries."""
+    stride: int = 1
+    """Steps between the starts of consecutive sequences of one environment."""
+    learning_starts: int = 10_000
+    """Environment steps before the first update."""
+    train_every: int = 1
+    """Vector steps between trainings."""
+    gamma: float = 0.99
+    """Discount factor."""
+    n_step: int = 1
+    """Steps of reward in each target before it bootstraps."""
+    max_grad_norm: float = 10.0
+    """Gradients are clipped to this global norm."""
+
+    def __post_init__(self):
+        name = type(self).__name__
+        self._require_positive(
+            "num_envs", "buffer_size", "batch_size", "sequence_length", "stride", "train_every", "n_step", "max_grad_norm"
+        )
+        self._require_non_negative("burn_in", "learning_starts")
+        self._require_within("gamma", 0, 1, low_open=True)
+        if self.trained_steps < 1:
+            raise ValueError(
+                f"{name}.sequence_length ({self.sequence_length}) must exceed burn_in ({self.burn_in}) + n_step "
+                f"({self.n_step}): each sequence needs at least one trained step."
+            )
+        if self.learning_starts < self.num_envs * self.sequence_length:
+            raise ValueError(
+                f"{name}.learning_starts ({self.learning_starts}) must be at least num_envs * sequence_length "
+                f"({self.num_envs * self.sequence_length}): the replay must hold a sequence before the first update."
+            )
+
+    @property
+    def rollout_size(self) -> int:
+        """Environment steps per vector step, the unit ``train`` counts in."""
+        return self.num_envs
+
+    @property
+    def trained_steps(self) -> int:
+        return self.sequence_length - self.burn_in - self.n_step

@@ -41,25 +41,32 @@ def values_step_by_step(
     carry: Any,
     inputs: StepInputs,
     final_inputs: StepInputs,
+    truncated: jax.Array,
     key: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
-    """Values of every observation and of every step's final observation, time-major ``[T, batch]``.
+    """Values of every observation and of every truncated step's final observation, time-major ``[T, batch]``.
 
     ``value_of(carry, step_inputs, key) -> (carry, values [batch])`` reads one
     step. It runs along ``inputs [batch, T, ...]`` from ``carry``; at each step
-    it also values ``final_inputs`` (the observation that step ended on,
-    before any auto-reset) with the carry that step produced, so the final
-    observation of a truncated episode is valued with the memory of that
-    episode, as acting would have seen it.
+    where some sequence was ``truncated [batch, T]`` it also values
+    ``final_inputs`` (the observation that step ended on, before any
+    auto-reset) with the carry that step produced, so the final observation of
+    a truncated episode is valued with the memory of that episode, as acting
+    would have seen it. At the other steps the final values are 0:
+    :func:`~memorax.algorithms.common.returns.next_values` reads them only
+    where a step was truncated, and skipping the call saves a network pass
+    at almost every step.
     """
-    time_major = jax.tree.map(lambda leaf: jnp.swapaxes(leaf, 0, 1), (inputs, final_inputs))
+    time_major = jax.tree.map(lambda leaf: jnp.swapaxes(leaf, 0, 1), (inputs, final_inputs, truncated))
     num_steps = inputs.done.shape[1]
 
     def step(carry, xs):
-        step_inputs, step_final, step_key = xs
+        step_inputs, step_final, step_truncated, step_key = xs
         value_key, final_key = jax.random.split(step_key)
         carry, values = value_of(carry, step_inputs, value_key)
-        _, final_values = value_of(carry, step_final, final_key)
+        final_values = jax.lax.cond(
+            step_truncated.any(), lambda: value_of(carry, step_final, final_key)[1], lambda: jnp.zeros_like(values)
+        )
         return carry, (values, final_values)
 
     _, (values, final_values) = jax.lax.scan(step, carry, (*time_major, jax.random.split(key, num_steps)))

@@ -51,9 +51,26 @@ class VectorEnv:
             raise ValueError(f"{algorithm}: the action space is {space}; expected {expected}.")
         self.env = RecordEpisodeStatistics(env)
         self.params = env_params
+        self.algorithm = algorithm
+        self.space = space
         self.discrete = isinstance(space, spaces.Discrete)
         self.action_shape = () if self.discrete else tuple(space.shape)
         self.action_features = space.n if self.discrete else math.prod(space.shape)
+
+    def check_action_dims(self, **networks: Network) -> None:
+        """Raises a ValueError when a network's head has an ``action_dim`` other than the action space's.
+
+        A Categorical head with too many logits would otherwise sample actions
+        that the environment clips under ``jit``, silently.
+        """
+        unit = "actions" if self.discrete else "dimensions"
+        for role, network in networks.items():
+            action_dim = getattr(network.head, "action_dim", None)
+            if action_dim is not None and action_dim != self.action_features:
+                raise ValueError(
+                    f"{self.algorithm}: the {role}'s head {type(network.head).__name__} has action_dim {action_dim}; "
+                    f"the action space {self.space} has {self.action_features} {unit}."
+                )
 
     @property
     def max_steps_in_episode(self) -> int:
