@@ -17,7 +17,7 @@ import optax
 import pytest
 from flax import nnx, struct
 
-from memorax.algorithms import DQN, PPO, PQN, DQNConfig, PPOConfig, PQNConfig
+from memorax.algorithms import DQN, PPO, PQN, SAC, DQNConfig, PPOConfig, PQNConfig, SACConfig
 from memorax.algorithms.common.returns import lambda_returns, n_step_returns, next_values
 from memorax.algorithms.common.vector_env import VectorEnv
 from memorax.environments.environment import Environment, EnvParams, EnvState, one_hot_space
@@ -146,3 +146,17 @@ def test_dqn_n_step_q_values_learn_the_true_values():
     state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), config.total_timesteps)
     q_network = nnx.merge(agent.graphdef, state.params)
     np.testing.assert_allclose(learned_values(q_network), true_value(CELLS[:, 0]), atol=0.1)
+
+
+def test_sac_soft_q_values_learn_the_true_values():
+    """With one action the policy's entropy is 0 and the soft value is Q: 2-step soft targets must give the true values."""
+    config = SACConfig(
+        num_envs=8, buffer_size=4_000, batch_size=32, sequence_length=4, n_step=2, learning_starts=400,
+        gamma=GAMMA, tau=0.05,
+    )  # fmt: skip
+    env = Corridor()
+    agent = SAC(config, env, env.default_params, value_network(heads.Categorical(1)), value_network(heads.DiscreteQNetwork(1)), optax.adam(1e-2))
+    state, _ = agent.train(jax.random.key(1), agent.init(jax.random.key(0)), 20_000)
+    for index in range(2):
+        critic = nnx.merge(agent.critic_graphdef, jax.tree.map(lambda leaf: leaf[index], state.params["critics"]))
+        np.testing.assert_allclose(learned_values(critic), true_value(CELLS[:, 0]), atol=0.1)

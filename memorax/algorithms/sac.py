@@ -1,0 +1,409 @@
+"""SAC (Haarnoja et al. 2018) for continuous actions, and for discrete actions (Christodoulou 2019), with sequence replay.
+
+Every vector step samples actions from the actor in ``num_envs`` environments
+(uniformly at random before ``learning_starts``) and stores the step, with
+the carries the actor and the twin critics read it with, in a
+:class:`SequenceReplay`. Every ``train_every`` vector steps, ``updates_per_train``
+updates each sample sequences and, from their stored carries (the first
+``burn_in`` steps only refresh them), take one gradient step on
+
+- the critics: ``Σ_i ½ (Q_i(s_t, a_t) - y_t)²`` with n-step soft targets ``y``
+  bootstrapped from ``V(s) = E_{a~π}[min_i Q̄_i(s, a) - α log π(a | s)]``,
+  where ``Q̄`` are Polyak-averaged target critics;
+- the actor: ``E_{a~π}[α log π(a | s_t) - min_i Q_i(s_t, a)]``;
+- the temperature: ``log α (H(π(· | s_t)) - H_target)``, so that α rises
+  while the policy's entropy is below its target.
+
+With continuous actions the expectations over ``a ~ π`` use one
+reparameterised sample of the squashed Gaussian; with discrete actions they
+are exact sums over the actions. The three losses are minimised together,
+each only over its own parameters, from the same sample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+
+from memorax.algorithms.common.config import ReplayConfig
+from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
+from memorax.algorithms.common.returns import n_step_returns, next_values
+from memorax.algorithms.common.sequences import unroll, values_step_by_step
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
+from memorax.buffers import SequenceReplay
+from memorax.networks import Network, heads
+
+NUM_CRITICS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig(ReplayConfig):
+    """SAC's hyper-parameters: the sequence layout of :class:`ReplayConfig`, updates, targets and the temperature.
+
+    With MLPs and the defaults (length 2, no burn-in, 1-step targets) this is the SAC of the paper.
+    """
+
+    batch_size: int = 256
+    """Sequences per update."""
+    learning_starts: int = 5_000
+    """Environment steps of uniformly random actions before the first update."""
+    updates_per_train: int = 1
+    """Updates at each training."""
+    tau: float = 0.005
+    """Target critics follow ``θ' ← τ θ + (1 - τ) θ'`` after every update."""
+    initial_alpha: float = 1.0
+    """The temperature α at the start."""
+    target_entropy: float | None = None
+    """The entropy α steers the policy to; None: -action_dim for continuous actions,
+    0.5 log(num_actions) for discrete ones."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._require_positive("updates_per_train", "initial_alpha")
+        self._require_within("tau", 0, 1, low_open=True)
+
+
+@struct.dataclass
+class StoredStep:
+    """One step of one environment as the replay keeps it."""
+
+    inputs: StepInputs  # what the networks read
+    actor_carry: Any  # the carry the actor read them with
+    critic_carry: Any  # the twin critics' carries, [NUM_CRITICS, ...] per leaf
+    action: jax.Array  # an action index, or a continuous action in [-1, 1]
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    final_obs: jax.Array  # the observation the step ended on, before any auto-reset
+
+
+@struct.dataclass
+class SACState:
+    """``params`` and ``opt_state`` hold three parts: ``actor``, ``critics`` (stacked twins) and ``log_alpha``."""
+
+    params: dict
+    target_critic_params: nnx.State
+    opt_state: dict
+    replay: Any
+    env_state: Any
+    inputs: StepInputs
+    actor_carry: Any
+    critic_carry: Any
+    env_steps: jax.Array
+    updates: jax.Array
+
+
+def _module_ids(network: Network) -> set[int]:
+    return {id(node) for _, node in nnx.iter_graph(network) if isinstance(node, nnx.Module)}
+
+
+class SAC:
+    """Soft actor-critic with twin critics, a tuned temperature and sequence replay; recurrent networks get burn-in.
+
+    ``state = agent.init(key)``; ``state, metrics = agent.train(key, state,
+    num_steps)``; ``agent.evaluate(key, state, num_episodes, deterministic=True)``.
+    ``metrics`` holds one entry per vector step: ``critic_loss``,
+    ``actor_loss``, ``alpha``, ``entropy`` and ``q`` (NaN at steps without an
+    update), ``env_steps`` and the episode statistics.
+
+    Args:
+      config: a :class:`SACConfig`.
+      env, env_params: a gymnax-style environment with Box actions (the actor's
+        ``[-1, 1]`` is scaled to the box's bounds) or Discrete actions.
+      actor: a :class:`Network` with a ``SquashedGaussian`` head for Box
+        actions, a ``Categorical`` head for Discrete ones.
+      critic: a :class:`Network` with a ``ContinuousQNetwork`` head for Box
+        actions, a ``DiscreteQNetwork`` head for Discrete ones. SAC trains two
+        copies of it, built from different keys; modules that were given their
+        parameters at construction (e.g. ``nnx.GRUCell(..., rngs=...)``) start
+        equal in both copies. It may not share modules with the actor.
+      optimizer: an optax transformation, e.g. ``optax.adam(3e-4)``, applied to
+        each part with gradient clipping in front.
+    """
+
+    def __init__(self, config: SACConfig, env, env_params, actor: Network, critic: Network, optimizer: optax.GradientTransformation):
+        self.config = config
+        self.envs = VectorEnv(env, env_params, "SAC")
+        discrete = self.envs.discrete
+        expected = (heads.Categorical, heads.DiscreteQNetwork) if discrete else (heads.SquashedGaussian, heads.ContinuousQNetwork)
+        for role, network, head in (("actor", actor, expected[0]), ("critic", critic, expected[1])):
+            if not isinstance(network.head, head):
+                raise ValueError(
+                    f"SAC: the {role}'s head is {type(network.head).__name__}; expected {head.__name__} "
+                    f"for the action space {env.action_space(env_params)}."
+                )
+        self.envs.check_action_dims(actor=actor, critic=critic)
+        if _module_ids(actor) & _module_ids(critic):
+            raise ValueError("SAC: the actor and the critic share modules; SAC trains them separately, so build each its own.")
+        if not discrete:
+            space = env.action_space(env_params)
+            self.action_low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
+            self.action_high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
+        num_actions = self.envs.action_features
+        if config.target_entropy is not None:
+            self.target_entropy = config.target_entropy
+        else:
+            self.target_entropy = 0.5 * math.log(num_actions) if discrete else -float(num_actions)
+        self.actor = actor
+        self.critics = (critic, nnx.clone(critic))
+        self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
+        self.replay = SequenceReplay(config.num_envs, config.buffer_size, config.sequence_length, config.batch_size, config.stride)
+        self.actor_graphdef = self.critic_graphdef = None
+        self._train = jax.jit(self._train_steps, static_argnums=2)
+        self._evaluate = jax.jit(self._evaluate_episodes, static_argnums=(2, 3))
+
+    def init(self, key: jax.Array) -> SACState:
+        """Resets the environments, creates the networks' parameters (eager passes) and an empty replay."""
+        env_key, actor_key, *critic_keys = jax.random.split(key, 2 + NUM_CRITICS)
+        n = self.config.num_envs
+        env_state, inputs = self.envs.reset(env_key, n)
+        example = dict(
+            observation=inputs.obs[:, None],
+            done=inputs.done[:, None],
+            prev_action=inputs.prev_action[:, None],
+            prev_reward=inputs.prev_reward[:, None],
+        )
+        self.actor.init(nnx.Rngs(actor_key), **example)
+        self.actor_graphdef, actor_params = nnx.split(self.actor)
+        critic_params = []
+        for critic, critic_key in zip(self.critics, critic_keys, strict=True):
+            critic.init(nnx.Rngs(critic_key), **example, **self._action_kwargs(self._random_actions(critic_key, n)[:, None]))
+            self.critic_graphdef, params = nnx.split(critic)
+            critic_params.append(params)
+        if all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), *critic_params))):
+            raise ValueError(
+                "SAC: both critics start with equal parameters, so they would stay equal; pass a critic whose "
+                "modules are not yet initialised (SAC builds each copy from its own key)."
+            )
+        stacked = self._stack(critic_params)
+        params = dict(actor=actor_params, critics=stacked, log_alpha=jnp.log(jnp.float32(self.config.initial_alpha)))
+        actor_carry = self.actor.initialize_carry(n)
+        critic_carry = self._stack([critic.initialize_carry(n) for critic in self.critics])
+        one = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
+        stored = StoredStep(
+            inputs=one(inputs),
+            actor_carry=one(actor_carry),
+            critic_carry=one(self._env_major(critic_carry)),
+            action=one(self._random_actions(env_key, n)),
+            reward=jnp.zeros(()),
+            terminated=jnp.zeros((), bool),
+            truncated=jnp.zeros((), bool),
+            final_obs=inputs.obs[0],
+        )
+        return SACState(
+            params=params,
+            target_critic_params=stacked,
+            opt_state={part: self.optimizer.init(value) for part, value in params.items()},
+            replay=self.replay.init(stored),
+            env_state=env_state,
+            inputs=inputs,
+            actor_carry=actor_carry,
+            critic_carry=critic_carry,
+            env_steps=jnp.array(0),
+            updates=jnp.array(0),
+        )
+
+    # -- actions and networks -----------------------------------------------------------------
+
+    @staticmethod
+    def _stack(trees: list) -> Any:
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+    @staticmethod
+    def _env_major(critic_carry: Any) -> Any:
+        """``[NUM_CRITICS, envs, ...] -> [envs, NUM_CRITICS, ...]``, and back: the replay indexes environments first."""
+        return jax.tree.map(lambda leaf: jnp.swapaxes(leaf, 0, 1), critic_carry)
+
+    def _random_actions(self, key: jax.Array, n: int) -> jax.Array:
+        if self.envs.discrete:
+            return jax.random.randint(key, (n,), 0, self.envs.action_features)
+        return jax.random.uniform(key, (n, self.envs.action_features), minval=-1.0, maxval=1.0)
+
+    def _env_action(self, action: jax.Array) -> jax.Array:
+        """The environment's action for a stored one ``[..., action_dim]``: ``[-1, 1]`` scaled to the box."""
+        if self.envs.discrete:
+            return action
+        action = action.reshape(action.shape[:-1] + self.action_low.shape)
+        return self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
+
+    def _action_kwargs(self, action: jax.Array | None) -> dict:
+        """The critic's head keywords: a continuous Q-network reads the action, a discrete one values every action."""
+        return {} if self.envs.discrete else dict(action=action)
+
+    def _critic(self, params) -> Network:
+        return nnx.merge(self.critic_graphdef, params)
+
+    def _critics_on_step(self, params, carries, inputs: StepInputs, action: jax.Array | None):
+        """Both critics on one step: ``(carries, q)``, q ``[NUM_CRITICS, envs, 1(, num_actions)]``."""
+        kwargs = self._action_kwargs(action)
+        return jax.vmap(lambda p, c: call_on_step(self._critic(p), c, inputs, **kwargs))(params, carries)
+
+    def _critics_unrolled(self, params, inputs: StepInputs, start, action: jax.Array | None):
+        """Both critics on the steps after burn-in: q ``[NUM_CRITICS, batch, time - burn_in(, num_actions)]``.
+
+        ``action`` covers the steps after burn-in; the burn-in steps read zeros, whose values are discarded.
+        """
+        if action is not None:
+            burn_in = jnp.zeros(action.shape[:1] + (self.config.burn_in,) + action.shape[2:], action.dtype)
+            action = jnp.concatenate([burn_in, action], axis=1)
+        kwargs = self._action_kwargs(action)
+        return jax.vmap(lambda p, c: unroll(self._critic(p), inputs, c, self.config.burn_in, **kwargs))(params, start)
+
+    def _taken(self, q: jax.Array, action: jax.Array) -> jax.Array:
+        """Q of the taken actions ``[NUM_CRITICS, batch, time]``."""
+        if not self.envs.discrete:
+            return q
+        return jnp.take_along_axis(q, jnp.broadcast_to(action[None, ..., None], q.shape[:-1] + (1,)), axis=-1)[..., 0]
+
+    def _soft_value(self, policy, critics_given, alpha: jax.Array, key: jax.Array):
+        """``(out, V, H)`` with ``V = E_{a~π}[min_i Q_i(a) - α log π(a)]`` and the policy's entropy ``H``.
+
+        ``critics_given(action) -> (out, q)`` runs the critics: on a sampled
+        continuous action (one reparameterised sample estimates V and H), or
+        on None for discrete actions, whose expectations are exact sums.
+        """
+        if self.envs.discrete:
+            out, q = critics_given(None)
+            log_probs = jax.nn.log_softmax(policy.logits)
+            value = (jnp.exp(log_probs) * (q.min(0) - alpha * log_probs)).sum(-1)
+            return out, value, policy.entropy()
+        action, log_prob = policy.sample_and_log_prob(seed=key)
+        out, q = critics_given(action)
+        return out, q.min(0) - alpha * log_prob, -log_prob
+
+    # -- acting -------------------------------------------------------------------------------
+
+    def _vector_step(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
+        config = self.config
+        act_key, random_key, env_key, update_key = jax.random.split(key, 4)
+        actor = nnx.merge(self.actor_graphdef, state.params["actor"])
+        actor_carry, policy = call_on_step(actor, state.actor_carry, state.inputs)
+        warming_up = state.env_steps < config.learning_starts
+        action = jnp.where(warming_up, self._random_actions(random_key, config.num_envs), policy.sample(seed=act_key)[:, 0])
+        # The critics' outputs are not needed to act; their carries are, to replay sequences from.
+        critic_carry, _ = self._critics_on_step(state.params["critics"], state.critic_carry, state.inputs, action[:, None])
+        env_state, inputs, reward, terminated, truncated, info = self.envs.step(env_key, state.env_state, self._env_action(action))
+        stored = StoredStep(
+            state.inputs, state.actor_carry, self._env_major(state.critic_carry), action, reward, terminated, truncated,
+            info["final_observation"],
+        )  # fmt: skip
+        state = state.replace(
+            replay=self.replay.add(state.replay, stored),
+            env_state=env_state,
+            inputs=inputs,
+            actor_carry=actor_carry,
+            critic_carry=critic_carry,
+            env_steps=state.env_steps + config.num_envs,
+        )
+        vector_steps = state.env_steps // config.num_envs
+        ready = (state.env_steps >= config.learning_starts) & (vector_steps % config.train_every == 0)
+        state, stats = jax.lax.cond(ready, self._train_updates, self._no_update, state, update_key)
+        return state, dict(stats, env_steps=state.env_steps, **episode_metrics(info["episode"]))
+
+    # -- learning -----------------------------------------------------------------------------
+
+    def _targets(self, params, target_critic_params, batch: StoredStep, actor_start, critic_start, key) -> jax.Array:
+        """n-step soft targets ``[batch, trained_steps]``, bootstrapped step by step by the episode-end rule."""
+        config = self.config
+        actor = nnx.merge(self.actor_graphdef, params["actor"])
+        alpha = jnp.exp(params["log_alpha"])
+
+        def value_of(carries, inputs, key):
+            actor_carry, policy = call_on_step(actor, carries[0], inputs)
+            critics_given = lambda action: self._critics_on_step(target_critic_params, carries[1], inputs, action)  # noqa: E731
+            critic_carry, value, _ = self._soft_value(policy, critics_given, alpha, key)
+            return (actor_carry, critic_carry), value[:, 0]
+
+        final = self.envs.final_inputs(self._env_action(batch.action), batch.reward, {"final_observation": batch.final_obs})
+        values, final_values = values_step_by_step(value_of, (actor_start, critic_start), batch.inputs, final, batch.truncated, key)
+        time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
+        terminated, truncated = time_major(batch.terminated), time_major(batch.truncated)
+        following = next_values(values, values[-1], final_values, terminated, truncated)
+        targets = n_step_returns(time_major(batch.reward), following, terminated | truncated, config.gamma, config.n_step)
+        return time_major(targets)[:, config.burn_in : config.burn_in + config.trained_steps]
+
+    def _loss(self, params, target_critic_params, batch: StoredStep, key: jax.Array):
+        config = self.config
+        target_key, actor_key = jax.random.split(key)
+        trained = slice(0, config.trained_steps)
+        actor_start = jax.tree.map(lambda leaf: leaf[:, 0], batch.actor_carry)
+        critic_start = self._env_major(jax.tree.map(lambda leaf: leaf[:, 0], batch.critic_carry))
+        constant = jax.lax.stop_gradient(params)
+        alpha = jnp.exp(constant["log_alpha"])
+
+        targets = jax.lax.stop_gradient(self._targets(constant, target_critic_params, batch, actor_start, critic_start, target_key))
+        stored_action = None if self.envs.discrete else batch.action[:, config.burn_in :]
+        q = self._critics_unrolled(params["critics"], batch.inputs, critic_start, stored_action)
+        q_taken = self._taken(q, batch.action[:, config.burn_in :])[:, :, trained]
+        critic_loss = 0.5 * ((q_taken - targets) ** 2).mean(axis=(1, 2)).sum()
+
+        actor = nnx.merge(self.actor_graphdef, params["actor"])
+        policy = unroll(actor, batch.inputs, actor_start, config.burn_in)
+
+        def critics_given(action):
+            if action is None:  # discrete: the critic loss's q already values every action
+                return None, jax.lax.stop_gradient(q)
+            return None, self._critics_unrolled(constant["critics"], batch.inputs, critic_start, action)
+
+        _, value, entropy = self._soft_value(policy, critics_given, alpha, actor_key)
+        actor_loss = -value[:, trained].mean()
+        entropy = jax.lax.stop_gradient(entropy[:, trained].mean())
+        alpha_loss = params["log_alpha"] * (entropy - self.target_entropy)
+
+        stats = dict(critic_loss=critic_loss, actor_loss=actor_loss, alpha=alpha, entropy=entropy, q=q_taken.mean())
+        return critic_loss + actor_loss + alpha_loss, stats
+
+    def _update(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
+        sample_key, loss_key = jax.random.split(key)
+        batch = self.replay.sample(state.replay, sample_key).experience
+        grads, stats = jax.grad(self._loss, has_aux=True)(state.params, state.target_critic_params, batch, loss_key)
+        params, opt_state = {}, {}
+        for part, value in state.params.items():
+            updates, opt_state[part] = self.optimizer.update(grads[part], state.opt_state[part], value)
+            params[part] = optax.apply_updates(value, updates)
+        target = optax.incremental_update(params["critics"], state.target_critic_params, self.config.tau)
+        state = state.replace(params=params, target_critic_params=target, opt_state=opt_state, updates=state.updates + 1)
+        return state, stats
+
+    def _train_updates(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
+        state, stats = jax.lax.scan(self._update, state, jax.random.split(key, self.config.updates_per_train))
+        return state, jax.tree.map(lambda x: x[-1], stats)
+
+    def _no_update(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
+        nan = jnp.float32(jnp.nan)
+        return state, dict(critic_loss=nan, actor_loss=nan, alpha=nan, entropy=nan, q=nan)
+
+    # -- train and evaluate -------------------------------------------------------------------
+
+    def _train_steps(self, key: jax.Array, state: SACState, num_vector_steps: int):
+        return jax.lax.scan(self._vector_step, state, jax.random.split(key, num_vector_steps))
+
+    def train(self, key: jax.Array, state: SACState, num_steps: int) -> tuple[SACState, dict]:
+        """Runs ``num_steps // num_envs`` vector steps (at least one), with their updates, in one jitted scan."""
+        if self.actor_graphdef is None:
+            raise RuntimeError("SAC.train: call agent.init(key) first.")
+        return self._train(key, state, max(1, num_steps // self.config.num_envs))
+
+    def _choose(self, deterministic: bool):
+        def choose(policy, key):
+            if self.envs.discrete:
+                action = jnp.argmax(policy.logits, -1) if deterministic else policy.sample(seed=key)
+            else:
+                action = jnp.tanh(policy.distribution.mean()) if deterministic else policy.sample(seed=key)
+            return self._env_action(action[:, 0])
+
+        return choose
+
+    def _evaluate_episodes(self, key, params, num_episodes: int, deterministic: bool):
+        actor = nnx.merge(self.actor_graphdef, params["actor"])
+        return play_episodes(self.envs, actor, self._choose(deterministic), key, num_episodes)
+
+    def evaluate(self, key: jax.Array, state: SACState, num_episodes: int = 64, deterministic: bool = True) -> dict:
+        """Plays ``num_episodes`` episodes in parallel with the actor's mean action (or samples); returns their statistics."""
+        return summarize("SAC", *self._evaluate(key, state.params, num_episodes, deterministic))

@@ -1,0 +1,32 @@
+"""Checks every algorithm makes on its inputs before anything is built or traced."""
+
+import optax
+import pytest
+
+from memorax.algorithms import DQN, PPO, PQN, SAC, DQNConfig, PPOConfig, PQNConfig, SACConfig
+from memorax.environments import make
+from memorax.networks import MLP, FeatureExtractor, Network, heads
+
+
+def network(head):
+    return Network(FeatureExtractor(observation_extractor=MLP(features=(8,))), None, head)
+
+
+CARTPOLE, PENDULUM = "gymnax::CartPole-v1", "gymnax::Pendulum-v1"
+CASES = {
+    "ppo": (CARTPOLE, lambda env: PPO(PPOConfig(), *env, network(heads.Categorical(3)), network(heads.VNetwork()), optax.adam(1e-3)),
+            r"PPO: the actor's head Categorical has action_dim 3; the action space .* has 2 actions"),
+    "pqn": (CARTPOLE, lambda env: PQN(PQNConfig(), *env, network(heads.DiscreteQNetwork(4)), optax.adam(1e-3)),
+            r"PQN: the network's head DiscreteQNetwork has action_dim 4; the action space .* has 2 actions"),
+    "dqn": (CARTPOLE, lambda env: DQN(DQNConfig(), *env, network(heads.DiscreteQNetwork(1)), optax.adam(1e-3)),
+            r"DQN: the network's head DiscreteQNetwork has action_dim 1; the action space .* has 2 actions"),
+    "sac": (PENDULUM, lambda env: SAC(SACConfig(), *env, network(heads.SquashedGaussian(2)), network(heads.ContinuousQNetwork()), optax.adam(1e-3)),
+            r"SAC: the actor's head SquashedGaussian has action_dim 2; the action space .* has 1 dimensions"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm", list(CASES))
+def test_a_head_sized_for_another_action_space_is_refused(algorithm):
+    env_id, build, message = CASES[algorithm]
+    with pytest.raises(ValueError, match=message):
+        build(make(env_id))
