@@ -16,7 +16,7 @@ import pytest
 
 from memorax.cli import main
 from memorax.networks import heads
-from memorax.training import EncoderOptions, PPOOptions, Run, TorsoOptions, TrainOptions, load, train
+from memorax.training import EncoderOptions, PPOOptions, Run, SACOptions, TorsoOptions, TrainOptions, evaluate_run, load, train
 from memorax.training import build
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.plots import smooth
@@ -146,7 +146,7 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--algorithm", "sac"], r"invalid choice 'sac' for argument '--algorithm'. Expected one of \('ppo', 'pqn', 'dqn'\)"),
+        (["train", "--algorithm", "a2c"], r"invalid choice 'a2c' for argument '--algorithm'. Expected one of \('ppo', 'pqn', 'dqn', 'sac'\)"),
         (["train", "--torso.kind", "rnn"], r"invalid choice 'rnn' for argument '--torso.kind'. Expected one of \('mlp', 'lstm', 'gru'"),
         (["train", "--env", "memorax::Nope"], r"unknown memorax environment 'Nope'; valid ids: RepeatPrevious-Easy"),
         (["train", "--ppo.num-minibatches", "3"], r"^memorax: error: PPOOptions.num_envs \(32\) must be divisible by num_minibatches \(3\)"),
@@ -172,6 +172,19 @@ def test_bad_input_in_a_real_process_has_no_traceback():
         "memorax: error: invalid choice 'transformer' for argument '--torso.kind'. "
         "Expected one of ('mlp', 'lstm', 'gru', 'mamba', 's5', 'lru', 'attention')."
     ]
+
+
+def test_sac_on_a_box_action_space_trains_checkpoints_and_evaluates(tmp_path):
+    """A recurrent SAC run: its state holds a replay of sequences with the stored carries of the actor and both critics."""
+    sac = SACOptions(num_envs=4, batch_size=8, buffer_size=1_000, learning_starts=96)  # updates from the second interval
+    options = dataclasses.replace(OPTIONS, algorithm="sac", env="gymnax::Pendulum-v1", sac=sac, run_dir=tmp_path / "sac")
+    run = train(options)
+    assert run.options() == options
+    records = run.records()
+    assert [r["env_steps"] for r in records] == [64, 128, 192]
+    assert records[0]["critic_loss"] is None and all(isinstance(r[k], float) for r in records[1:] for k in ("critic_loss", "alpha"))
+    report = evaluate_run(run.directory, episodes=2)
+    assert report["env_steps"] == 192 and report["mean_length"] == 200 and -2_000 < report["mean_return"] <= 0
 
 
 @pytest.mark.parametrize(

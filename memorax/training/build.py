@@ -8,7 +8,7 @@ import optax
 from flax import nnx
 from gymnax.environments import spaces
 
-from memorax.algorithms import DQN, PPO, PQN
+from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
@@ -51,7 +51,7 @@ def network(options: TrainOptions, head: nnx.Module, seed: int) -> Network:
     return Network(FeatureExtractor(observation_extractor=encoder), body, head)
 
 
-def agent(options: TrainOptions) -> PPO | PQN | DQN:
+def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
     """The agent the options describe; the environment id is checked by ``make``."""
     env, env_params = make(options.env)
     config = options.algorithm_config
@@ -65,7 +65,13 @@ def agent(options: TrainOptions) -> PPO | PQN | DQN:
         if options.algorithm == "dqn":
             return DQN(config, env, env_params, q_network, optax.adam(learning_rate))
         return PQN(config, env, env_params, q_network, optax.radam(learning_rate))
-    policy = heads.Categorical(space.n) if discrete else heads.Gaussian(action_dim=math.prod(space.shape))
+    action_dim = space.n if discrete else math.prod(space.shape)
+    if options.algorithm == "sac":
+        policy = heads.Categorical(action_dim) if discrete else heads.SquashedGaussian(action_dim)
+        value = heads.DiscreteQNetwork(action_dim) if discrete else heads.ContinuousQNetwork()
+        actor, critic = network(options, policy, options.seed), network(options, value, options.seed + 1)
+        return SAC(config, env, env_params, actor, critic, optax.adam(learning_rate))
+    policy = heads.Categorical(action_dim) if discrete else heads.Gaussian(action_dim=action_dim)
     actor = network(options, policy, options.seed)
     critic = network(options, heads.VNetwork(), options.seed + 1)
     return PPO(config, env, env_params, actor, critic, optax.adam(learning_rate))

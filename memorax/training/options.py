@@ -10,9 +10,9 @@ from typing import Literal
 
 import tyro
 
-from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig
+from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig, SACConfig
 
-Algorithm = Literal["ppo", "pqn", "dqn"]
+Algorithm = Literal["ppo", "pqn", "dqn", "sac"]
 TorsoKind = Literal["mlp", "lstm", "gru", "mamba", "s5", "lru", "attention"]
 LoggerKind = Literal["console", "tensorboard"]
 
@@ -55,6 +55,19 @@ class DQNOptions(DQNConfig):
 
 
 @dataclasses.dataclass(frozen=True)
+class SACOptions(SACConfig):
+    """SAC's hyper-parameters, with sequence replay for recurrent torsos: sequences of 12 steps, 4 of them burn-in."""
+
+    num_envs: int = 8
+    batch_size: int = 32
+    sequence_length: int = 12
+    burn_in: int = 4
+    stride: int = 4
+    learning_starts: int = 2_000
+    gamma: float = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
 class EncoderOptions:
     """The observation encoder: an MLP (image observations are flattened)."""
 
@@ -90,7 +103,7 @@ class TrainOptions:
     total_steps: int = 400_000
     """Environment steps to train for (rounded up to whole logging intervals)."""
     learning_rate: float | None = None
-    """The optimizer's learning rate: Adam for PPO and DQN, RAdam for PQN (default: 3e-3 for PPO, 1e-3 otherwise)."""
+    """The optimizer's learning rate: Adam for PPO, DQN and SAC, RAdam for PQN (default: 3e-3 for PPO, 1e-3 otherwise)."""
     seed: int = 0
     """Seeds parameters, environments and exploration; the same seed gives the same run."""
     run_dir: Path | None = None
@@ -104,13 +117,14 @@ class TrainOptions:
     ppo: PPOOptions = PPOOptions()
     pqn: PQNOptions = PQNOptions()
     dqn: DQNOptions = DQNOptions()
+    sac: SACOptions = SACOptions()
 
     def __post_init__(self):
         for name in ("total_steps", "learning_rate", "log_every", "eval_episodes"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
         # The annealing horizon is the run's length; frozen, so set through object.__setattr__.
-        for name in ("ppo", "pqn", "dqn"):
+        for name in ("ppo", "pqn", "dqn"):  # SAC has no schedule
             object.__setattr__(self, name, dataclasses.replace(getattr(self, name), total_timesteps=self.total_steps))
         if self.torso.hidden % self.torso.num_heads and "attention" in (self.torso.kind, *self.torso.stack):
             raise ValueError(
@@ -123,7 +137,7 @@ class TrainOptions:
             )
 
     @property
-    def algorithm_config(self) -> PPOConfig | PQNConfig | DQNConfig:
+    def algorithm_config(self) -> PPOConfig | PQNConfig | DQNConfig | SACConfig:
         """The chosen algorithm's config, annealing over ``total_steps``."""
         return getattr(self, self.algorithm)
 
@@ -161,5 +175,6 @@ class TrainOptions:
                 "ppo": PPOOptions(**fields["ppo"]),
                 "pqn": PQNOptions(**fields["pqn"]),
                 "dqn": DQNOptions(**fields["dqn"]),
+                "sac": SACOptions(**fields.get("sac", {})),  # runs written before SAC existed have none
             }
         )

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 from rich.console import Console
 
-from memorax.algorithms import DQN, PPO, PQN
+from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.loggers import JsonLinesLogger, Logger, ProgressBar, TensorBoardLogger, read_records
 from memorax.training import build
 from memorax.training.checkpoints import Checkpoints
@@ -200,7 +200,7 @@ def _evaluation_record(result: dict) -> dict:
     return {name: float(result[name]) for name in ("mean_return", "std_return", "mean_length")}
 
 
-def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN, Any, dict]:
+def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN | SAC, Any, dict]:
     """A run's options, its agent, and the state and progress of its latest checkpoint."""
     run = Run(directory)
     options = run.options()
