@@ -32,7 +32,7 @@ def test_mlp_solves_cartpole():
     assert agent.evaluate(jax.random.key(2), state, num_episodes=32)["mean_return"] >= 450
 
 
-MEMORY_CONFIG = PPOConfig(num_envs=32, num_steps=64, total_timesteps=250_000, ent_coef=0.0, gamma=0.9)
+MEMORY_CONFIG = PPOConfig(num_envs=32, num_steps=64, total_timesteps=150_000, ent_coef=0.0, gamma=0.9)
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +51,30 @@ def test_gru_remembers_where_an_mlp_cannot(repeat_previous):
     assert abs(results["mlp"] - -0.5) < 0.1, results
 
 
-def short_run(env, params, seed=0, torso="gru"):
+@pytest.fixture(scope="module")
+def short_run(repeat_previous):
+    """``run(seed)``: four updates of a GRU agent; one agent for every call, so one compilation."""
+    env, params = repeat_previous
     config = PPOConfig(num_envs=8, num_steps=64, num_minibatches=2, total_timesteps=4 * 512)
-    agent = PPO(config, env, params, *networks(env.num_actions, torso), optax.adam(3e-3))
-    return agent.train(jax.random.key(seed + 1), agent.init(jax.random.key(seed)), 4 * config.rollout_size)
+    agent = PPO(config, env, params, *networks(env.num_actions, "gru"), optax.adam(3e-3))
+
+    def run(seed=0):
+        return agent.train(jax.random.key(seed + 1), agent.init(jax.random.key(seed)), 4 * config.rollout_size)
+
+    return run
 
 
-def test_same_seed_same_metrics(repeat_previous):
-    _, first = short_run(*repeat_previous)
-    _, second = short_run(*repeat_previous)
+def test_same_seed_same_metrics(short_run):
+    _, first = short_run()
+    _, second = short_run()
     jax.tree.map(np.testing.assert_array_equal, first, second)
-    _, other = short_run(*repeat_previous, seed=5)
+    _, other = short_run(seed=5)
     assert not np.array_equal(first["loss"], other["loss"])
 
 
-def test_replay_reproduces_the_log_probs_of_acting(repeat_previous):
+def test_replay_reproduces_the_log_probs_of_acting(short_run):
     """Episodes of 51 steps end inside 64-step rollouts: the replayed memory must reset where acting's did."""
-    _, metrics = short_run(*repeat_previous)
+    _, metrics = short_run()
     assert metrics["episodes"].sum() > 0
     np.testing.assert_array_less(np.asarray(metrics["first_ratio_deviation"]), 1e-5)
 

@@ -39,7 +39,7 @@ def repeat_previous():
 def test_gru_remembers_where_an_mlp_cannot(repeat_previous):
     """RepeatPrevious-Easy: greedy play with the GRU reaches 0.9 of the maximum return 1; the MLP stays at the random -0.5."""
     env, params = repeat_previous
-    config = PQNConfig(total_timesteps=400_000, gamma=0.9)
+    config = PQNConfig(total_timesteps=300_000, gamma=0.9)
     results = returns_with_and_without_memory(
         lambda torso: PQN(config, env, params, q_network(env.num_actions, torso), optax.radam(1e-3)), config.total_timesteps
     )
@@ -50,20 +50,27 @@ def test_gru_remembers_where_an_mlp_cannot(repeat_previous):
 SHORT = PQNConfig(num_envs=8, num_steps=64, num_minibatches=2, total_timesteps=4 * 512, epsilon_decay=0.5)
 
 
-def short_run(env, params, seed=0):
+@pytest.fixture(scope="module")
+def short_run(repeat_previous):
+    """``run(seed)``: four updates of a GRU agent; one agent for every call, so one compilation."""
+    env, params = repeat_previous
     agent = PQN(SHORT, env, params, q_network(env.num_actions, "gru"), optax.radam(1e-3))
-    return agent.train(jax.random.key(seed + 1), agent.init(jax.random.key(seed)), SHORT.total_timesteps)
+
+    def run(seed=0):
+        return agent.train(jax.random.key(seed + 1), agent.init(jax.random.key(seed)), SHORT.total_timesteps)
+
+    return run
 
 
 @pytest.fixture(scope="module")
-def short_metrics(repeat_previous):
-    return short_run(*repeat_previous)[1]
+def short_metrics(short_run):
+    return short_run()[1]
 
 
-def test_same_seed_same_metrics(repeat_previous, short_metrics):
-    _, again = short_run(*repeat_previous)
+def test_same_seed_same_metrics(short_run, short_metrics):
+    _, again = short_run()
     jax.tree.map(np.testing.assert_array_equal, short_metrics, again)
-    _, other = short_run(*repeat_previous, seed=5)
+    _, other = short_run(seed=5)
     assert not np.array_equal(short_metrics["loss"], other["loss"])
 
 
