@@ -1,9 +1,12 @@
-"""Checks every algorithm makes on its inputs before anything is built or traced."""
+"""What every algorithm shares: the checks on its inputs, and a state whose types survive training."""
 
+import jax
+import jax.numpy as jnp
 import optax
 import pytest
 
 from memorax.algorithms import DQN, PPO, PQN, SAC, DQNConfig, PPOConfig, PQNConfig, SACConfig
+from memorax.algorithms.common.vector_env import VectorEnv
 from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, heads
 
@@ -30,3 +33,17 @@ def test_a_head_sized_for_another_action_space_is_refused(algorithm):
     env_id, build, message = CASES[algorithm]
     with pytest.raises(ValueError, match=message):
         build(make(env_id))
+
+
+def types(tree):
+    return jax.tree.map(lambda leaf: (leaf.dtype, leaf.shape, leaf.weak_type), tree)
+
+
+@pytest.mark.parametrize("env_id", [PENDULUM, CARTPOLE, "memorax::RepeatPrevious-Easy"])
+def test_reset_gives_the_state_types_a_step_returns(env_id):
+    """Otherwise ``train`` compiles again on its second call, when the state comes from a step (Pendulum's ``last_u``)."""
+    envs = VectorEnv(*make(env_id), "test")
+    env_state, _ = envs.reset(jax.random.key(0), 2)
+    action = jnp.zeros((2, *envs.action_shape), jnp.float32 if envs.action_shape else jnp.int32)
+    stepped, *_ = jax.jit(envs.step)(jax.random.key(1), env_state, action)
+    assert types(env_state) == types(stepped)

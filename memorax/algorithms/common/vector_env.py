@@ -83,7 +83,14 @@ class VectorEnv:
         return action.reshape(action.shape[: action.ndim - len(self.action_shape)] + (self.action_features,))
 
     def reset(self, key: jax.Array, num_envs: int) -> tuple[Any, StepInputs]:
+        """Resets every environment: ``(env_state, inputs)``, with ``done`` True everywhere.
+
+        The state's leaves are strongly typed, as a step returns them: a weakly
+        typed leaf (gymnax's Pendulum starts ``last_u`` as a Python float) would
+        change the state's types after the first step and compile ``train`` twice.
+        """
         obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(key, num_envs), self.params)
+        env_state = jax.tree.map(lambda leaf: leaf.astype(leaf.dtype), env_state)
         inputs = StepInputs(obs, jnp.ones(num_envs, bool), jnp.zeros((num_envs, self.action_features)), jnp.zeros(num_envs))
         return env_state, inputs
 
