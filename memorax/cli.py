@@ -26,10 +26,13 @@ class Train:
 
     options: Annotated[TrainOptions, tyro.conf.arg(name="")]
     resume: Path | None = None
-    """Continue the run in this directory from its last checkpoint (its config.json replaces the other options)."""
+    """Continue the run in this directory from its last checkpoint (its config.json replaces the other options but --devices)."""
 
     def run(self) -> None:
-        train(None if self.resume is not None else self.options, resume=self.resume)
+        if self.resume is not None:
+            train(resume=self.resume, devices=self.options.devices)
+        else:
+            train(self.options)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -151,6 +151,8 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
         (["train", "--env", "memorax::Nope"], r"unknown memorax environment 'Nope'; valid ids: RepeatPrevious-Easy"),
         (["train", "--ppo.num-minibatches", "3"], r"^memorax: error: PPOOptions.num_envs \(32\) must be divisible by num_minibatches \(3\)"),
         (["train", "--total-steps", "0"], r"--total-steps is 0; expected a positive value"),
+        (["train", "--devices", "0"], r"--devices is 0; expected a positive value"),
+        (["train", "--devices", "3"], r"devices is 3; expected 1 to 1, the cpu devices JAX sees"),
         (["train", "--algorithm", "pqn", "--env", "gymnax::Pendulum-v1"], r"--algorithm pqn needs discrete actions"),
         (["evaluate", "/nonexistent/run"], r"/nonexistent/run is not a memorax run: it has no config.json"),
     ],

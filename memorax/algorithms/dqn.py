@@ -21,8 +21,10 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 from gymnax.environments import spaces
+from jax.sharding import Mesh
 
 from memorax.algorithms.common.config import ReplayConfig
+from memorax.parallel import DataParallel
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
 from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import unroll, values_step_by_step
@@ -133,12 +135,25 @@ class DQN:
       env, env_params: a gymnax-style environment with Discrete actions.
       network: a :class:`Network` with a ``DiscreteQNetwork`` head.
       optimizer: an optax transformation, e.g. ``optax.adam(2.5e-4)``; DQN adds gradient clipping in front.
+      mesh: the devices to split environments, the replay and sampled batches
+        over (default: all of them, see docs/scaling.md); ``num_envs`` and
+        ``batch_size`` must be divisible by the size of its ``data`` axis.
     """
 
-    def __init__(self, config: DQNConfig, env, env_params, network: Network, optimizer: optax.GradientTransformation):
+    def __init__(
+        self,
+        config: DQNConfig,
+        env,
+        env_params,
+        network: Network,
+        optimizer: optax.GradientTransformation,
+        mesh: Mesh | None = None,
+    ):
         self.config = config
         self.envs = VectorEnv(env, env_params, "DQN", action_spaces=(spaces.Discrete,))
         self.envs.check_action_dims(network=network)
+        self.parallel = DataParallel(mesh, "DQN")
+        self.parallel.require_divisible(num_envs=config.num_envs, batch_size=config.batch_size)
         self.network = network
         self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
         self.replay = SequenceReplay(
@@ -167,7 +182,7 @@ class DQN:
             truncated=jnp.zeros((), bool),
             final_obs=inputs.obs[0],
         )
-        return DQNState(
+        state = DQNState(
             params=params,
             target_params=params,
             opt_state=self.optimizer.init(params),
@@ -178,6 +193,12 @@ class DQN:
             env_steps=jnp.array(0),
             updates=jnp.array(0),
         )
+        return self._place(state)
+
+    def _place(self, state: DQNState) -> DQNState:
+        split = self.parallel.split
+        replay = lambda replay: self.replay.place(replay, self.parallel)  # noqa: E731
+        return self.parallel.place(state, replay=replay, env_state=split, inputs=split, carry=split)
 
     def _network(self, params) -> Network:
         return nnx.merge(self.graphdef, params)
@@ -202,7 +223,7 @@ class DQN:
         vector_steps = state.env_steps // config.num_envs
         ready = (state.env_steps >= config.learning_starts) & (vector_steps % config.train_every == 0)
         state, stats = jax.lax.cond(ready, self._update, self._no_update, state, update_key)
-        return state, dict(stats, epsilon=epsilon, env_steps=state.env_steps, **episode_metrics(info["episode"]))
+        return self._place(state), dict(stats, epsilon=epsilon, env_steps=state.env_steps, **episode_metrics(info["episode"]))
 
     # -- learning -----------------------------------------------------------------------------
 
@@ -246,12 +267,13 @@ class DQN:
         config = self.config
         sample_key, loss_key = jax.random.split(key)
         sample = self.replay.sample(state.replay, sample_key)
+        batch = self.parallel.split(sample.experience)
         weights = jnp.ones(config.batch_size)
         if config.priority_exponent > 0:
             # (N P_i)^-β normalised by its maximum: N cancels.
             weights = (sample.probabilities.min() / sample.probabilities) ** config.importance_exponent
         grads, (stats, priorities) = jax.grad(self._loss, has_aux=True)(
-            state.params, state.target_params, sample.experience, weights, loss_key
+            state.params, state.target_params, batch, weights, loss_key
         )
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -272,7 +294,7 @@ class DQN:
     # -- train and evaluate -------------------------------------------------------------------
 
     def _train_steps(self, key: jax.Array, state: DQNState, num_vector_steps: int):
-        return jax.lax.scan(self._vector_step, state, jax.random.split(key, num_vector_steps))
+        return jax.lax.scan(self._vector_step, self._place(state), jax.random.split(key, num_vector_steps))
 
     def train(self, key: jax.Array, state: DQNState, num_steps: int) -> tuple[DQNState, dict]:
         """Runs ``num_steps // num_envs`` vector steps (at least one), with their updates, in one jitted scan."""

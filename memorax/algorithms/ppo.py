@@ -15,8 +15,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx, struct
+from jax.sharding import Mesh
 
 from memorax.algorithms.common.config import OnPolicyConfig
+from memorax.parallel import DataParallel
 from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
 from memorax.algorithms.common.minibatches import minibatch_epochs
 from memorax.algorithms.common.returns import lambda_returns, next_values
@@ -98,12 +100,28 @@ class PPO:
       critic: a :class:`Network` with a ``VNetwork`` head (may share modules with ``actor``).
       optimizer: an optax transformation, e.g. ``optax.adam(2.5e-4)``; PPO adds
         gradient clipping in front and learning-rate annealing behind it.
+      mesh: the devices to split environments and minibatches over (default:
+        all of them, see docs/scaling.md); ``num_envs / num_minibatches`` must
+        be divisible by the size of its ``data`` axis.
     """
 
-    def __init__(self, config: PPOConfig, env, env_params, actor: Network, critic: Network, optimizer: optax.GradientTransformation):
+    def __init__(
+        self,
+        config: PPOConfig,
+        env,
+        env_params,
+        actor: Network,
+        critic: Network,
+        optimizer: optax.GradientTransformation,
+        mesh: Mesh | None = None,
+    ):
         self.config = config
         self.envs = VectorEnv(env, env_params, "PPO")
         self.envs.check_action_dims(actor=actor)
+        self.parallel = DataParallel(mesh, "PPO")
+        self.parallel.require_divisible(
+            num_envs=config.num_envs, **{"num_envs / num_minibatches": config.num_envs // config.num_minibatches}
+        )
         self.model = ActorCritic(actor, critic)
         self.optimizer = config.optimizer(optimizer)
         self.graphdef = None
@@ -122,7 +140,7 @@ class PPO:
         self.model.actor.init(nnx.Rngs(actor_key), *example, **sequences)
         self.model.critic.init(nnx.Rngs(critic_key), *example, **sequences)
         self.graphdef, params = nnx.split(self.model)
-        return PPOState(
+        state = PPOState(
             params=params,
             opt_state=self.optimizer.init(params),
             env_state=env_state,
@@ -131,6 +149,11 @@ class PPO:
             critic_carry=self.model.critic.initialize_carry(n),
             updates=jnp.array(0),
         )
+        return self._place(state)
+
+    def _place(self, state: PPOState) -> PPOState:
+        split = self.parallel.split
+        return self.parallel.place(state, env_state=split, inputs=split, actor_carry=split, critic_carry=split)
 
     def _networks(self, params) -> ActorCritic:
         return nnx.merge(self.graphdef, params)
@@ -204,6 +227,7 @@ class PPO:
 
     def _minibatch_update(self, carry, minibatch: dict):
         params, opt_state = carry
+        minibatch = self.parallel.split(minibatch)
         grads, stats = jax.grad(self._loss, has_aux=True)(params, minibatch)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), stats
@@ -234,12 +258,12 @@ class PPO:
             env_steps=(state.updates + 1) * config.rollout_size,
             **episode_metrics(trajectory.episode),
         )
-        return state.replace(params=params, opt_state=opt_state, updates=state.updates + 1), metrics
+        return self._place(state.replace(params=params, opt_state=opt_state, updates=state.updates + 1)), metrics
 
     # -- train and evaluate -------------------------------------------------------------------
 
     def _train_updates(self, key: jax.Array, state: PPOState, num_updates: int):
-        return jax.lax.scan(self._update, state, jax.random.split(key, num_updates))
+        return jax.lax.scan(self._update, self._place(state), jax.random.split(key, num_updates))
 
     def train(self, key: jax.Array, state: PPOState, num_steps: int) -> tuple[PPOState, dict]:
         """Runs ``num_steps // (num_envs * num_steps)`` updates (at least one) in one jitted scan."""

@@ -19,8 +19,10 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 from gymnax.environments import spaces
+from jax.sharding import Mesh
 
 from memorax.algorithms.common.config import OnPolicyConfig
+from memorax.parallel import DataParallel
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
 from memorax.algorithms.common.minibatches import minibatch_epochs
 from memorax.algorithms.common.returns import lambda_returns, next_values
@@ -105,12 +107,27 @@ class PQN:
         in its layers (e.g. ``MLP(features, layer_norm=True)``).
       optimizer: an optax transformation, e.g. ``optax.radam(3e-4)``; PQN adds
         gradient clipping in front and learning-rate annealing behind it.
+      mesh: the devices to split environments and minibatches over (default:
+        all of them, see docs/scaling.md); ``num_envs / num_minibatches`` must
+        be divisible by the size of its ``data`` axis.
     """
 
-    def __init__(self, config: PQNConfig, env, env_params, network: Network, optimizer: optax.GradientTransformation):
+    def __init__(
+        self,
+        config: PQNConfig,
+        env,
+        env_params,
+        network: Network,
+        optimizer: optax.GradientTransformation,
+        mesh: Mesh | None = None,
+    ):
         self.config = config
         self.envs = VectorEnv(env, env_params, "PQN", action_spaces=(spaces.Discrete,))
         self.envs.check_action_dims(network=network)
+        self.parallel = DataParallel(mesh, "PQN")
+        self.parallel.require_divisible(
+            num_envs=config.num_envs, **{"num_envs / num_minibatches": config.num_envs // config.num_minibatches}
+        )
         self.network = network
         self.optimizer = config.optimizer(optimizer)
         self.graphdef = None
@@ -130,7 +147,7 @@ class PQN:
             prev_reward=inputs.prev_reward[:, None],
         )
         self.graphdef, params = nnx.split(self.network)
-        return PQNState(
+        state = PQNState(
             params=params,
             opt_state=self.optimizer.init(params),
             env_state=env_state,
@@ -138,6 +155,11 @@ class PQN:
             carry=self.network.initialize_carry(n),
             updates=jnp.array(0),
         )
+        return self._place(state)
+
+    def _place(self, state: PQNState) -> PQNState:
+        split = self.parallel.split
+        return self.parallel.place(state, env_state=split, inputs=split, carry=split)
 
     def _network(self, params) -> Network:
         return nnx.merge(self.graphdef, params)
@@ -177,6 +199,7 @@ class PQN:
 
     def _minibatch_update(self, carry, minibatch: dict):
         params, opt_state = carry
+        minibatch = self.parallel.split(minibatch)
         grads, stats = jax.grad(self._loss, has_aux=True)(params, minibatch)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), stats
@@ -206,12 +229,12 @@ class PQN:
         # Before the first gradient step, replaying the rollout must reproduce the Q-values of acting.
         metrics["first_q_deviation"] = stats["max_q_deviation"][0, 0]
         metrics.update(epsilon=epsilon, env_steps=(state.updates + 1) * config.rollout_size, **episode_metrics(trajectory.episode))
-        return state.replace(params=params, opt_state=opt_state, updates=state.updates + 1), metrics
+        return self._place(state.replace(params=params, opt_state=opt_state, updates=state.updates + 1)), metrics
 
     # -- train and evaluate -------------------------------------------------------------------
 
     def _train_updates(self, key: jax.Array, state: PQNState, num_updates: int):
-        return jax.lax.scan(self._update, state, jax.random.split(key, num_updates))
+        return jax.lax.scan(self._update, self._place(state), jax.random.split(key, num_updates))
 
     def train(self, key: jax.Array, state: PQNState, num_steps: int) -> tuple[PQNState, dict]:
         """Runs ``num_steps // (num_envs * num_steps)`` updates (at least one) in one jitted scan."""

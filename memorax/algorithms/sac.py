@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx, struct
+from jax.sharding import Mesh
 
 from memorax.algorithms.common.config import ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
@@ -37,6 +38,7 @@ from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import unroll, values_step_by_step
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
 from memorax.buffers import SequenceReplay
+from memorax.parallel import DataParallel
 from memorax.networks import Network, heads
 
 NUM_CRITICS = 2
@@ -125,11 +127,25 @@ class SAC:
         equal in both copies. It may not share modules with the actor.
       optimizer: an optax transformation, e.g. ``optax.adam(3e-4)``, applied to
         each part with gradient clipping in front.
+      mesh: the devices to split environments, the replay and sampled batches
+        over (default: all of them, see docs/scaling.md); ``num_envs`` and
+        ``batch_size`` must be divisible by the size of its ``data`` axis.
     """
 
-    def __init__(self, config: SACConfig, env, env_params, actor: Network, critic: Network, optimizer: optax.GradientTransformation):
+    def __init__(
+        self,
+        config: SACConfig,
+        env,
+        env_params,
+        actor: Network,
+        critic: Network,
+        optimizer: optax.GradientTransformation,
+        mesh: Mesh | None = None,
+    ):
         self.config = config
         self.envs = VectorEnv(env, env_params, "SAC")
+        self.parallel = DataParallel(mesh, "SAC")
+        self.parallel.require_divisible(num_envs=config.num_envs, batch_size=config.batch_size)
         discrete = self.envs.discrete
         expected = (heads.Categorical, heads.DiscreteQNetwork) if discrete else (heads.SquashedGaussian, heads.ContinuousQNetwork)
         for role, network, head in (("actor", actor, expected[0]), ("critic", critic, expected[1])):
@@ -196,7 +212,7 @@ class SAC:
             truncated=jnp.zeros((), bool),
             final_obs=inputs.obs[0],
         )
-        return SACState(
+        state = SACState(
             params=params,
             target_critic_params=stacked,
             opt_state={part: self.optimizer.init(value) for part, value in params.items()},
@@ -207,6 +223,18 @@ class SAC:
             critic_carry=critic_carry,
             env_steps=jnp.array(0),
             updates=jnp.array(0),
+        )
+        return self._place(state)
+
+    def _place(self, state: SACState) -> SACState:
+        split = self.parallel.split
+        return self.parallel.place(
+            state,
+            replay=lambda replay: self.replay.place(replay, self.parallel),
+            env_state=split,
+            inputs=split,
+            actor_carry=split,
+            critic_carry=lambda carry: split(carry, axis=1),  # [critics, envs, ...]
         )
 
     # -- actions and networks -----------------------------------------------------------------
@@ -304,7 +332,7 @@ class SAC:
         vector_steps = state.env_steps // config.num_envs
         ready = (state.env_steps >= config.learning_starts) & (vector_steps % config.train_every == 0)
         state, stats = jax.lax.cond(ready, self._train_updates, self._no_update, state, update_key)
-        return state, dict(stats, env_steps=state.env_steps, **episode_metrics(info["episode"]))
+        return self._place(state), dict(stats, env_steps=state.env_steps, **episode_metrics(info["episode"]))
 
     # -- learning -----------------------------------------------------------------------------
 
@@ -361,7 +389,7 @@ class SAC:
 
     def _update(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
         sample_key, loss_key = jax.random.split(key)
-        batch = self.replay.sample(state.replay, sample_key).experience
+        batch = self.parallel.split(self.replay.sample(state.replay, sample_key).experience)
         grads, stats = jax.grad(self._loss, has_aux=True)(state.params, state.target_critic_params, batch, loss_key)
         params, opt_state = {}, {}
         for part, value in state.params.items():
@@ -382,7 +410,7 @@ class SAC:
     # -- train and evaluate -------------------------------------------------------------------
 
     def _train_steps(self, key: jax.Array, state: SACState, num_vector_steps: int):
-        return jax.lax.scan(self._vector_step, state, jax.random.split(key, num_vector_steps))
+        return jax.lax.scan(self._vector_step, self._place(state), jax.random.split(key, num_vector_steps))
 
     def train(self, key: jax.Array, state: SACState, num_steps: int) -> tuple[SACState, dict]:
         """Runs ``num_steps // num_envs`` vector steps (at least one), with their updates, in one jitted scan."""

@@ -8,6 +8,8 @@ import flashbax as fbx
 import jax
 import jax.numpy as jnp
 
+from memorax.parallel import DataParallel
+
 
 class SequenceReplay:
     """Stores ``num_envs`` parallel streams of steps; samples ``batch_size`` sequences of ``sequence_length`` steps.
@@ -69,6 +71,14 @@ class SequenceReplay:
                 f"sampling needs at least sequence_length ({self.sequence_length})."
             )
         return self.buffer.sample(state, key)
+
+    @staticmethod
+    def place(state, parallel: DataParallel):
+        """The buffer's steps split over ``parallel``'s devices by environment; its indices and priorities on every device.
+
+        Sampling then gathers each sequence from the device that holds it.
+        """
+        return parallel.place(state, experience=parallel.split)
 
     def set_priorities(self, state, indices: jax.Array, priorities: jax.Array):
         return self.buffer.set_priorities(state, indices, jnp.maximum(priorities, 1e-6))

@@ -13,6 +13,7 @@ from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
 from memorax.networks.sequence_models import LRU, S5, Mamba, SelfAttention
+from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions
 
 
@@ -58,20 +59,21 @@ def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
     space = env.action_space(env_params)
     discrete = isinstance(space, spaces.Discrete)
     learning_rate = options.optimizer_learning_rate
+    mesh = data_mesh(options.devices)
     if options.algorithm in ("pqn", "dqn"):
         if not discrete:
             raise ValueError(f"--algorithm {options.algorithm} needs discrete actions; {options.env} has {space}.")
         q_network = network(options, heads.DiscreteQNetwork(space.n), options.seed)
         if options.algorithm == "dqn":
-            return DQN(config, env, env_params, q_network, optax.adam(learning_rate))
-        return PQN(config, env, env_params, q_network, optax.radam(learning_rate))
+            return DQN(config, env, env_params, q_network, optax.adam(learning_rate), mesh)
+        return PQN(config, env, env_params, q_network, optax.radam(learning_rate), mesh)
     action_dim = space.n if discrete else math.prod(space.shape)
     if options.algorithm == "sac":
         policy = heads.Categorical(action_dim) if discrete else heads.SquashedGaussian(action_dim)
         value = heads.DiscreteQNetwork(action_dim) if discrete else heads.ContinuousQNetwork()
         actor, critic = network(options, policy, options.seed), network(options, value, options.seed + 1)
-        return SAC(config, env, env_params, actor, critic, optax.adam(learning_rate))
+        return SAC(config, env, env_params, actor, critic, optax.adam(learning_rate), mesh)
     policy = heads.Categorical(action_dim) if discrete else heads.Gaussian(action_dim=action_dim)
     actor = network(options, policy, options.seed)
     critic = network(options, heads.VNetwork(), options.seed + 1)
-    return PPO(config, env, env_params, actor, critic, optax.adam(learning_rate))
+    return PPO(config, env, env_params, actor, critic, optax.adam(learning_rate), mesh)

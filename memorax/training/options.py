@@ -106,6 +106,8 @@ class TrainOptions:
     """The optimizer's learning rate: Adam for PPO, DQN and SAC, RAdam for PQN (default: 3e-3 for PPO, 1e-3 otherwise)."""
     seed: int = 0
     """Seeds parameters, environments and exploration; the same seed gives the same run."""
+    devices: int | None = None
+    """Devices to split the environments over, the first N of JAX's (default: all); see docs/scaling.md."""
     run_dir: Path | None = None
     """Where the run's files go; it must not hold a run already (default: the first free runs/ALGORITHM-TORSO-ENV-sSEED[-N])."""
     log_every: int = 20_000
@@ -120,7 +122,7 @@ class TrainOptions:
     sac: SACOptions = SACOptions()
 
     def __post_init__(self):
-        for name in ("total_steps", "learning_rate", "log_every", "eval_episodes"):
+        for name in ("total_steps", "learning_rate", "log_every", "eval_episodes", "devices"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
         # The annealing horizon is the run's length; frozen, so set through object.__setattr__.

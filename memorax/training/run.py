@@ -116,10 +116,17 @@ class StopRequests:
         self.requested = True
 
 
-def train(options: TrainOptions | None = None, resume: Path | None = None, loggers: Sequence[Logger] = (), console: Console | None = None) -> Run:
+def train(
+    options: TrainOptions | None = None,
+    resume: Path | None = None,
+    loggers: Sequence[Logger] = (),
+    console: Console | None = None,
+    devices: int | None = None,
+) -> Run:
     """Trains the agent ``options`` describe (or resumes the run in ``resume``) and evaluates it.
 
-    Resuming a run that stopped before its first checkpoint starts it again.
+    Resuming a run that stopped before its first checkpoint starts it again;
+    ``devices`` resumes it on another number of devices than its own.
 
     Writes config.json, metrics.jsonl, curve.png, checkpoints/ and
     evaluation.json in the run directory. Ctrl-C or SIGTERM stops at the end
@@ -131,6 +138,8 @@ def train(options: TrainOptions | None = None, resume: Path | None = None, logge
     if resume is not None:
         run = Run(resume)
         options = run.options()
+        if devices is not None:
+            options = dataclasses.replace(options, devices=devices)
     else:
         options = dataclasses.replace(options, run_dir=options.directory)
         run = Run(options.run_dir)
@@ -201,9 +210,9 @@ def _evaluation_record(result: dict) -> dict:
 
 
 def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN | SAC, Any, dict]:
-    """A run's options, its agent, and the state and progress of its latest checkpoint."""
+    """A run's options, its agent on one device, and the state and progress of its latest checkpoint."""
     run = Run(directory)
-    options = run.options()
+    options = dataclasses.replace(run.options(), devices=1)
     agent = build.agent(options)
     checkpoints = Checkpoints(run.checkpoints)
     try:

@@ -1,0 +1,84 @@
+"""Data parallelism on a device mesh: environments and replayed batches split along its ``data`` axis, parameters replicated.
+
+The algorithms stay single programs: they place their arrays with
+:meth:`DataParallel.split` and :meth:`DataParallel.replicate`, and ``jax.jit``
+partitions the rest. A loss that averages over a batch split across devices
+becomes per-device partial gradients and one all-reduce, inserted by the
+compiler, so training on N devices computes what it computes on one, up to
+the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+DATA_AXIS = "data"
+
+
+def data_mesh(devices: int | None = None) -> Mesh:
+    """A mesh with the one axis ``data`` over the first ``devices`` of ``jax.devices()`` (all of them by default).
+
+    After ``jax.distributed.initialize()``, ``jax.devices()`` lists every host's
+    devices, so the default mesh spans all hosts.
+    """
+    available = jax.devices()
+    count = len(available) if devices is None else devices
+    if not 1 <= count <= len(available):
+        raise ValueError(
+            f"devices is {devices}; expected 1 to {len(available)}, the {available[0].platform} devices JAX sees "
+            "(on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N)."
+        )
+    return Mesh(np.array(available[:count]), (DATA_AXIS,))
+
+
+class DataParallel:
+    """Places an algorithm's arrays on ``mesh``: split along their leading axis over the ``data`` axis, or whole on every device.
+
+    Placing works eagerly (``jax.device_put``) and under ``jit``, where it is a
+    sharding constraint for the compiler.
+
+    Args:
+      mesh: a mesh with a ``data`` axis; ``None`` is :func:`data_mesh` over all devices.
+      algorithm: named in errors.
+    """
+
+    def __init__(self, mesh: Mesh | None, algorithm: str):
+        self.mesh = data_mesh() if mesh is None else mesh
+        if DATA_AXIS not in self.mesh.axis_names:
+            raise ValueError(f"{algorithm}: the mesh's axes are {self.mesh.axis_names}; expected one named {DATA_AXIS!r}.")
+        self.algorithm = algorithm
+        self.devices = self.mesh.shape[DATA_AXIS]
+
+    def require_divisible(self, **sizes: int) -> None:
+        """Raises a ValueError naming the first size that the mesh's ``data`` axis does not divide."""
+        for name, size in sizes.items():
+            if size % self.devices:
+                raise ValueError(
+                    f"{self.algorithm}: {name} ({size}) must be divisible by the {self.devices} devices of the mesh's "
+                    f"{DATA_AXIS!r} axis: each device holds an equal share."
+                )
+
+    def split(self, tree: Any, axis: int = 0) -> Any:
+        """Every leaf split along ``axis`` (the environment or batch axis), one equal block per device."""
+        # jit returns arrays split over one device as replicated; placing them so too keeps train from compiling twice.
+        spec = PartitionSpec(*[None] * axis, DATA_AXIS) if self.devices > 1 else PartitionSpec()
+        return jax.device_put(tree, NamedSharding(self.mesh, spec))
+
+    def replicate(self, tree: Any) -> Any:
+        """Every leaf whole on every device."""
+        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
+
+    def place(self, state: Any, **placements: Callable[[Any], Any]) -> Any:
+        """A dataclass ``state`` with each field named in ``placements`` placed by its function and the others replicated."""
+        return state.replace(
+            **{
+                field.name: placements.get(field.name, self.replicate)(getattr(state, field.name))
+                for field in dataclasses.fields(state)
+            }
+        )
