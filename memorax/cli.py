@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Union
 
+import jax
 import tyro
 
+from memorax.launch import Launch
 from memorax.training import TrainOptions, compare_runs, evaluate_run, train
 from memorax.training.checkpoints import CheckpointError
 
@@ -27,8 +29,13 @@ class Train:
     options: Annotated[TrainOptions, tyro.conf.arg(name="")]
     resume: Path | None = None
     """Continue the run in this directory from its last checkpoint (its config.json replaces the other options but --devices)."""
+    launch: Annotated[Launch, tyro.conf.arg(name="")] = Launch()
 
     def run(self) -> None:
+        if self.launch.distributed and not jax.distributed.is_initialized():
+            raise ValueError(
+                "--distributed: start the run with the memorax command (or python -m memorax), which joins the processes first."
+            )
         if self.resume is not None:
             train(resume=self.resume, devices=self.options.devices)
         else:

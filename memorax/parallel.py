@@ -68,11 +68,11 @@ class DataParallel:
         """Every leaf split along ``axis`` (the environment or batch axis), one equal block per device."""
         # jit returns arrays split over one device as replicated; placing them so too keeps train from compiling twice.
         spec = PartitionSpec(*[None] * axis, DATA_AXIS) if self.devices > 1 else PartitionSpec()
-        return jax.device_put(tree, NamedSharding(self.mesh, spec))
+        return jax.lax.with_sharding_constraint(tree, NamedSharding(self.mesh, spec))
 
     def replicate(self, tree: Any) -> Any:
         """Every leaf whole on every device."""
-        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
+        return jax.lax.with_sharding_constraint(tree, NamedSharding(self.mesh, PartitionSpec()))
 
     def place(self, state: Any, **placements: Callable[[Any], Any]) -> Any:
         """A dataclass ``state`` with each field named in ``placements`` placed by its function and the others replicated."""

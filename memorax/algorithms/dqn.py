@@ -24,13 +24,13 @@ from gymnax.environments import spaces
 from jax.sharding import Mesh
 
 from memorax.algorithms.common.config import ReplayConfig
-from memorax.parallel import DataParallel
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
 from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import unroll, values_step_by_step
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network
+from memorax.parallel import DataParallel
 
 RESCALING_EPSILON = 1e-3
 
@@ -197,8 +197,9 @@ class DQN:
 
     def _place(self, state: DQNState) -> DQNState:
         split = self.parallel.split
-        replay = lambda replay: self.replay.place(replay, self.parallel)  # noqa: E731
-        return self.parallel.place(state, replay=replay, env_state=split, inputs=split, carry=split)
+        return self.parallel.place(
+            state, replay=lambda replay: self.replay.place(replay, self.parallel), env_state=split, inputs=split, carry=split
+        )
 
     def _network(self, params) -> Network:
         return nnx.merge(self.graphdef, params)

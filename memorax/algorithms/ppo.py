@@ -18,12 +18,12 @@ from flax import nnx, struct
 from jax.sharding import Mesh
 
 from memorax.algorithms.common.config import OnPolicyConfig
-from memorax.parallel import DataParallel
 from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
 from memorax.algorithms.common.minibatches import minibatch_epochs
 from memorax.algorithms.common.returns import lambda_returns, next_values
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
 from memorax.networks import Network
+from memorax.parallel import DataParallel
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,8 +38,8 @@ from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import unroll, values_step_by_step
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
 from memorax.buffers import SequenceReplay
-from memorax.parallel import DataParallel
 from memorax.networks import Network, heads
+from memorax.parallel import DataParallel
 
 NUM_CRITICS = 2
 

@@ -4,6 +4,10 @@ Interval ``i`` trains ``interval_steps`` environment steps with the key
 ``fold_in(train_key, i)`` from the state interval ``i - 1`` ended with, then
 saves that state. A run resumed from the checkpoint of interval ``i``
 therefore continues exactly as if it had never stopped.
+
+Across several processes (``jax.distributed``) every process trains,
+evaluates and checkpoints (orbax coordinates the writes); only the first
+writes the run's other files and reports progress.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from rich.console import Console
 
 from memorax.algorithms import DQN, PPO, PQN, SAC
@@ -135,18 +140,23 @@ def train(
     options ask for.
     """
     console = console or Console(stderr=True)
+    writer = jax.process_index() == 0
     if resume is not None:
         run = Run(resume)
         options = run.options()
         if devices is not None:
             options = dataclasses.replace(options, devices=devices)
     else:
+        if options.run_dir is None and jax.process_count() > 1:
+            raise ValueError("a run on several processes needs --run-dir, the same directory on a filesystem they share.")
         options = dataclasses.replace(options, run_dir=options.directory)
         run = Run(options.run_dir)
     if resume is None and run.config.exists():
         raise FileExistsError(
             f"{run.directory} already holds a run; resume it with --resume {run.directory} or choose another --run-dir."
         )
+    if jax.process_count() > 1:  # every process has checked the directory before the first writes to it
+        multihost_utils.sync_global_devices("memorax: run directory checked")
     agent = build.agent(options)
     init_key, train_key, eval_key = jax.random.split(jax.random.key(options.seed), 3)
     state = agent.init(init_key)
@@ -155,19 +165,21 @@ def train(
     if resume is not None and checkpoints.latest() is not None:
         state, progress = checkpoints.restore(state)
         start = progress["interval"] + 1
-    elif resume is None:
+    elif resume is None and writer:
         run.directory.mkdir(parents=True, exist_ok=True)
         run.config.write_text(options.to_json())
 
     steps = interval_steps(options)
     num_intervals = math.ceil(options.total_steps / steps)
-    metrics_file = JsonLinesLogger(run.metrics, keep_below=start)
-    chosen: list[Logger] = [metrics_file]
-    if "tensorboard" in options.logger:
-        chosen.append(TensorBoardLogger(run.directory / "tensorboard"))
-    if "console" in options.logger:
-        name = f"{options.algorithm}-{'-'.join(options.torso.stack) or options.torso.kind}"
-        chosen.append(ProgressBar(name, num_intervals * steps, start * steps))
+    owned: list[Logger] = []  # the loggers this run opens, and closes
+    if writer:
+        metrics_file = JsonLinesLogger(run.metrics, keep_below=start)
+        owned.append(metrics_file)
+        if "tensorboard" in options.logger:
+            owned.append(TensorBoardLogger(run.directory / "tensorboard"))
+        if "console" in options.logger:
+            name = f"{options.algorithm}-{'-'.join(options.torso.stack) or options.torso.kind}"
+            owned.append(ProgressBar(name, num_intervals * steps, start * steps))
     saved = completed = start - 1
     try:
         with StopRequests() as stop:
@@ -178,25 +190,28 @@ def train(
                 state, completed = next_state, interval
                 checkpoints.save(interval, state, {"interval": interval, "env_steps": (interval + 1) * steps})
                 saved = interval
-                record = summarize(interval, metrics, time.perf_counter() - began, steps)
-                for logger in (*chosen, *loggers):
-                    logger.log(record)
-                plot_curves({run.directory.name: metrics_file.records}, run.curve, f"{options.algorithm} on {options.env}")
+                if writer:
+                    record = summarize(interval, metrics, time.perf_counter() - began, steps)
+                    for logger in (*owned, *loggers):
+                        logger.log(record)
+                    plot_curves({run.directory.name: metrics_file.records}, run.curve, f"{options.algorithm} on {options.env}")
                 if stop.requested and interval + 1 < num_intervals:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if completed > saved:
             checkpoints.save(completed, state, {"interval": completed, "env_steps": (completed + 1) * steps})
         where = f"after interval {completed + 1} of {num_intervals}" if completed >= 0 else "before the first interval ended"
-        console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}")
+        if writer:
+            console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}")
         raise
     finally:
-        for logger in chosen:
+        for logger in owned:
             logger.close()
         checkpoints.close()
 
-    result = agent.evaluate(eval_key, state, options.eval_episodes)
-    evaluation = _evaluation_record(result)
+    evaluation = _evaluation_record(agent.evaluate(eval_key, state, options.eval_episodes))
+    if not writer:
+        return run
     run.evaluation.write_text(json.dumps(evaluation, indent=2))
     console.print(
         f"{run.directory}: {num_intervals * steps:,} steps; evaluation over {options.eval_episodes} episodes: "

@@ -1,0 +1,5 @@
+"""``python -m memorax``: the ``memorax`` command."""
+
+from memorax.launch import main
+
+main()
