@@ -89,8 +89,14 @@ def one_line(report: str) -> str:
                 break
             continue
         message.append(text)
-    # A config's own check names its field already; tyro's internal path to it would only confuse.
-    return re.sub(r"^Error parsing \S+: ", "", " ".join(message)) or report.strip()
+    text = " ".join(message)
+    parsing = re.match(r"Error parsing (\S+): (.*)", text)
+    if parsing is None:
+        return text or report.strip()
+    argument, problem = parsing.groups()
+    # A config's own check names its field already (PPOOptions.num_envs, --total-steps), where tyro's path to it
+    # would only confuse; tyro's own messages (a value of the wrong type) do not, so they get the argument's name.
+    return problem if re.match(r"--|[A-Z]\w*\.\w+", problem) else f"{argument}: {problem}"
 
 
 def parse(args: list[str] | None) -> Train | Evaluate | Compare:

@@ -7,7 +7,9 @@ imported), so the launch options are read first, then the commands imported.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import sys
 
 import jax
@@ -31,7 +33,11 @@ class Launch:
 
 def main(args: list[str] | None = None) -> None:
     args = sys.argv[1:] if args is None else args
-    launch, _ = tyro.cli(Launch, args=args, return_unknown_args=True, add_help=False)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            launch, _ = tyro.cli(Launch, args=args, return_unknown_args=True, add_help=False)
+    except SystemExit:
+        launch = Launch()  # a malformed launch option: the commands' parser reports it in one line
     if launch.distributed:
         jax.distributed.initialize(launch.coordinator_address, launch.num_processes, launch.process_id)
     from memorax import cli

@@ -38,10 +38,12 @@ def data_mesh(devices: int | None = None) -> Mesh:
 
 
 class DataParallel:
-    """Places an algorithm's arrays on ``mesh``: split along their leading axis over the ``data`` axis, or whole on every device.
+    """Places an algorithm's arrays on ``mesh``: split along an axis over the ``data`` axis, or whole on every device.
 
-    Placing works eagerly (``jax.device_put``) and under ``jit``, where it is a
-    sharding constraint for the compiler.
+    Placing is ``jax.lax.with_sharding_constraint``: eagerly it moves the
+    arrays, under ``jit`` it binds the compiler. (``jax.device_put`` under
+    ``jit`` did not: the compiler gathered the sampled batches onto every
+    device and ran the updates whole on each, with the same results.)
 
     Args:
       mesh: a mesh with a ``data`` axis; ``None`` is :func:`data_mesh` over all devices.

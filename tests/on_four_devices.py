@@ -1,7 +1,8 @@
 """Trains agents on 1 and 4 CPU devices and prints, as JSON, what test_data_parallel.py checks.
 
-Run by that test in a subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``:
-the device count is fixed when JAX starts, so it cannot be changed inside the test process.
+Run by that test in a subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
+(the device count is fixed when JAX starts) as ``on_four_devices.py RUN_DIR``: the interrupted
+``memorax train`` run at the end is left in RUN_DIR for the test to compare.
 PPO is built as ``memorax train`` builds it, so that the interrupted run at the end reuses
 its compiled programs (through the test run's compilation cache).
 """
@@ -9,7 +10,6 @@ its compiled programs (through the test run's compilation cache).
 import dataclasses
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import jax
@@ -142,8 +142,7 @@ def main() -> None:
     report["sac"]["critic_carry"] = layout(jax.tree.leaves(sac_state.critic_carry)[0])
     report["sac"]["updates"] = int(sac_state.updates)
 
-    with tempfile.TemporaryDirectory() as directory:
-        report["resume"] = resume_on_other_devices(Path(directory) / "run")
+    report["resume"] = resume_on_other_devices(Path(sys.argv[1]))
 
     report["errors"] = dict(
         ppo_num_envs=error_of(lambda: ppo(4, num_envs=6, num_minibatches=1)),

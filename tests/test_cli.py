@@ -14,6 +14,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from memorax import launch
 from memorax.cli import main
 from memorax.networks import heads
 from memorax.training import EncoderOptions, PPOOptions, Run, SACOptions, TorsoOptions, TrainOptions, evaluate_run, load, train
@@ -152,7 +153,9 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
         (["train", "--ppo.num-minibatches", "3"], r"^memorax: error: PPOOptions.num_envs \(32\) must be divisible by num_minibatches \(3\)"),
         (["train", "--total-steps", "0"], r"--total-steps is 0; expected a positive value"),
         (["train", "--devices", "0"], r"--devices is 0; expected a positive value"),
+        (["train", "--total-steps", "two"], r"^memorax: error: --total-steps: invalid literal for int\(\) with base 10: 'two'"),
         (["train", "--devices", "3"], r"devices is 3; expected 1 to 1, the cpu devices JAX sees"),
+        (["train", "--distributed"], r"--distributed: start the run with the memorax command \(or python -m memorax\)"),
         (["train", "--algorithm", "pqn", "--env", "gymnax::Pendulum-v1"], r"--algorithm pqn needs discrete actions"),
         (["evaluate", "/nonexistent/run"], r"/nonexistent/run is not a memorax run: it has no config.json"),
     ],
@@ -206,3 +209,12 @@ def test_every_torso_choice_builds_a_working_network(torso):
 
 def test_curves_are_smoothed_by_an_exponential_moving_average():
     np.testing.assert_allclose(smooth(np.array([0.0, 1.0, 1.0]), 0.5), [0.0, 0.5, 0.75])
+
+
+def test_a_malformed_launch_option_is_one_line_too(capsys):
+    """The entry point reads --distributed and its options before the commands; a bad value is still reported by them."""
+    with pytest.raises(SystemExit) as exit:
+        launch.main(["train", "--num-processes", "two"])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("memorax: error:") and "--num-processes" in error, error

@@ -12,13 +12,11 @@ import jax
 import numpy as np
 import pytest
 
-from memorax.cli import parse
-from memorax.training import load, train
+from memorax.training import load
 
 SCRIPT = Path(__file__).with_name("on_four_devices.py")
 TOLERANCE = 1e-5  # float32 sums in another order; the parameters are O(1)
-
-
+# The script's OPTIONS as `memorax train` arguments.
 TINY = [
     "--total-steps", "384", "--log-every", "128", "--eval-episodes", "4", "--encoder.features", "16", "--torso.hidden", "16",
     "--ppo.num-envs", "8", "--ppo.num-steps", "16", "--ppo.num-minibatches", "2", "--logger",
@@ -31,8 +29,15 @@ def with_devices(count: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def report() -> dict:
-    result = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, env=with_devices(4), check=False)
+def resumed_run(tmp_path_factory) -> Path:
+    """Where the script leaves its run: trained on 4 devices, stopped after interval 0, resumed on 1."""
+    return tmp_path_factory.mktemp("runs") / "four-then-one"
+
+
+@pytest.fixture(scope="module")
+def report(resumed_run) -> dict:
+    command = [sys.executable, str(SCRIPT), str(resumed_run)]
+    result = subprocess.run(command, capture_output=True, text=True, env=with_devices(4), check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["devices"] == 4
@@ -99,8 +104,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_two_processes_of_two_devices_train_what_one_device_trains(tmp_path):
-    """Two hosts, simulated: two `memorax train --distributed` processes with two CPU devices each, one run over 4 devices."""
+def test_two_processes_of_two_devices_train_what_one_process_trains(tmp_path, report, resumed_run):
+    """Two hosts, simulated: two `memorax train --distributed` processes with two CPU devices each, one run over 4 devices.
+
+    It is compared with the script's run of the same options: one process, 4 devices, stopped and resumed on 1.
+    """
     launch = ["--distributed", "--coordinator-address", f"localhost:{free_port()}", "--num-processes", "2"]
     command = [sys.executable, "-m", "memorax", "train", *TINY, "--run-dir", str(tmp_path / "two-hosts"), *launch]
     processes = [
@@ -111,12 +119,11 @@ def test_two_processes_of_two_devices_train_what_one_device_trains(tmp_path):
     for process, (_, errors) in zip(processes, outputs):
         assert process.returncode == 0, errors[-3000:]
 
-    options = dataclasses.replace(parse(["train", *TINY]).options, run_dir=tmp_path / "one-device", devices=1)
-    train(options)
-    _, _, two_hosts, progress = load(tmp_path / "two-hosts")
-    _, _, one_device, _ = load(options.run_dir)
+    two_hosts_options, _, two_hosts, progress = load(tmp_path / "two-hosts")
+    one_process_options, _, one_process, _ = load(resumed_run)
+    assert two_hosts_options == dataclasses.replace(one_process_options, run_dir=tmp_path / "two-hosts")
     assert progress["interval"] == 2
-    for a, b in zip(jax.tree.leaves(two_hosts.params), jax.tree.leaves(one_device.params)):
+    for a, b in zip(jax.tree.leaves(two_hosts.params), jax.tree.leaves(one_process.params)):
         np.testing.assert_allclose(a, b, atol=TOLERANCE)
     # Only process 0 wrote the metrics: each interval once.
     lines = (tmp_path / "two-hosts" / "metrics.jsonl").read_text().splitlines()
