@@ -48,21 +48,19 @@ class DataParallel:
     Args:
       mesh: a mesh with a ``data`` axis; ``None`` is :func:`data_mesh` over all devices.
       algorithm: named in errors.
+      split_sizes: the sizes of the axes that split, by name (a config's
+        ``split_sizes``); a ValueError names the first one the ``data`` axis does not divide.
     """
 
-    def __init__(self, mesh: Mesh | None, algorithm: str):
+    def __init__(self, mesh: Mesh | None, algorithm: str, split_sizes: dict[str, int]):
         self.mesh = data_mesh() if mesh is None else mesh
         if DATA_AXIS not in self.mesh.axis_names:
             raise ValueError(f"{algorithm}: the mesh's axes are {self.mesh.axis_names}; expected one named {DATA_AXIS!r}.")
-        self.algorithm = algorithm
         self.devices = self.mesh.shape[DATA_AXIS]
-
-    def require_divisible(self, **sizes: int) -> None:
-        """Raises a ValueError naming the first size that the mesh's ``data`` axis does not divide."""
-        for name, size in sizes.items():
+        for name, size in split_sizes.items():
             if size % self.devices:
                 raise ValueError(
-                    f"{self.algorithm}: {name} ({size}) must be divisible by the {self.devices} devices of the mesh's "
+                    f"{algorithm}: {name} ({size}) must be divisible by the {self.devices} devices of the mesh's "
                     f"{DATA_AXIS!r} axis: each device holds an equal share."
                 )
 

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import optax
 from flax import nnx
+from stop_at import StopAt
 
 from memorax.algorithms import DQN, PPO, SAC, DQNConfig, SACConfig
 from memorax.environments import make
@@ -103,20 +104,6 @@ def error_of(build) -> str:
     except ValueError as error:
         return str(error)
     return ""
-
-
-class StopAt:
-    """A logger that presses Ctrl-C once the given interval has been logged."""
-
-    def __init__(self, interval: int):
-        self.interval = interval
-
-    def log(self, record: dict) -> None:
-        if record["interval"] == self.interval:
-            raise KeyboardInterrupt
-
-    def close(self) -> None:
-        pass
 
 
 def resume_on_other_devices(directory: Path) -> dict:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import matplotlib.image
 import numpy as np
 import pytest
+from stop_at import StopAt
 
 from memorax import launch
 from memorax.cli import main
@@ -64,20 +65,6 @@ def test_train_evaluate_compare_end_to_end(tmp_path):
     compared = memorax("compare", str(run.directory), str(run.directory), "--labels", "a", "b", "--output", str(plot))
     assert compared.returncode == 0, compared.stderr
     assert matplotlib.image.imread(plot).ndim == 3
-
-
-class StopAt:
-    """A logger that presses Ctrl-C once the given interval has been logged."""
-
-    def __init__(self, interval):
-        self.interval = interval
-
-    def log(self, record):
-        if record["interval"] == self.interval:
-            raise KeyboardInterrupt
-
-    def close(self):
-        pass
 
 
 @pytest.fixture(scope="module")

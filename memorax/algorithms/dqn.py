@@ -152,8 +152,7 @@ class DQN:
         self.config = config
         self.envs = VectorEnv(env, env_params, "DQN", action_spaces=(spaces.Discrete,))
         self.envs.check_action_dims(network=network)
-        self.parallel = DataParallel(mesh, "DQN")
-        self.parallel.require_divisible(num_envs=config.num_envs, batch_size=config.batch_size)
+        self.parallel = DataParallel(mesh, "DQN", config.split_sizes)
         self.network = network
         self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
         self.replay = SequenceReplay(

@@ -118,10 +118,7 @@ class PPO:
         self.config = config
         self.envs = VectorEnv(env, env_params, "PPO")
         self.envs.check_action_dims(actor=actor)
-        self.parallel = DataParallel(mesh, "PPO")
-        self.parallel.require_divisible(
-            num_envs=config.num_envs, **{"num_envs / num_minibatches": config.num_envs // config.num_minibatches}
-        )
+        self.parallel = DataParallel(mesh, "PPO", config.split_sizes)
         self.model = ActorCritic(actor, critic)
         self.optimizer = config.optimizer(optimizer)
         self.graphdef = None

@@ -124,10 +124,7 @@ class PQN:
         self.config = config
         self.envs = VectorEnv(env, env_params, "PQN", action_spaces=(spaces.Discrete,))
         self.envs.check_action_dims(network=network)
-        self.parallel = DataParallel(mesh, "PQN")
-        self.parallel.require_divisible(
-            num_envs=config.num_envs, **{"num_envs / num_minibatches": config.num_envs // config.num_minibatches}
-        )
+        self.parallel = DataParallel(mesh, "PQN", config.split_sizes)
         self.network = network
         self.optimizer = config.optimizer(optimizer)
         self.graphdef = None

@@ -144,8 +144,7 @@ class SAC:
     ):
         self.config = config
         self.envs = VectorEnv(env, env_params, "SAC")
-        self.parallel = DataParallel(mesh, "SAC")
-        self.parallel.require_divisible(num_envs=config.num_envs, batch_size=config.batch_size)
+        self.parallel = DataParallel(mesh, "SAC", config.split_sizes)
         discrete = self.envs.discrete
         expected = (heads.Categorical, heads.DiscreteQNetwork) if discrete else (heads.SquashedGaussian, heads.ContinuousQNetwork)
         for role, network, head in (("actor", actor, expected[0]), ("critic", critic, expected[1])):

@@ -66,6 +66,11 @@ class OnPolicyConfig(Config):
     def rollout_size(self) -> int:
         return self.num_envs * self.num_steps
 
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        """The sizes that split over devices: the environments, and each minibatch's environments."""
+        return {"num_envs": self.num_envs, "num_envs / num_minibatches": self.num_envs // self.num_minibatches}
+
     def optimizer(self, optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
         """``optimizer`` behind global-norm clipping, with its updates annealed linearly over ``total_timesteps``."""
         steps_per_update = self.num_epochs * self.num_minibatches
@@ -138,6 +143,11 @@ class ReplayConfig(Config):
     def rollout_size(self) -> int:
         """Environment steps per vector step, the unit ``train`` counts in."""
         return self.num_envs
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        """The sizes that split over devices: the environments (and the replay's streams), and the sampled sequences."""
+        return {"num_envs": self.num_envs, "batch_size": self.batch_size}
 
     @property
     def trained_steps(self) -> int:
