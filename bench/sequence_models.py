@@ -21,8 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from memorax.networks import RNN, SequenceModelWrapper
-from memorax.networks.lazy import initializing
+from memorax.networks import RNN, SequenceModelWrapper, init
 from memorax.networks.sequence_models import LRU, S5, Mamba, SelfAttention
 
 
@@ -90,8 +89,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, make in models(args.features).items():
         model = SequenceModelWrapper(make())
-        with initializing(nnx.Rngs(0)):
-            model(inputs[:, :2], done[:, :2])
+        init(model, 0, inputs[:, :2], done[:, :2])
         compile_parallel, parallel_ms, memory_parallel = timed(parallel_loss, model, inputs, done, args.repeats)
         compile_loop, loop_ms, memory_loop = timed(loop_loss, model, inputs, done, args.repeats)
         print(

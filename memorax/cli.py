@@ -1,4 +1,8 @@
-"""The command line: ``memorax train``, ``memorax evaluate RUN_DIR`` and ``memorax compare RUN_DIR...``."""
+"""The command line: ``memorax train``, ``memorax evaluate RUN_DIR`` and ``memorax compare RUN_DIR...``.
+
+Run it through the entry point, ``memorax.launch.main`` (the ``memorax`` command
+or ``python -m memorax``), which joins the hosts of a ``--distributed`` run first.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Annotated, Union
 import jax
 import tyro
 
-from memorax.launch import Launch
+from memorax.launch_options import Launch
 from memorax.training import TrainOptions, compare_runs, evaluate_run, train
 from memorax.training.checkpoints import CheckpointError
 
@@ -124,7 +128,3 @@ def main(args: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as error:
         print(f"memorax: error: {error}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
-
-
-if __name__ == "__main__":
-    main()

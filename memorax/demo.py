@@ -1,4 +1,4 @@
-"""`make train` until the RL algorithms land: every torso of the guide learns a memory task.
+"""``python -m memorax.demo``: every torso of the guide learns a memory task.
 
 The task is supervised and needs memory: each step shows one of ``symbols``
 one-hot observations and the target is the symbol shown ``lag`` steps earlier

@@ -40,7 +40,7 @@ OPTIONS = TrainOptions(
 
 
 def memorax(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "memorax.cli", *args], capture_output=True, text=True, **kwargs)
+    return subprocess.run([sys.executable, "-m", "memorax", *args], capture_output=True, text=True, **kwargs)
 
 
 def test_train_evaluate_compare_end_to_end(tmp_path):
@@ -91,7 +91,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, uninterrupted):
 def test_ctrl_c_stops_between_intervals_with_a_checkpoint(tmp_path):
     run_dir = tmp_path / "stopped"
     process = subprocess.Popen(
-        [sys.executable, "-m", "memorax.cli", "train", *TINY, "--total-steps", "1000000", "--run-dir", str(run_dir)],
+        [sys.executable, "-m", "memorax", "train", *TINY, "--total-steps", "1000000", "--run-dir", str(run_dir)],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -187,7 +187,7 @@ def test_sac_on_a_box_action_space_trains_checkpoints_and_evaluates(tmp_path):
 )
 def test_every_torso_choice_builds_a_working_network(torso):
     options = dataclasses.replace(OPTIONS, torso=torso)
-    network = build.network(options, heads.VNetwork(), seed=0)
+    network = build.network(options, heads.VNetwork())
     observation, done = jnp.ones((2, 3, 5)), jnp.zeros((2, 3), bool).at[:, 0].set(True)
     network.init(0, observation, done)
     _, values = network(observation, done)

@@ -1,21 +1,20 @@
 """Heads: shapes, log-probabilities against direct formulas, squashing at the bounds."""
 
+import distrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from memorax.networks import heads
-from memorax.networks.lazy import initializing
+from memorax.networks import heads, init
 
 B, T, F, A = 4, 3, 8, 2
 FEATURES = jax.random.normal(jax.random.key(0), (B, T, F))
 
 
 def built(head, **kwargs):
-    with initializing(nnx.Rngs(0)):
-        head(FEATURES, **kwargs)
+    init(head, 0, FEATURES, **kwargs)
     return head
 
 
@@ -99,3 +98,16 @@ def test_v_network_shape():
     v = head(FEATURES)
     assert v.shape == (B, T)
     np.testing.assert_allclose(v, (FEATURES @ head.v.kernel[...] + head.v.bias[...])[..., 0], rtol=1e-5)
+
+
+def test_squashed_gaussian_log_prob_is_finite_at_exactly_one_and_plain_inside():
+    """Actions of exactly ±1 (tanh of a large mean in float32) are valued as the nearest float32 inside the bounds."""
+    dist = built(heads.SquashedGaussian(action_dim=A))(FEATURES)
+    inside = np.nextafter(np.float32(1), np.float32(0))  # the largest float32 below 1
+    for edge in (1.0, -1.0):
+        at_edge = dist.log_prob(jnp.full((B, T, A), edge, jnp.float32))
+        assert jnp.all(jnp.isfinite(at_edge))
+        np.testing.assert_array_equal(at_edge, dist.log_prob(jnp.full((B, T, A), np.sign(edge) * inside, jnp.float32)))
+    plain = distrax.Transformed(dist.distribution, distrax.Block(distrax.Tanh(), ndims=1))
+    action = jnp.tanh(jax.random.normal(jax.random.key(5), (B, T, A)))
+    np.testing.assert_array_equal(dist.log_prob(action), plain.log_prob(action))

@@ -7,9 +7,8 @@ import optax
 import pytest
 from flax import nnx
 
-from memorax.networks import MLP, RNN, FeatureExtractor, Network, NotInitializedError, SequenceModelWrapper, heads
+from memorax.networks import MLP, RNN, FeatureExtractor, Network, NotInitializedError, SequenceModelWrapper, heads, init
 from memorax.networks.blocks import FFN
-from memorax.networks.lazy import initializing
 from memorax.networks.sequence_models import Mamba
 
 B, T, OBS = 4, 6, 5
@@ -39,14 +38,6 @@ def test_uninitialised_network_names_init():
     network = Network(FeatureExtractor(observation_extractor=MLP(features=(8,))), None, heads.VNetwork())
     with pytest.raises(NotInitializedError, match=r"network\.init"):
         network(OBSERVATION, DONE)
-
-
-def test_eager_cell_keeps_its_parameters_through_init():
-    cell = nnx.GRUCell(OBS, 8, rngs=nnx.Rngs(7))
-    kernel = np.asarray(cell.dense_i.kernel[...])
-    network = Network(None, RNN(cell), heads.VNetwork())
-    network.init(0, OBSERVATION, DONE)
-    np.testing.assert_array_equal(network.torso.model.cell.dense_i.kernel[...], kernel)
 
 
 def test_init_is_reproducible_from_a_seed():
@@ -185,8 +176,7 @@ def test_image_observation_through_mlp_is_flattened():
 def test_mlp_layer_norm_normalises_each_layer_before_its_activation():
     mlp = MLP(features=(8, 4), layer_norm=True)
     x = jax.random.normal(jax.random.key(0), (B, T, 5))
-    with initializing(nnx.Rngs(0)):
-        mlp(x)
+    init(mlp, 0, x)
     normalise = lambda h: (h - h.mean(-1, keepdims=True)) / jnp.sqrt(h.var(-1, keepdims=True) + 1e-6)  # noqa: E731
     expected = x
     for layer in mlp.layers:

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from memorax.networks import RNN, SequenceModelWrapper
+from memorax.networks import RNN, SequenceModelWrapper, init
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.lazy import initializing
 from memorax.networks.sequence_models import LRU, S5, Mamba, SelfAttention
 
 BATCH, TIME, FEATURES = 3, 12, 8
@@ -61,8 +60,7 @@ def random_carry(model, seed):
 def model(request):
     model = SequenceModelWrapper(MODELS[request.param]())
     inputs, done = make_inputs()
-    with initializing(nnx.Rngs(0)):
-        model(inputs, done)
+    init(model, 0, inputs, done)
     return model
 
 

@@ -23,11 +23,13 @@ from flax import nnx, struct
 from gymnax.environments import spaces
 from jax.sharding import Mesh
 
-from memorax.algorithms.common.config import ReplayConfig
-from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
+from memorax.algorithms.common.agent import Agent
+from memorax.algorithms.common.axes import first_step, remove_time_axis, swap_batch_time
+from memorax.algorithms.common.config import EpsilonSchedule, ReplayConfig
+from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import unroll, values_step_by_step
-from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network
 from memorax.parallel import DataParallel
@@ -49,7 +51,7 @@ def unrescale(x: jax.Array) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig(ReplayConfig):
+class DQNConfig(ReplayConfig, EpsilonSchedule):
     """DQN's hyper-parameters: the sequence layout of :class:`ReplayConfig`, targets, ε and priorities.
 
     With an MLP and the defaults (length 2, no burn-in, 1-step targets) this is plain double DQN.
@@ -80,18 +82,13 @@ class DQNConfig(ReplayConfig):
         super().__post_init__()
         self._require_positive("total_timesteps", "target_update_every")
         self._require_non_negative("priority_exponent", "importance_exponent")
-        for field in ("tau", "epsilon_decay"):
-            self._require_within(field, 0, 1, low_open=True)
-        for field in ("epsilon_start", "epsilon_finish", "priority_eta"):
-            self._require_within(field, 0, 1)
-
-    def epsilon(self, env_steps: jax.Array) -> jax.Array:
-        decay_steps = max(1, int(self.epsilon_decay * self.total_timesteps))
-        return optax.linear_schedule(self.epsilon_start, self.epsilon_finish, decay_steps)(env_steps)
+        self._require_within("tau", 0, 1, low_open=True)
+        self._require_within("priority_eta", 0, 1)
+        self._check_epsilon()
 
 
 @struct.dataclass
-class StoredStep:
+class DQNReplayStep:
     """One step of one environment as the replay keeps it."""
 
     inputs: StepInputs  # what the network read
@@ -122,11 +119,11 @@ def _double_q(online_q: jax.Array, target_q: jax.Array) -> jax.Array:
     return jnp.take_along_axis(target_q, best, axis=-1)[..., 0]
 
 
-class DQN:
+class DQN(Agent):
     """Double DQN with n-step targets and sequence replay; R2D2 when the Q-network is recurrent.
 
     ``state = agent.init(key)``; ``state, metrics = agent.train(key, state,
-    num_steps)``; ``agent.evaluate(key, state, num_episodes, epsilon=0.0)``.
+    total_steps)``; ``agent.evaluate(key, state, num_episodes, epsilon=0.0)``.
     ``metrics`` holds one entry per vector step: ``loss`` and ``q`` (NaN at
     steps without an update), ``epsilon``, ``env_steps`` and the episode statistics.
 
@@ -140,6 +137,8 @@ class DQN:
         ``batch_size`` must be divisible by the size of its ``data`` axis.
     """
 
+    name = "DQN"
+
     def __init__(
         self,
         config: DQNConfig,
@@ -150,31 +149,28 @@ class DQN:
         mesh: Mesh | None = None,
     ):
         self.config = config
-        self.envs = VectorEnv(env, env_params, "DQN", action_spaces=(spaces.Discrete,))
+        self.envs = VectorEnv(env, env_params, self.name, action_spaces=(spaces.Discrete,))
         self.envs.check_action_dims(network=network)
-        self.parallel = DataParallel(mesh, "DQN", config.split_sizes)
-        self.network = network
+        self.parallel = DataParallel(mesh, self.name, config.split_sizes)
         self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
         self.replay = SequenceReplay(
             config.num_envs, config.buffer_size, config.sequence_length, config.batch_size, config.stride, config.priority_exponent
         )
-        self.graphdef = None
-        self._train = jax.jit(self._train_steps, static_argnums=2)
-        self._evaluate = jax.jit(self._evaluate_episodes, static_argnums=2)
+        build_on_step(network, self.envs.example_inputs())
+        self._set_model(network)
 
     def init(self, key: jax.Array) -> DQNState:
-        """Resets the environments, creates the network's parameters (an eager pass) and an empty replay."""
-        env_key, init_key = jax.random.split(key)
+        """Resets the environments, draws the network's parameters and makes an empty replay: a pure function of ``key``."""
+        env_key, params_key = jax.random.split(key)
         n = self.config.num_envs
         env_state, inputs = self.envs.reset(env_key, n)
-        sequences = dict(prev_action=inputs.prev_action[:, None], prev_reward=inputs.prev_reward[:, None])
-        self.network.init(nnx.Rngs(init_key), inputs.obs[:, None], inputs.done[:, None], **sequences)
-        self.graphdef, params = nnx.split(self.network)
-        carry = self.network.initialize_carry(n)
-        one = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
-        example = StoredStep(
-            inputs=one(inputs),
-            carry=one(carry),
+        network = self._draw_model(params_key)
+        params = nnx.state(network)
+        carry = network.initialize_carry(n)
+        one_env = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
+        example = DQNReplayStep(
+            inputs=one_env(inputs),
+            carry=one_env(carry),
             action=jnp.zeros((), jnp.int32),
             reward=jnp.zeros(()),
             terminated=jnp.zeros((), bool),
@@ -200,19 +196,16 @@ class DQN:
             state, replay=lambda replay: self.replay.place(replay, self.parallel), env_state=split, inputs=split, carry=split
         )
 
-    def _network(self, params) -> Network:
-        return nnx.merge(self.graphdef, params)
-
     # -- acting -------------------------------------------------------------------------------
 
-    def _vector_step(self, state: DQNState, key: jax.Array) -> tuple[DQNState, dict]:
+    def _iteration(self, state: DQNState, key: jax.Array) -> tuple[DQNState, dict]:
         config = self.config
         act_key, env_key, update_key = jax.random.split(key, 3)
         epsilon = config.epsilon(state.env_steps)
-        carry, q = call_on_step(self._network(state.params), state.carry, state.inputs)
-        action = distrax.EpsilonGreedy(q[:, 0], epsilon).sample(seed=act_key)
+        carry, q = call_on_step(self._model(state.params), state.carry, state.inputs)
+        action = distrax.EpsilonGreedy(remove_time_axis(q), epsilon).sample(seed=act_key)
         env_state, inputs, reward, terminated, truncated, info = self.envs.step(env_key, state.env_state, action)
-        stored = StoredStep(state.inputs, state.carry, action, reward, terminated, truncated, info["final_observation"])
+        stored = DQNReplayStep(state.inputs, state.carry, action, reward, terminated, truncated, info["final_observation"])
         state = state.replace(
             replay=self.replay.add(state.replay, stored),
             env_state=env_state,
@@ -227,34 +220,33 @@ class DQN:
 
     # -- learning -----------------------------------------------------------------------------
 
-    def _bootstrap_values(self, online: Network, target: Network, batch: StoredStep, start: Any, key: jax.Array):
+    def _bootstrap_values(self, online: Network, target: Network, batch: DQNReplayStep, start: Any, key: jax.Array):
         """Double-DQN values ``[T, B]`` of every observation and of every truncated step's final observation, step by step from ``start``."""
 
         def value_of(carries, inputs, key):
             online_carry, online_q = call_on_step(online, carries[0], inputs)
             target_carry, target_q = call_on_step(target, carries[1], inputs)
-            return (online_carry, target_carry), _double_q(online_q[:, 0], target_q[:, 0])
+            return (online_carry, target_carry), _double_q(*remove_time_axis((online_q, target_q)))
 
         final = self.envs.final_inputs(batch.action, batch.reward, {"final_observation": batch.final_obs})
         return values_step_by_step(value_of, (start, start), batch.inputs, final, batch.truncated, key)
 
-    def _loss(self, params, target_params, batch: StoredStep, weights: jax.Array, key: jax.Array):
+    def _loss(self, params, target_params, batch: DQNReplayStep, weights: jax.Array, key: jax.Array):
         config = self.config
-        start = jax.tree.map(lambda leaf: leaf[:, 0], batch.carry)
-        q = unroll(self._network(params), batch.inputs, start, config.burn_in)
+        start = first_step(batch.carry)
+        q = unroll(self._model(params), batch.inputs, start, config.burn_in)
         values, final_values = self._bootstrap_values(
-            self._network(jax.lax.stop_gradient(params)), self._network(target_params), batch, start, key
+            self._model(jax.lax.stop_gradient(params)), self._model(target_params), batch, start, key
         )
-        time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
-        terminated, truncated = time_major(batch.terminated), time_major(batch.truncated)
+        reward, terminated, truncated = swap_batch_time((batch.reward, batch.terminated, batch.truncated))
         following = next_values(values, values[-1], final_values, terminated, truncated)
         if config.value_rescaling:
             following = unrescale(following)
-        targets = n_step_returns(time_major(batch.reward), following, terminated | truncated, config.gamma, config.n_step)
+        targets = n_step_returns(reward, following, terminated | truncated, config.gamma, config.n_step)
         if config.value_rescaling:
             targets = rescale(targets)
         trained = slice(config.burn_in, config.burn_in + config.trained_steps)
-        targets = jax.lax.stop_gradient(time_major(targets)[:, trained])
+        targets = jax.lax.stop_gradient(swap_batch_time(targets)[:, trained])
         actions = batch.action[:, config.burn_in :, None]
         chosen = jnp.take_along_axis(q, actions, axis=-1)[..., 0][:, : config.trained_steps]
         td = chosen - targets
@@ -293,18 +285,9 @@ class DQN:
 
     # -- train and evaluate -------------------------------------------------------------------
 
-    def _train_steps(self, key: jax.Array, state: DQNState, num_vector_steps: int):
-        return jax.lax.scan(self._vector_step, self._place(state), jax.random.split(key, num_vector_steps))
-
-    def train(self, key: jax.Array, state: DQNState, num_steps: int) -> tuple[DQNState, dict]:
-        """Runs ``num_steps // num_envs`` vector steps (at least one), with their updates, in one jitted scan."""
-        if self.graphdef is None:
-            raise RuntimeError("DQN.train: call agent.init(key) first.")
-        return self._train(key, state, max(1, num_steps // self.config.num_envs))
-
-    def _evaluate_episodes(self, key, params, num_episodes: int, epsilon: float):
-        return play_episodes(self.envs, self._network(params), epsilon_greedy(epsilon), key, num_episodes)
+    def _play(self, key, params, num_episodes: int, epsilon: float):
+        return play_episodes(self.envs, self._model(params), epsilon_greedy(epsilon), key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: DQNState, num_episodes: int = 64, epsilon: float = 0.0) -> dict:
         """Plays ``num_episodes`` episodes in parallel, ε-greedily (greedy by default); returns their statistics."""
-        return summarize("DQN", *self._evaluate(key, state.params, num_episodes, epsilon))
+        return summarize_evaluation(self.name, *self._evaluate(key, state.params, num_episodes, epsilon))

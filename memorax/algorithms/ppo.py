@@ -17,11 +17,13 @@ import optax
 from flax import nnx, struct
 from jax.sharding import Mesh
 
+from memorax.algorithms.common.agent import Agent
+from memorax.algorithms.common.axes import remove_time_axis, swap_batch_time
 from memorax.algorithms.common.config import OnPolicyConfig
-from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
+from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize_evaluation
 from memorax.algorithms.common.minibatches import minibatch_epochs
 from memorax.algorithms.common.returns import lambda_returns, next_values
-from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
 from memorax.networks import Network
 from memorax.parallel import DataParallel
 
@@ -70,7 +72,7 @@ class PPOState:
 
 
 @struct.dataclass
-class Transition:
+class PPOTransition:
     inputs: StepInputs
     action: jax.Array
     log_prob: jax.Array
@@ -82,11 +84,11 @@ class Transition:
     episode: dict
 
 
-class PPO:
+class PPO(Agent):
     """Proximal policy optimisation with recurrent (or feed-forward) actor and critic networks.
 
     ``state = agent.init(key)``; ``state, metrics = agent.train(key, state,
-    num_steps)``; ``agent.evaluate(key, state, num_episodes)``. ``metrics``
+    total_steps)``; ``agent.evaluate(key, state, num_episodes)``. ``metrics``
     holds one entry per update: losses, entropy, approximate KL, clipped
     fraction, explained variance, ``first_ratio_deviation`` (``max |ratio - 1|``
     on the first minibatch, 0 when replay reproduces acting), and the mean
@@ -105,6 +107,8 @@ class PPO:
         be divisible by the size of its ``data`` axis.
     """
 
+    name = "PPO"
+
     def __init__(
         self,
         config: PPOConfig,
@@ -116,34 +120,31 @@ class PPO:
         mesh: Mesh | None = None,
     ):
         self.config = config
-        self.envs = VectorEnv(env, env_params, "PPO")
+        self.envs = VectorEnv(env, env_params, self.name)
         self.envs.check_action_dims(actor=actor)
-        self.parallel = DataParallel(mesh, "PPO", config.split_sizes)
-        self.model = ActorCritic(actor, critic)
+        self.parallel = DataParallel(mesh, self.name, config.split_sizes)
         self.optimizer = config.optimizer(optimizer)
-        self.graphdef = None
-        self._train = jax.jit(self._train_updates, static_argnums=2)
-        self._evaluate = jax.jit(self._evaluate_episodes, static_argnums=(2, 3))
+        example = self.envs.example_inputs()
+        build_on_step(actor, example)
+        build_on_step(critic, example)
+        self._set_model(ActorCritic(actor, critic))
 
     # -- set-up -------------------------------------------------------------------------------
 
     def init(self, key: jax.Array) -> PPOState:
-        """Resets the environments and creates the networks' parameters (an eager pass)."""
-        env_key, actor_key, critic_key = jax.random.split(key, 3)
+        """Resets the environments and draws the networks' parameters: a pure function of ``key``."""
+        env_key, params_key = jax.random.split(key)
         n = self.config.num_envs
         env_state, inputs = self.envs.reset(env_key, n)
-        example = (inputs.obs[:, None], inputs.done[:, None])
-        sequences = dict(prev_action=inputs.prev_action[:, None], prev_reward=inputs.prev_reward[:, None])
-        self.model.actor.init(nnx.Rngs(actor_key), *example, **sequences)
-        self.model.critic.init(nnx.Rngs(critic_key), *example, **sequences)
-        self.graphdef, params = nnx.split(self.model)
+        model = self._draw_model(params_key)
+        params = nnx.state(model)
         state = PPOState(
             params=params,
             opt_state=self.optimizer.init(params),
             env_state=env_state,
             inputs=inputs,
-            actor_carry=self.model.actor.initialize_carry(n),
-            critic_carry=self.model.critic.initialize_carry(n),
+            actor_carry=model.actor.initialize_carry(n),
+            critic_carry=model.critic.initialize_carry(n),
             updates=jnp.array(0),
         )
         return self._place(state)
@@ -152,47 +153,43 @@ class PPO:
         split = self.parallel.split
         return self.parallel.place(state, env_state=split, inputs=split, actor_carry=split, critic_carry=split)
 
-    def _networks(self, params) -> ActorCritic:
-        return nnx.merge(self.graphdef, params)
-
     # -- rollout ------------------------------------------------------------------------------
 
-    def _env_step(self, state: PPOState, key: jax.Array) -> tuple[PPOState, Transition]:
+    def _env_step(self, state: PPOState, key: jax.Array) -> tuple[PPOState, PPOTransition]:
         act_key, env_key = jax.random.split(key)
-        model = self._networks(state.params)
+        model = self._model(state.params)
         actor_carry, policy = call_on_step(model.actor, state.actor_carry, state.inputs)
         critic_carry, value = call_on_step(model.critic, state.critic_carry, state.inputs)
         action = policy.sample(seed=act_key)
-        log_prob = policy.log_prob(action)[:, 0]
-        action = action[:, 0]
+        action, log_prob = remove_time_axis((action, policy.log_prob(action)))
 
         env_state, inputs, reward, terminated, truncated, info = self.envs.step(env_key, state.env_state, action)
         # The value of the observation a truncated episode ended on, seen with the memory it had.
         _, final_value = call_on_step(model.critic, critic_carry, self.envs.final_inputs(action, reward, info))
-        transition = Transition(
+        transition = PPOTransition(
             inputs=state.inputs,
             action=action,
             log_prob=log_prob,
-            value=value[:, 0],
+            value=remove_time_axis(value),
             reward=reward,
             terminated=terminated,
             truncated=truncated,
-            final_value=final_value[:, 0],
+            final_value=remove_time_axis(final_value),
             episode=info["episode"],
         )
         state = state.replace(env_state=env_state, inputs=inputs, actor_carry=actor_carry, critic_carry=critic_carry)
         return state, transition
 
     def _last_value(self, state: PPOState) -> jax.Array:
-        _, value = call_on_step(self._networks(state.params).critic, state.critic_carry, state.inputs)
-        return value[:, 0]
+        _, value = call_on_step(self._model(state.params).critic, state.critic_carry, state.inputs)
+        return remove_time_axis(value)
 
     # -- loss and update ----------------------------------------------------------------------
 
     def _loss(self, params, batch: dict):
         """PPO's clipped surrogate, value and entropy terms on batch-major sequences ``[envs, T]``."""
         config = self.config
-        model = self._networks(params)
+        model = self._model(params)
         step, inputs = batch["transition"], batch["transition"].inputs
         sequence = (inputs.obs, inputs.done)
         _, policy = model.actor(*sequence, batch["actor_carry"], inputs.prev_action, inputs.prev_reward)
@@ -222,14 +219,7 @@ class PPO:
             ratio_deviation=jnp.max(jnp.abs(ratio - 1)),
         )
 
-    def _minibatch_update(self, carry, minibatch: dict):
-        params, opt_state = carry
-        minibatch = self.parallel.split(minibatch)
-        grads, stats = jax.grad(self._loss, has_aux=True)(params, minibatch)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), stats
-
-    def _update(self, state: PPOState, key: jax.Array) -> tuple[PPOState, dict]:
+    def _iteration(self, state: PPOState, key: jax.Array) -> tuple[PPOState, dict]:
         config = self.config
         rollout_key, epoch_key = jax.random.split(key)
         start_carries = dict(actor_carry=state.actor_carry, critic_carry=state.critic_carry)
@@ -243,10 +233,11 @@ class PPO:
         advantages = targets - trajectory.value  # GAE
 
         time_major = dict(transition=trajectory, advantages=advantages, targets=targets)
-        batch = dict(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), time_major), **start_carries)
-        (params, opt_state), stats = minibatch_epochs(
-            self._minibatch_update, (state.params, state.opt_state), epoch_key, batch, config.num_epochs, config.num_minibatches
-        )
+        batch = dict(swap_batch_time(time_major), **start_carries)
+        params, opt_state, stats = minibatch_epochs(
+            self._loss, self.optimizer, state.params, state.opt_state, epoch_key, batch,
+            config.num_epochs, config.num_minibatches, self.parallel.split,
+        )  # fmt: skip
         metrics = {name: value.mean() for name, value in stats.items()}
         # Before the first gradient step, replaying the rollout must reproduce its log-probabilities.
         metrics["first_ratio_deviation"] = stats["ratio_deviation"][0, 0]
@@ -259,21 +250,12 @@ class PPO:
 
     # -- train and evaluate -------------------------------------------------------------------
 
-    def _train_updates(self, key: jax.Array, state: PPOState, num_updates: int):
-        return jax.lax.scan(self._update, self._place(state), jax.random.split(key, num_updates))
-
-    def train(self, key: jax.Array, state: PPOState, num_steps: int) -> tuple[PPOState, dict]:
-        """Runs ``num_steps // (num_envs * num_steps)`` updates (at least one) in one jitted scan."""
-        if self.graphdef is None:
-            raise RuntimeError("PPO.train: call agent.init(key) first.")
-        return self._train(key, state, max(1, num_steps // self.config.rollout_size))
-
-    def _evaluate_episodes(self, key, params, num_episodes: int, deterministic: bool):
+    def _play(self, key, params, num_episodes: int, deterministic: bool):
         def choose(policy, key):
             return (policy.mode() if deterministic else policy.sample(seed=key))[:, 0]
 
-        return play_episodes(self.envs, self._networks(params).actor, choose, key, num_episodes)
+        return play_episodes(self.envs, self._model(params).actor, choose, key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: PPOState, num_episodes: int = 64, deterministic: bool = True) -> dict:
         """Plays ``num_episodes`` episodes in parallel with the actor; returns their statistics."""
-        return summarize("PPO", *self._evaluate(key, state.params, num_episodes, deterministic))
+        return summarize_evaluation(self.name, *self._evaluate(key, state.params, num_episodes, deterministic))

@@ -21,17 +21,19 @@ from flax import nnx, struct
 from gymnax.environments import spaces
 from jax.sharding import Mesh
 
-from memorax.algorithms.common.config import OnPolicyConfig
-from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize
+from memorax.algorithms.common.agent import Agent
+from memorax.algorithms.common.axes import remove_time_axis, swap_batch_time
+from memorax.algorithms.common.config import EpsilonSchedule, OnPolicyConfig
+from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize_evaluation
 from memorax.algorithms.common.minibatches import minibatch_epochs
 from memorax.algorithms.common.returns import lambda_returns, next_values
-from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
 from memorax.networks import Network
 from memorax.parallel import DataParallel
 
 
 @dataclasses.dataclass(frozen=True)
-class PQNConfig(OnPolicyConfig):
+class PQNConfig(OnPolicyConfig, EpsilonSchedule):
     """PQN's hyper-parameters (the shared ones are in :class:`OnPolicyConfig`); a wrong value raises a ValueError naming the field.
 
     Defaults follow the paper's gymnax settings (32 environments x 64 steps,
@@ -58,14 +60,8 @@ class PQNConfig(OnPolicyConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("q_lambda", "epsilon_start", "epsilon_finish"):
-            self._require_within(name, 0, 1)
-        self._require_within("epsilon_decay", 0, 1, low_open=True)
-
-    def epsilon(self, env_steps: jax.Array) -> jax.Array:
-        """ε decays linearly from ``epsilon_start`` to ``epsilon_finish`` over ``epsilon_decay * total_timesteps`` steps."""
-        decay_steps = max(1, int(self.epsilon_decay * self.total_timesteps))
-        return optax.linear_schedule(self.epsilon_start, self.epsilon_finish, decay_steps)(env_steps)
+        self._require_within("q_lambda", 0, 1)
+        self._check_epsilon()
 
 
 @struct.dataclass
@@ -79,7 +75,7 @@ class PQNState:
 
 
 @struct.dataclass
-class Transition:
+class PQNTransition:
     inputs: StepInputs
     action: jax.Array
     max_q: jax.Array  # max_a Q(s_t, a), seen while acting
@@ -90,11 +86,11 @@ class Transition:
     episode: dict
 
 
-class PQN:
+class PQN(Agent):
     """Parallelised Q-network with a recurrent (or feed-forward) Q-network.
 
     ``state = agent.init(key)``; ``state, metrics = agent.train(key, state,
-    num_steps)``; ``agent.evaluate(key, state, num_episodes)``. ``metrics``
+    total_steps)``; ``agent.evaluate(key, state, num_episodes)``. ``metrics``
     holds one entry per update: the TD loss, mean Q of the taken actions, ε,
     ``first_q_deviation`` (``max |max_a Q - max_a Q_acting|`` on the first
     minibatch, 0 when replay reproduces acting), and the mean return and length of the episodes that ended during the
@@ -112,6 +108,8 @@ class PQN:
         be divisible by the size of its ``data`` axis.
     """
 
+    name = "PQN"
+
     def __init__(
         self,
         config: PQNConfig,
@@ -122,34 +120,26 @@ class PQN:
         mesh: Mesh | None = None,
     ):
         self.config = config
-        self.envs = VectorEnv(env, env_params, "PQN", action_spaces=(spaces.Discrete,))
+        self.envs = VectorEnv(env, env_params, self.name, action_spaces=(spaces.Discrete,))
         self.envs.check_action_dims(network=network)
-        self.parallel = DataParallel(mesh, "PQN", config.split_sizes)
-        self.network = network
+        self.parallel = DataParallel(mesh, self.name, config.split_sizes)
         self.optimizer = config.optimizer(optimizer)
-        self.graphdef = None
-        self._train = jax.jit(self._train_updates, static_argnums=2)
-        self._evaluate = jax.jit(self._evaluate_episodes, static_argnums=2)
+        build_on_step(network, self.envs.example_inputs())
+        self._set_model(network)
 
     def init(self, key: jax.Array) -> PQNState:
-        """Resets the environments and creates the network's parameters (an eager pass)."""
-        env_key, init_key = jax.random.split(key)
+        """Resets the environments and draws the network's parameters: a pure function of ``key``."""
+        env_key, params_key = jax.random.split(key)
         n = self.config.num_envs
         env_state, inputs = self.envs.reset(env_key, n)
-        self.network.init(
-            nnx.Rngs(init_key),
-            inputs.obs[:, None],
-            inputs.done[:, None],
-            prev_action=inputs.prev_action[:, None],
-            prev_reward=inputs.prev_reward[:, None],
-        )
-        self.graphdef, params = nnx.split(self.network)
+        network = self._draw_model(params_key)
+        params = nnx.state(network)
         state = PQNState(
             params=params,
             opt_state=self.optimizer.init(params),
             env_state=env_state,
             inputs=inputs,
-            carry=self.network.initialize_carry(n),
+            carry=network.initialize_carry(n),
             updates=jnp.array(0),
         )
         return self._place(state)
@@ -158,28 +148,26 @@ class PQN:
         split = self.parallel.split
         return self.parallel.place(state, env_state=split, inputs=split, carry=split)
 
-    def _network(self, params) -> Network:
-        return nnx.merge(self.graphdef, params)
-
     # -- rollout ------------------------------------------------------------------------------
 
-    def _env_step(self, state: PQNState, key: jax.Array, epsilon: jax.Array) -> tuple[PQNState, Transition]:
+    def _env_step(self, state: PQNState, key: jax.Array, epsilon: jax.Array) -> tuple[PQNState, PQNTransition]:
         act_key, env_key = jax.random.split(key)
-        network = self._network(state.params)
+        network = self._model(state.params)
         carry, q = call_on_step(network, state.carry, state.inputs)
-        action = distrax.EpsilonGreedy(q[:, 0], epsilon).sample(seed=act_key)
+        q = remove_time_axis(q)
+        action = distrax.EpsilonGreedy(q, epsilon).sample(seed=act_key)
 
         env_state, inputs, reward, terminated, truncated, info = self.envs.step(env_key, state.env_state, action)
         # The value of the observation a truncated episode ended on, seen with the memory it had.
         _, final_q = call_on_step(network, carry, self.envs.final_inputs(action, reward, info))
-        transition = Transition(
+        transition = PQNTransition(
             inputs=state.inputs,
             action=action,
-            max_q=q[:, 0].max(-1),
+            max_q=q.max(-1),
             reward=reward,
             terminated=terminated,
             truncated=truncated,
-            final_max_q=final_q[:, 0].max(-1),
+            final_max_q=remove_time_axis(final_q).max(-1),
             episode=info["episode"],
         )
         return state.replace(env_state=env_state, inputs=inputs, carry=carry), transition
@@ -189,19 +177,12 @@ class PQN:
     def _loss(self, params, batch: dict):
         """Squared TD error of the taken actions on batch-major sequences ``[envs, T]``."""
         step, inputs = batch["transition"], batch["transition"].inputs
-        _, q = self._network(params)(inputs.obs, inputs.done, batch["carry"], inputs.prev_action, inputs.prev_reward)
+        _, q = self._model(params)(inputs.obs, inputs.done, batch["carry"], inputs.prev_action, inputs.prev_reward)
         chosen = jnp.take_along_axis(q, step.action[..., None], axis=-1)[..., 0]
         loss = 0.5 * jnp.mean((chosen - batch["targets"]) ** 2)
         return loss, dict(loss=loss, q=chosen.mean(), max_q_deviation=jnp.max(jnp.abs(q.max(-1) - step.max_q)))
 
-    def _minibatch_update(self, carry, minibatch: dict):
-        params, opt_state = carry
-        minibatch = self.parallel.split(minibatch)
-        grads, stats = jax.grad(self._loss, has_aux=True)(params, minibatch)
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), stats
-
-    def _update(self, state: PQNState, key: jax.Array) -> tuple[PQNState, dict]:
+    def _iteration(self, state: PQNState, key: jax.Array) -> tuple[PQNState, dict]:
         config = self.config
         rollout_key, epoch_key = jax.random.split(key)
         epsilon = config.epsilon(state.updates * config.rollout_size)
@@ -210,18 +191,19 @@ class PQN:
             lambda state, key: self._env_step(state, key, epsilon), state, jax.random.split(rollout_key, config.num_steps)
         )
 
-        _, last_q = call_on_step(self._network(state.params), state.carry, state.inputs)
+        _, last_q = call_on_step(self._model(state.params), state.carry, state.inputs)
         following = next_values(
-            trajectory.max_q, last_q[:, 0].max(-1), trajectory.final_max_q, trajectory.terminated, trajectory.truncated
+            trajectory.max_q, remove_time_axis(last_q).max(-1), trajectory.final_max_q, trajectory.terminated, trajectory.truncated
         )
         ended = trajectory.terminated | trajectory.truncated
         targets = lambda_returns(trajectory.reward, following, ended, config.gamma, config.q_lambda)
 
         time_major = dict(transition=trajectory, targets=targets)
-        batch = dict(jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), time_major), carry=start_carry)
-        (params, opt_state), stats = minibatch_epochs(
-            self._minibatch_update, (state.params, state.opt_state), epoch_key, batch, config.num_epochs, config.num_minibatches
-        )
+        batch = dict(swap_batch_time(time_major), carry=start_carry)
+        params, opt_state, stats = minibatch_epochs(
+            self._loss, self.optimizer, state.params, state.opt_state, epoch_key, batch,
+            config.num_epochs, config.num_minibatches, self.parallel.split,
+        )  # fmt: skip
         metrics = {name: value.mean() for name, value in stats.items()}
         # Before the first gradient step, replaying the rollout must reproduce the Q-values of acting.
         metrics["first_q_deviation"] = stats["max_q_deviation"][0, 0]
@@ -230,18 +212,9 @@ class PQN:
 
     # -- train and evaluate -------------------------------------------------------------------
 
-    def _train_updates(self, key: jax.Array, state: PQNState, num_updates: int):
-        return jax.lax.scan(self._update, self._place(state), jax.random.split(key, num_updates))
-
-    def train(self, key: jax.Array, state: PQNState, num_steps: int) -> tuple[PQNState, dict]:
-        """Runs ``num_steps // (num_envs * num_steps)`` updates (at least one) in one jitted scan."""
-        if self.graphdef is None:
-            raise RuntimeError("PQN.train: call agent.init(key) first.")
-        return self._train(key, state, max(1, num_steps // self.config.rollout_size))
-
-    def _evaluate_episodes(self, key, params, num_episodes: int, epsilon: float):
-        return play_episodes(self.envs, self._network(params), epsilon_greedy(epsilon), key, num_episodes)
+    def _play(self, key, params, num_episodes: int, epsilon: float):
+        return play_episodes(self.envs, self._model(params), epsilon_greedy(epsilon), key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: PQNState, num_episodes: int = 64, epsilon: float = 0.0) -> dict:
         """Plays ``num_episodes`` episodes in parallel, ε-greedily (greedy by default); returns their statistics."""
-        return summarize("PQN", *self._evaluate(key, state.params, num_episodes, epsilon))
+        return summarize_evaluation(self.name, *self._evaluate(key, state.params, num_episodes, epsilon))

@@ -32,11 +32,13 @@ import optax
 from flax import nnx, struct
 from jax.sharding import Mesh
 
+from memorax.algorithms.common.agent import Agent
+from memorax.algorithms.common.axes import first_step, remove_time_axis, swap_batch_time
 from memorax.algorithms.common.config import ReplayConfig
-from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize
+from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import unroll, values_step_by_step
-from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, call_on_step
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network, heads
 from memorax.parallel import DataParallel
@@ -72,7 +74,7 @@ class SACConfig(ReplayConfig):
 
 
 @struct.dataclass
-class StoredStep:
+class SACReplayStep:
     """One step of one environment as the replay keeps it."""
 
     inputs: StepInputs  # what the networks read
@@ -101,15 +103,33 @@ class SACState:
     updates: jax.Array
 
 
+def discrete_soft_value(logits: jax.Array, q: jax.Array, alpha: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Exact ``V = Σ_a π(a) (min_i Q_i(a) - α log π(a))`` and entropy ``H = -Σ_a π(a) log π(a)``.
+
+    ``logits [..., actions]``, ``q [NUM_CRITICS, ..., actions]``; both results ``[...]``.
+    """
+    log_probs = jax.nn.log_softmax(logits)
+    probs = jnp.exp(log_probs)
+    return (probs * (q.min(0) - alpha * log_probs)).sum(-1), -(probs * log_probs).sum(-1)
+
+
+def continuous_soft_value(q: jax.Array, log_prob: jax.Array, alpha: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One-sample estimates ``V ≈ min_i Q_i(a) - α log π(a)`` and ``H ≈ -log π(a)`` at a sampled ``a ~ π``.
+
+    ``q [NUM_CRITICS, ...]`` of the sampled action, ``log_prob [...]``; both results ``[...]``.
+    """
+    return q.min(0) - alpha * log_prob, -log_prob
+
+
 def _module_ids(network: Network) -> set[int]:
     return {id(node) for _, node in nnx.iter_graph(network) if isinstance(node, nnx.Module)}
 
 
-class SAC:
+class SAC(Agent):
     """Soft actor-critic with twin critics, a tuned temperature and sequence replay; recurrent networks get burn-in.
 
     ``state = agent.init(key)``; ``state, metrics = agent.train(key, state,
-    num_steps)``; ``agent.evaluate(key, state, num_episodes, deterministic=True)``.
+    total_steps)``; ``agent.evaluate(key, state, num_episodes, deterministic=True)``.
     ``metrics`` holds one entry per vector step: ``critic_loss``,
     ``actor_loss``, ``alpha``, ``entropy`` and ``q`` (NaN at steps without an
     update), ``env_steps`` and the episode statistics.
@@ -122,15 +142,16 @@ class SAC:
         actions, a ``Categorical`` head for Discrete ones.
       critic: a :class:`Network` with a ``ContinuousQNetwork`` head for Box
         actions, a ``DiscreteQNetwork`` head for Discrete ones. SAC trains two
-        copies of it, built from different keys; modules that were given their
-        parameters at construction (e.g. ``nnx.GRUCell(..., rngs=...)``) start
-        equal in both copies. It may not share modules with the actor.
+        copies of it, with parameters drawn independently. It may not share
+        modules with the actor.
       optimizer: an optax transformation, e.g. ``optax.adam(3e-4)``, applied to
         each part with gradient clipping in front.
       mesh: the devices to split environments, the replay and sampled batches
         over (default: all of them, see docs/scaling.md); ``num_envs`` and
         ``batch_size`` must be divisible by the size of its ``data`` axis.
     """
+
+    name = "SAC"
 
     def __init__(
         self,
@@ -143,8 +164,8 @@ class SAC:
         mesh: Mesh | None = None,
     ):
         self.config = config
-        self.envs = VectorEnv(env, env_params, "SAC")
-        self.parallel = DataParallel(mesh, "SAC", config.split_sizes)
+        self.envs = VectorEnv(env, env_params, self.name)
+        self.parallel = DataParallel(mesh, self.name, config.split_sizes)
         discrete = self.envs.discrete
         expected = (heads.Categorical, heads.DiscreteQNetwork) if discrete else (heads.SquashedGaussian, heads.ContinuousQNetwork)
         for role, network, head in (("actor", actor, expected[0]), ("critic", critic, expected[1])):
@@ -165,47 +186,34 @@ class SAC:
             self.target_entropy = config.target_entropy
         else:
             self.target_entropy = 0.5 * math.log(num_actions) if discrete else -float(num_actions)
-        self.actor = actor
-        self.critics = (critic, nnx.clone(critic))
         self.optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optimizer)
         self.replay = SequenceReplay(config.num_envs, config.buffer_size, config.sequence_length, config.batch_size, config.stride)
-        self.actor_graphdef = self.critic_graphdef = None
-        self._train = jax.jit(self._train_steps, static_argnums=2)
-        self._evaluate = jax.jit(self._evaluate_episodes, static_argnums=(2, 3))
+        example = self.envs.example_inputs()
+        build_on_step(actor, example)
+        build_on_step(critic, example, **self._action_kwargs(self._random_actions(jax.random.key(0), 1)))
+        self._set_model(nnx.List([actor, critic, nnx.clone(critic)]))
+        self.actor_graphdef = nnx.graphdef(actor)
+        self.critic_graphdef = nnx.graphdef(critic)
 
     def init(self, key: jax.Array) -> SACState:
-        """Resets the environments, creates the networks' parameters (eager passes) and an empty replay."""
-        env_key, actor_key, *critic_keys = jax.random.split(key, 2 + NUM_CRITICS)
+        """Resets the environments, draws the networks' parameters and makes an empty replay: a pure function of ``key``.
+
+        The twin critics' parameters are drawn independently, whatever their modules.
+        """
+        env_key, params_key = jax.random.split(key)
         n = self.config.num_envs
         env_state, inputs = self.envs.reset(env_key, n)
-        example = dict(
-            observation=inputs.obs[:, None],
-            done=inputs.done[:, None],
-            prev_action=inputs.prev_action[:, None],
-            prev_reward=inputs.prev_reward[:, None],
-        )
-        self.actor.init(nnx.Rngs(actor_key), **example)
-        self.actor_graphdef, actor_params = nnx.split(self.actor)
-        critic_params = []
-        for critic, critic_key in zip(self.critics, critic_keys, strict=True):
-            critic.init(nnx.Rngs(critic_key), **example, **self._action_kwargs(self._random_actions(critic_key, n)[:, None]))
-            self.critic_graphdef, params = nnx.split(critic)
-            critic_params.append(params)
-        if all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), *critic_params))):
-            raise ValueError(
-                "SAC: both critics start with equal parameters, so they would stay equal; pass a critic whose "
-                "modules are not yet initialised (SAC builds each copy from its own key)."
-            )
-        stacked = self._stack(critic_params)
-        params = dict(actor=actor_params, critics=stacked, log_alpha=jnp.log(jnp.float32(self.config.initial_alpha)))
-        actor_carry = self.actor.initialize_carry(n)
-        critic_carry = self._stack([critic.initialize_carry(n) for critic in self.critics])
-        one = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
-        stored = StoredStep(
-            inputs=one(inputs),
-            actor_carry=one(actor_carry),
-            critic_carry=one(self._env_major(critic_carry)),
-            action=one(self._random_actions(env_key, n)),
+        actor, *critics = self._draw_model(params_key)
+        critic_params = self._stack([nnx.state(critic) for critic in critics])
+        params = dict(actor=nnx.state(actor), critics=critic_params, log_alpha=jnp.log(jnp.float32(self.config.initial_alpha)))
+        actor_carry = actor.initialize_carry(n)
+        critic_carry = self._stack([critic.initialize_carry(n) for critic in critics])
+        one_env = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
+        stored = SACReplayStep(
+            inputs=one_env(inputs),
+            actor_carry=one_env(actor_carry),
+            critic_carry=one_env(self._env_major(critic_carry)),
+            action=one_env(self._random_actions(env_key, n)),
             reward=jnp.zeros(()),
             terminated=jnp.zeros((), bool),
             truncated=jnp.zeros((), bool),
@@ -213,7 +221,7 @@ class SAC:
         )
         state = SACState(
             params=params,
-            target_critic_params=stacked,
+            target_critic_params=critic_params,
             opt_state={part: self.optimizer.init(value) for part, value in params.items()},
             replay=self.replay.init(stored),
             env_state=env_state,
@@ -288,35 +296,19 @@ class SAC:
             return q
         return jnp.take_along_axis(q, jnp.broadcast_to(action[None, ..., None], q.shape[:-1] + (1,)), axis=-1)[..., 0]
 
-    def _soft_value(self, policy, critics_given, alpha: jax.Array, key: jax.Array):
-        """``(out, V, H)`` with ``V = E_{a~π}[min_i Q_i(a) - α log π(a)]`` and the policy's entropy ``H``.
-
-        ``critics_given(action) -> (out, q)`` runs the critics: on a sampled
-        continuous action (one reparameterised sample estimates V and H), or
-        on None for discrete actions, whose expectations are exact sums.
-        """
-        if self.envs.discrete:
-            out, q = critics_given(None)
-            log_probs = jax.nn.log_softmax(policy.logits)
-            value = (jnp.exp(log_probs) * (q.min(0) - alpha * log_probs)).sum(-1)
-            return out, value, policy.entropy()
-        action, log_prob = policy.sample_and_log_prob(seed=key)
-        out, q = critics_given(action)
-        return out, q.min(0) - alpha * log_prob, -log_prob
-
     # -- acting -------------------------------------------------------------------------------
 
-    def _vector_step(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
+    def _iteration(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
         config = self.config
         act_key, random_key, env_key, update_key = jax.random.split(key, 4)
         actor = nnx.merge(self.actor_graphdef, state.params["actor"])
         actor_carry, policy = call_on_step(actor, state.actor_carry, state.inputs)
         warming_up = state.env_steps < config.learning_starts
-        action = jnp.where(warming_up, self._random_actions(random_key, config.num_envs), policy.sample(seed=act_key)[:, 0])
+        action = jnp.where(warming_up, self._random_actions(random_key, config.num_envs), remove_time_axis(policy.sample(seed=act_key)))
         # The critics' outputs are not needed to act; their carries are, to replay sequences from.
         critic_carry, _ = self._critics_on_step(state.params["critics"], state.critic_carry, state.inputs, action[:, None])
         env_state, inputs, reward, terminated, truncated, info = self.envs.step(env_key, state.env_state, self._env_action(action))
-        stored = StoredStep(
+        stored = SACReplayStep(
             state.inputs, state.actor_carry, self._env_major(state.critic_carry), action, reward, terminated, truncated,
             info["final_observation"],
         )  # fmt: skip
@@ -330,12 +322,12 @@ class SAC:
         )
         vector_steps = state.env_steps // config.num_envs
         ready = (state.env_steps >= config.learning_starts) & (vector_steps % config.train_every == 0)
-        state, stats = jax.lax.cond(ready, self._train_updates, self._no_update, state, update_key)
+        state, stats = jax.lax.cond(ready, self._updates, self._no_update, state, update_key)
         return self._place(state), dict(stats, env_steps=state.env_steps, **episode_metrics(info["episode"]))
 
     # -- learning -----------------------------------------------------------------------------
 
-    def _targets(self, params, target_critic_params, batch: StoredStep, actor_start, critic_start, key) -> jax.Array:
+    def _targets(self, params, target_critic_params, batch: SACReplayStep, actor_start, critic_start, key) -> jax.Array:
         """n-step soft targets ``[batch, trained_steps]``, bootstrapped step by step by the episode-end rule."""
         config = self.config
         actor = nnx.merge(self.actor_graphdef, params["actor"])
@@ -343,24 +335,28 @@ class SAC:
 
         def value_of(carries, inputs, key):
             actor_carry, policy = call_on_step(actor, carries[0], inputs)
-            critics_given = lambda action: self._critics_on_step(target_critic_params, carries[1], inputs, action)  # noqa: E731
-            critic_carry, value, _ = self._soft_value(policy, critics_given, alpha, key)
-            return (actor_carry, critic_carry), value[:, 0]
+            if self.envs.discrete:
+                critic_carry, q = self._critics_on_step(target_critic_params, carries[1], inputs, None)
+                value, _ = discrete_soft_value(policy.logits, q, alpha)
+            else:
+                action, log_prob = policy.sample_and_log_prob(seed=key)
+                critic_carry, q = self._critics_on_step(target_critic_params, carries[1], inputs, action)
+                value, _ = continuous_soft_value(q, log_prob, alpha)
+            return (actor_carry, critic_carry), remove_time_axis(value)
 
         final = self.envs.final_inputs(self._env_action(batch.action), batch.reward, {"final_observation": batch.final_obs})
         values, final_values = values_step_by_step(value_of, (actor_start, critic_start), batch.inputs, final, batch.truncated, key)
-        time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731
-        terminated, truncated = time_major(batch.terminated), time_major(batch.truncated)
+        reward, terminated, truncated = swap_batch_time((batch.reward, batch.terminated, batch.truncated))
         following = next_values(values, values[-1], final_values, terminated, truncated)
-        targets = n_step_returns(time_major(batch.reward), following, terminated | truncated, config.gamma, config.n_step)
-        return time_major(targets)[:, config.burn_in : config.burn_in + config.trained_steps]
+        targets = n_step_returns(reward, following, terminated | truncated, config.gamma, config.n_step)
+        return swap_batch_time(targets)[:, config.burn_in : config.burn_in + config.trained_steps]
 
-    def _loss(self, params, target_critic_params, batch: StoredStep, key: jax.Array):
+    def _loss(self, params, target_critic_params, batch: SACReplayStep, key: jax.Array):
         config = self.config
         target_key, actor_key = jax.random.split(key)
         trained = slice(0, config.trained_steps)
-        actor_start = jax.tree.map(lambda leaf: leaf[:, 0], batch.actor_carry)
-        critic_start = self._env_major(jax.tree.map(lambda leaf: leaf[:, 0], batch.critic_carry))
+        actor_start = first_step(batch.actor_carry)
+        critic_start = self._env_major(first_step(batch.critic_carry))
         constant = jax.lax.stop_gradient(params)
         alpha = jnp.exp(constant["log_alpha"])
 
@@ -373,12 +369,12 @@ class SAC:
         actor = nnx.merge(self.actor_graphdef, params["actor"])
         policy = unroll(actor, batch.inputs, actor_start, config.burn_in)
 
-        def critics_given(action):
-            if action is None:  # discrete: the critic loss's q already values every action
-                return None, jax.lax.stop_gradient(q)
-            return None, self._critics_unrolled(constant["critics"], batch.inputs, critic_start, action)
-
-        _, value, entropy = self._soft_value(policy, critics_given, alpha, actor_key)
+        if self.envs.discrete:  # the critic loss's q already values every action
+            value, entropy = discrete_soft_value(policy.logits, jax.lax.stop_gradient(q), alpha)
+        else:
+            action, log_prob = policy.sample_and_log_prob(seed=actor_key)
+            q_sampled = self._critics_unrolled(constant["critics"], batch.inputs, critic_start, action)
+            value, entropy = continuous_soft_value(q_sampled, log_prob, alpha)
         actor_loss = -value[:, trained].mean()
         entropy = jax.lax.stop_gradient(entropy[:, trained].mean())
         alpha_loss = params["log_alpha"] * (entropy - self.target_entropy)
@@ -398,7 +394,7 @@ class SAC:
         state = state.replace(params=params, target_critic_params=target, opt_state=opt_state, updates=state.updates + 1)
         return state, stats
 
-    def _train_updates(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
+    def _updates(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
         state, stats = jax.lax.scan(self._update, state, jax.random.split(key, self.config.updates_per_train))
         return state, jax.tree.map(lambda x: x[-1], stats)
 
@@ -408,29 +404,20 @@ class SAC:
 
     # -- train and evaluate -------------------------------------------------------------------
 
-    def _train_steps(self, key: jax.Array, state: SACState, num_vector_steps: int):
-        return jax.lax.scan(self._vector_step, self._place(state), jax.random.split(key, num_vector_steps))
-
-    def train(self, key: jax.Array, state: SACState, num_steps: int) -> tuple[SACState, dict]:
-        """Runs ``num_steps // num_envs`` vector steps (at least one), with their updates, in one jitted scan."""
-        if self.actor_graphdef is None:
-            raise RuntimeError("SAC.train: call agent.init(key) first.")
-        return self._train(key, state, max(1, num_steps // self.config.num_envs))
-
     def _choose(self, deterministic: bool):
         def choose(policy, key):
             if self.envs.discrete:
                 action = jnp.argmax(policy.logits, -1) if deterministic else policy.sample(seed=key)
             else:
                 action = jnp.tanh(policy.distribution.mean()) if deterministic else policy.sample(seed=key)
-            return self._env_action(action[:, 0])
+            return self._env_action(remove_time_axis(action))
 
         return choose
 
-    def _evaluate_episodes(self, key, params, num_episodes: int, deterministic: bool):
+    def _play(self, key, params, num_episodes: int, deterministic: bool):
         actor = nnx.merge(self.actor_graphdef, params["actor"])
         return play_episodes(self.envs, actor, self._choose(deterministic), key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: SACState, num_episodes: int = 64, deterministic: bool = True) -> dict:
         """Plays ``num_episodes`` episodes in parallel with the actor's mean action (or samples); returns their statistics."""
-        return summarize("SAC", *self._evaluate(key, state.params, num_episodes, deterministic))
+        return summarize_evaluation(self.name, *self._evaluate(key, state.params, num_episodes, deterministic))

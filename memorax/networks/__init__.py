@@ -3,7 +3,7 @@
 from memorax.networks import blocks, heads, sequence_models
 from memorax.networks.cnn import CNN
 from memorax.networks.feature_extractor import FeatureExtractor
-from memorax.networks.lazy import LazyModule, NotInitializedError
+from memorax.networks.lazy import LazyModule, NotInitializedError, init, redraw, reinitialize
 from memorax.networks.mlp import MLP
 from memorax.networks.network import Network
 from memorax.networks.sequence_models import RNN, SequenceModel, SequenceModelWrapper
@@ -20,5 +20,8 @@ __all__ = [
     "SequenceModelWrapper",
     "blocks",
     "heads",
+    "init",
+    "redraw",
+    "reinitialize",
     "sequence_models",
 ]

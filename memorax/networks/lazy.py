@@ -1,15 +1,24 @@
-"""Lazy parameter creation: how modules without input sizes get their parameters.
+"""Lazy parameters: modules built from the width of their first input, and every parameter drawn from a key.
 
 The guide builds modules without input sizes or rngs (``MLP(features=(64,))``,
-``heads.VNetwork()``, ``Mamba(hidden_dim=64)``). Such a module subclasses
-:class:`LazyModule` and creates its parameters in ``build(in_features, rngs)``,
-which runs once, on the module's first call inside ``Network.init``. That call
-opens :func:`initializing`, the only place the rngs come from. A lazy module
-called before ``init`` raises :class:`NotInitializedError`.
+``heads.VNetwork()``, ``Mamba(hidden_dim=64)``). Every such module subclasses
+:class:`LazyModule` and creates all its parameters in ``build(in_features,
+rngs)``. That gives two separate steps:
 
-Once built, a lazy module is an ordinary NNX module: ``nnx.split``,
-``nnx.jit`` and ``nnx.grad`` see its ``nnx.Param`` attributes as usual. Building
-changes the module's graph, so ``init`` runs eagerly, never under a transform.
+- **Building** fixes the module graph. It happens once, eagerly, on the first
+  call of each lazy module inside :func:`init`: the module records
+  ``in_features``, the width of its input, and builds. Every later call checks
+  the width, so a wrong input raises a ValueError naming the module before
+  anything is traced.
+- **Drawing** creates the parameter values. :func:`reinitialize` calls
+  ``build(in_features, rngs)`` again on every lazy module, in the graph's
+  order, each shared module once. It is a pure function of the rngs' key, so
+  :func:`redraw` runs under ``jax.jit`` and ``jax.vmap``: many seeds are one
+  call.
+
+A lazy module called before it is built raises :class:`NotInitializedError`.
+Once built it is an ordinary NNX module: ``nnx.split``, ``nnx.jit`` and
+``nnx.grad`` see its ``nnx.Param`` attributes as usual.
 """
 
 from __future__ import annotations
@@ -17,55 +26,122 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
+from typing import Any
 
 import jax
 from flax import nnx
 
-_init_rngs: contextvars.ContextVar[nnx.Rngs | None] = contextvars.ContextVar(
-    "memorax_init_rngs", default=None
-)
+_build_rngs: contextvars.ContextVar[nnx.Rngs | None] = contextvars.ContextVar("memorax_build_rngs", default=None)
 
 
 class NotInitializedError(RuntimeError):
-    """A lazy module was called before ``network.init`` created its parameters."""
-
-
-@contextlib.contextmanager
-def initializing(rngs: nnx.Rngs) -> Iterator[None]:
-    """Lets lazy modules called inside the block build their parameters from ``rngs``."""
-    token = _init_rngs.set(rngs)
-    try:
-        yield
-    finally:
-        _init_rngs.reset(token)
+    """A lazy module was called before ``init`` built it."""
 
 
 class LazyModule(nnx.Module):
-    """A module whose parameters are created from the size of its first input.
+    """A module whose parameters are created from the width of its first input.
 
-    Subclasses implement ``build(in_features, rngs)`` and call
-    ``self.build_once(inputs)`` first thing in ``__call__``; ``in_features`` is
-    ``inputs.shape[-1]``.
+    Subclasses create every parameter in ``build(in_features, rngs)``, and
+    nothing there but parameters and NNX layers (no lazy modules: those are
+    built by their own first call), and call ``self.build_once(inputs)`` first
+    thing in ``__call__``. ``in_features`` is ``inputs.shape[-1]``; it is None
+    until the module is built.
     """
 
-    built: bool = False
+    in_features: int | None = None
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         raise NotImplementedError
 
     def build_once(self, inputs: jax.Array) -> None:
-        if self.built:
+        """Builds the module on its first call inside :func:`init`; afterwards checks the input's width."""
+        width = inputs.shape[-1]
+        if self.in_features is not None:
+            if width != self.in_features:
+                raise ValueError(
+                    f"{type(self).__name__}: it was built for inputs of width {self.in_features}; got inputs of "
+                    f"shape {tuple(inputs.shape)} (width {width})."
+                )
             return
-        rngs = _init_rngs.get()
+        rngs = _build_rngs.get()
         if rngs is None:
             raise NotInitializedError(
-                f"{type(self).__name__} has no parameters yet: call "
-                "network.init(rngs, observation, done, ...) once before calling the network."
+                f"{type(self).__name__} has no parameters yet: call network.init(rngs, observation, done, ...) "
+                "(or memorax.networks.init(module, rngs, *example_inputs)) once before calling it."
             )
         if isinstance(inputs, jax.core.Tracer):
             raise NotInitializedError(
-                f"{type(self).__name__} is being built under a JAX transform; "
-                "call network.init(...) eagerly, outside jit/grad/vmap."
+                f"{type(self).__name__} is being built under a JAX transform; build it with init(...) eagerly, "
+                "outside jit/grad/vmap (drawing its parameters afterwards may be traced)."
             )
-        self.build(inputs.shape[-1], rngs)
-        self.built = True
+        self.build(width, rngs)
+        self.in_features = width
+
+
+def _as_rngs(rngs: nnx.Rngs | int | jax.Array) -> nnx.Rngs:
+    return rngs if isinstance(rngs, nnx.Rngs) else nnx.Rngs(rngs)
+
+
+def lazy_modules(tree: Any) -> list[LazyModule]:
+    """The lazy modules of a module (or a pytree of modules), in the graph's order, each shared module once."""
+    return [node for _, node in nnx.iter_graph(tree) if isinstance(node, LazyModule)]
+
+
+def reinitialize(tree: Any, rngs: nnx.Rngs | int | jax.Array) -> None:
+    """Draws every parameter of the lazy modules in ``tree`` afresh from ``rngs``, in place.
+
+    ``tree`` is a module or a pytree of modules (e.g. an actor and a critic
+    that share a torso, whose parameters are drawn once). The draws follow
+    the graph's order, so equal keys give equal parameters. Traceable when
+    ``tree`` was created inside the trace (see :func:`redraw`).
+    """
+    rngs = _as_rngs(rngs)
+    modules = lazy_modules(tree)
+    unbuilt = [type(module).__name__ for module in modules if module.in_features is None]
+    if unbuilt:
+        raise NotInitializedError(
+            f"{', '.join(unbuilt)} not built: the example inputs given to init never reached them."
+        )
+    for module in modules:
+        module.build(module.in_features, rngs)
+
+
+def init(module: nnx.Module, rngs: nnx.Rngs | int | jax.Array, *example_inputs: Any, **example_kwargs: Any) -> None:
+    """Builds ``module``'s lazy modules from example inputs, then draws every parameter from ``rngs``.
+
+    ``module(*example_inputs, **example_kwargs)`` runs once, eagerly, if any
+    lazy module is not yet built; only the inputs' shapes and dtypes matter.
+    Calling ``init`` again with other rngs draws every parameter again
+    (shared modules stay shared); with the same rngs it gives the same
+    parameters.
+
+    Args:
+      module: e.g. ``MLP(features=(64,))``, ``Mamba(hidden_dim=64)`` or a ``Network``.
+      rngs: an ``nnx.Rngs``, an integer seed or a key.
+      example_inputs, example_kwargs: what ``module`` is called with, e.g.
+        ``(inputs [B, T, F], done [B, T], carry)`` for a sequence model.
+    """
+    if any(lazy.in_features is None for lazy in lazy_modules(module)):
+        with _building(nnx.Rngs(0)):
+            module(*example_inputs, **example_kwargs)
+    reinitialize(module, rngs)
+
+
+def redraw(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array) -> nnx.State:
+    """The state of the built module ``nnx.merge(graphdef, state)`` with every lazy parameter drawn from ``key``.
+
+    Pure: the same key gives the same state, and ``jax.vmap`` over keys draws
+    one independent set of parameters per key.
+    """
+    module = nnx.merge(graphdef, state)
+    reinitialize(module, nnx.Rngs(key))
+    return nnx.state(module)
+
+
+@contextlib.contextmanager
+def _building(rngs: nnx.Rngs) -> Iterator[None]:
+    token = _build_rngs.set(rngs)
+    try:
+        yield
+    finally:
+        _build_rngs.reset(token)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from memorax.networks.lazy import initializing
+from memorax.networks import lazy
 from memorax.networks.sequence_models.sequence_model import Carry
 from memorax.networks.sequence_models.wrapper import SequenceModelWrapper
 
@@ -24,7 +24,7 @@ class Network(nnx.Module):
     head's. A single step is ``T = 1``.
 
     Modules built without input sizes get their parameters from
-    :meth:`init`, which runs one eager forward pass. Modules shared between
+    :meth:`init` (see :mod:`memorax.networks.lazy`). Modules shared between
     networks are shared objects: their parameters exist once and are built once.
 
     Args:
@@ -49,24 +49,24 @@ class Network(nnx.Module):
 
     def init(
         self,
-        rngs: nnx.Rngs | int,
+        rngs: nnx.Rngs | int | jax.Array,
         observation: jax.Array,
         done: jax.Array,
         prev_action: jax.Array | None = None,
         prev_reward: jax.Array | None = None,
         **head_kwargs: Any,
     ) -> None:
-        """Creates the parameters of every lazy module with one eager forward pass.
+        """Builds every lazy module with one eager forward pass (the first time), then draws every parameter from ``rngs``.
+
+        Calling it again with other rngs draws every parameter again; modules
+        shared with another network are drawn again too, and stay shared.
 
         Args:
-          rngs: an ``nnx.Rngs`` or an integer seed.
+          rngs: an ``nnx.Rngs``, an integer seed or a key.
           observation, done, prev_action, prev_reward, head_kwargs: example
             inputs, as for ``__call__``; only their shapes and dtypes matter.
         """
-        if isinstance(rngs, int):
-            rngs = nnx.Rngs(rngs)
-        with initializing(rngs):
-            self(observation, done, None, prev_action, prev_reward, **head_kwargs)
+        lazy.init(self, rngs, observation, done, None, prev_action, prev_reward, **head_kwargs)
 
     def __call__(
         self,

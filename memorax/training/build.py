@@ -10,20 +10,20 @@ from gymnax.environments import spaces
 
 from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.environments import make
-from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
+from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import LRU, S5, Mamba, SelfAttention
+from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, Mamba, SelfAttention
 from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions
 
 
-def sequence_model(kind: TorsoKind, in_features: int, options: TorsoOptions, seed: int) -> nnx.Module:
-    """One sequence model of width ``options.hidden`` reading ``in_features``."""
+def sequence_model(kind: TorsoKind, options: TorsoOptions) -> nnx.Module:
+    """One sequence model of width ``options.hidden``; its parameters are drawn by the agent's ``init``."""
     hidden = options.hidden
     if kind == "lstm":
-        return RNN(nnx.OptimizedLSTMCell(in_features, hidden, rngs=nnx.Rngs(seed)))
+        return LSTM(hidden)
     if kind == "gru":
-        return RNN(nnx.GRUCell(in_features, hidden, rngs=nnx.Rngs(seed)))
+        return GRU(hidden)
     if kind == "mamba":
         return Mamba(hidden_dim=hidden)
     if kind == "s5":
@@ -35,20 +35,20 @@ def sequence_model(kind: TorsoKind, in_features: int, options: TorsoOptions, see
     return MLP(features=(hidden,))
 
 
-def torso(options: TorsoOptions, in_features: int, seed: int) -> nnx.Module:
+def torso(options: TorsoOptions) -> nnx.Module:
     if not options.stack:
-        return SequenceModelWrapper(sequence_model(options.kind, in_features, options, seed))
+        return SequenceModelWrapper(sequence_model(options.kind, options))
     blocks = []
-    for index, kind in enumerate(options.stack):
-        blocks.append(Residual(PreNorm(sequence_model(kind, options.hidden, options, seed + index))))
+    for kind in options.stack:
+        blocks.append(Residual(PreNorm(sequence_model(kind, options))))
         blocks.append(Residual(PreNorm(FFN(hidden_dim=4 * options.hidden))))
     return Stack(blocks=blocks)
 
 
-def network(options: TrainOptions, head: nnx.Module, seed: int) -> Network:
+def network(options: TrainOptions, head: nnx.Module) -> Network:
     layer_norm = options.algorithm == "pqn"  # PQN's stability without a target network rests on it
     encoder = MLP(features=options.encoder.features, layer_norm=layer_norm)
-    body = torso(options.torso, options.encoder.features[-1], seed)
+    body = torso(options.torso)
     return Network(FeatureExtractor(observation_extractor=encoder), body, head)
 
 
@@ -63,7 +63,7 @@ def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
     if options.algorithm in ("pqn", "dqn"):
         if not discrete:
             raise ValueError(f"--algorithm {options.algorithm} needs discrete actions; {options.env} has {space}.")
-        q_network = network(options, heads.DiscreteQNetwork(space.n), options.seed)
+        q_network = network(options, heads.DiscreteQNetwork(space.n))
         if options.algorithm == "dqn":
             return DQN(config, env, env_params, q_network, optax.adam(learning_rate), mesh)
         return PQN(config, env, env_params, q_network, optax.radam(learning_rate), mesh)
@@ -71,9 +71,9 @@ def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
     if options.algorithm == "sac":
         policy = heads.Categorical(action_dim) if discrete else heads.SquashedGaussian(action_dim)
         value = heads.DiscreteQNetwork(action_dim) if discrete else heads.ContinuousQNetwork()
-        actor, critic = network(options, policy, options.seed), network(options, value, options.seed + 1)
+        actor, critic = network(options, policy), network(options, value)
         return SAC(config, env, env_params, actor, critic, optax.adam(learning_rate), mesh)
     policy = heads.Categorical(action_dim) if discrete else heads.Gaussian(action_dim=action_dim)
-    actor = network(options, policy, options.seed)
-    critic = network(options, heads.VNetwork(), options.seed + 1)
+    actor = network(options, policy)
+    critic = network(options, heads.VNetwork())
     return PPO(config, env, env_params, actor, critic, optax.adam(learning_rate), mesh)

@@ -76,7 +76,7 @@ def interval_steps(options: TrainOptions) -> int:
     return math.ceil(options.log_every / rollout) * rollout
 
 
-def summarize(interval: int, metrics: dict, seconds: float, steps: int) -> dict:
+def interval_record(interval: int, metrics: dict, seconds: float, steps: int) -> dict:
     """One record from an interval's per-update metrics: means, with episode statistics weighted by episodes.
 
     A mean over no values (no episode ended, no update ran) is None.
@@ -191,7 +191,7 @@ def train(
                 checkpoints.save(interval, state, {"interval": interval, "env_steps": (interval + 1) * steps})
                 saved = interval
                 if writer:
-                    record = summarize(interval, metrics, time.perf_counter() - began, steps)
+                    record = interval_record(interval, metrics, time.perf_counter() - began, steps)
                     for logger in (*owned, *loggers):
                         logger.log(record)
                     plot_curves({run.directory.name: metrics_file.records}, run.curve, f"{options.algorithm} on {options.env}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import optax
 
 
@@ -25,6 +26,22 @@ class Config:
         if not (low < value <= high if low_open else low <= value <= high):
             interval = f"{'(' if low_open else '['}{low}, {high}]"
             raise ValueError(f"{type(self).__name__}.{name} is {value}; expected a value in {interval}.")
+
+
+class EpsilonSchedule:
+    """ε-greedy exploration whose ε decays linearly from ``epsilon_start`` to
+    ``epsilon_finish`` over the first ``epsilon_decay`` of ``total_timesteps``;
+    the config that mixes it in declares those four fields."""
+
+    def _check_epsilon(self) -> None:
+        for name in ("epsilon_start", "epsilon_finish"):
+            self._require_within(name, 0, 1)
+        self._require_within("epsilon_decay", 0, 1, low_open=True)
+
+    def epsilon(self, env_steps: jax.Array) -> jax.Array:
+        """ε after ``env_steps`` environment steps."""
+        decay_steps = max(1, int(self.epsilon_decay * self.total_timesteps))
+        return optax.linear_schedule(self.epsilon_start, self.epsilon_finish, decay_steps)(env_steps)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,7 +53,7 @@ def play_episodes(
     return finished, returns, lengths
 
 
-def summarize(algorithm: str, finished: jax.Array, returns: jax.Array, lengths: jax.Array) -> dict:
+def summarize_evaluation(algorithm: str, finished: jax.Array, returns: jax.Array, lengths: jax.Array) -> dict:
     """Evaluation statistics; raises if an episode did not end."""
     if not bool(finished.all()):
         raise RuntimeError(f"{algorithm}.evaluate: some episodes did not end within env_params.max_steps_in_episode.")

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
+from memorax.algorithms.common.axes import add_time_axis
 from memorax.environments import RecordEpisodeStatistics
 from memorax.networks import Network
 
@@ -30,9 +31,14 @@ class StepInputs:
 
 def call_on_step(network: Network, carry: Any, inputs: StepInputs, **head_kwargs) -> tuple[Any, Any]:
     """Calls ``network`` on one step of every environment, as sequences of length 1 (outputs keep the time axis)."""
-    return network(
-        inputs.obs[:, None], inputs.done[:, None], carry, inputs.prev_action[:, None], inputs.prev_reward[:, None], **head_kwargs
-    )
+    step = add_time_axis(inputs)
+    return network(step.obs, step.done, carry, step.prev_action, step.prev_reward, **head_kwargs)
+
+
+def build_on_step(network: Network, inputs: StepInputs, **head_kwargs) -> None:
+    """Builds ``network``'s lazy modules for the inputs of one step (see ``Network.init``)."""
+    step = add_time_axis(inputs)
+    network.init(0, step.obs, step.done, step.prev_action, step.prev_reward, **add_time_axis(head_kwargs))
 
 
 class VectorEnv:
@@ -75,6 +81,11 @@ class VectorEnv:
     @property
     def max_steps_in_episode(self) -> int:
         return int(self.params.max_steps_in_episode)
+
+    def example_inputs(self, num_envs: int = 1) -> StepInputs:
+        """Zeros shaped as the inputs of one step of ``num_envs`` environments, without stepping anything."""
+        _, inputs = jax.eval_shape(lambda key: self.reset(key, num_envs), jax.random.key(0))
+        return jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), inputs)
 
     def encode_action(self, action: jax.Array) -> jax.Array:
         """Actions ``[..., *action_shape]`` as the networks read them: one-hot for discrete actions, flat vectors otherwise."""

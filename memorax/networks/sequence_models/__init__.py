@@ -2,14 +2,16 @@
 
 from memorax.networks.sequence_models.lru import LRU
 from memorax.networks.sequence_models.mamba import Mamba
-from memorax.networks.sequence_models.rnn import RNN
+from memorax.networks.sequence_models.rnn import GRU, LSTM, RNN
 from memorax.networks.sequence_models.s5 import S5
 from memorax.networks.sequence_models.self_attention import SelfAttention
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 from memorax.networks.sequence_models.wrapper import SequenceModelWrapper, as_sequence_model
 
 __all__ = [
+    "GRU",
     "LRU",
+    "LSTM",
     "RNN",
     "S5",
     "Carry",

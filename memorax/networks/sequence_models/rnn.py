@@ -1,19 +1,46 @@
-"""RNN: any Flax NNX recurrent cell as a sequence model with resets."""
+"""RNN: a Flax NNX recurrent cell as a sequence model with resets; GRU and LSTM build theirs lazily."""
 
 from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from memorax.networks.lazy import LazyModule
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 
-class RNN(SequenceModel):
+def _cell_factory(cell: nnx.RNNCellBase) -> Callable[..., nnx.RNNCellBase]:
+    """``(in_features, rngs=) -> cell`` making cells like ``cell``: its class, width and the options it keeps.
+
+    NNX cells keep their activations, dtypes and carry initialiser as
+    attributes but not their kernel and bias initialisers, so a cell made
+    again uses its class's default initialisers.
+    """
+    keywords = inspect.signature(type(cell).__init__).parameters
+    kept = {name: getattr(cell, name) for name in keywords if name not in ("self", "in_features", "rngs") and hasattr(cell, name)}
+    return functools.partial(type(cell), **kept)
+
+
+class RNN(LazyModule, SequenceModel):
     """Runs an ``nnx`` recurrent cell over time, resetting its carry at episode starts.
 
     For each step t: ``c = initial if done_t else c_{t-1}``, then
     ``c_t, y_t = cell(c, x_t)``.
+
+    Shapes: inputs ``[B, T, in_features]``, outputs ``[B, T, hidden_features]``;
+    the carry is the cell's (``[B, hidden]``, or ``(c, h)`` for LSTMs).
+
+    ``RNN(cell)`` is built at once, with the cell's parameters; ``init`` draws
+    them again from its key like every other parameter, making a cell of the
+    same class, width and options (activations, dtypes, carry initialiser)
+    with the class's default kernel and bias initialisers. For other
+    initialisers, build the cell lazily: ``GRU(64, kernel_init=...)``.
 
     Args:
       cell: an eagerly built ``nnx.RNNCellBase`` (``LSTMCell``, ``GRUCell``,
@@ -22,18 +49,21 @@ class RNN(SequenceModel):
     """
 
     def __init__(self, cell: nnx.RNNCellBase):
+        self.make_cell = _cell_factory(cell)
         self.cell = cell
+        self.in_features = cell.in_features
+
+    def build(self, in_features: int, rngs: nnx.Rngs) -> None:
+        self.cell = self.make_cell(in_features, rngs=rngs)
 
     def initialize_carry(self, batch_size: int) -> Carry:
+        # The carry's shape does not depend on the input width: before the cell is built, a cell of width 1 tells it.
+        cell = self.cell if self.in_features is not None else self.make_cell(1, rngs=nnx.Rngs(0))
         # A fixed key: the initial carry must be the same at every reset.
-        return self.cell.initialize_carry((batch_size, self.cell.in_features), rngs=nnx.Rngs(0))
+        return cell.initialize_carry((batch_size, cell.in_features), rngs=nnx.Rngs(0))
 
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
-        if inputs.shape[-1] != self.cell.in_features:
-            raise ValueError(
-                f"RNN({type(self.cell).__name__}): inputs have shape {inputs.shape}; expected "
-                f"last axis {self.cell.in_features} (the cell's in_features)."
-            )
+        self.build_once(inputs)
         initial = self.initialize_carry(inputs.shape[0])
 
         def step(carry, xs):
@@ -44,3 +74,36 @@ class RNN(SequenceModel):
         time_major = (jnp.swapaxes(inputs, 0, 1), jnp.swapaxes(done, 0, 1))
         carry, outputs = jax.lax.scan(step, carry, time_major)
         return carry, jnp.swapaxes(outputs, 0, 1)
+
+
+class GRU(RNN):
+    r"""A GRU (Cho et al. 2014) built from the width of its first input: ``RNN(nnx.GRUCell(F, hidden_dim))``.
+
+    ``r = σ(W_ir x + W_hr h + b_r)``, ``z = σ(W_iz x + W_hz h + b_z)``,
+    ``n = tanh(W_in x + r ⊙ (W_hn h + b_n))``, ``h' = (1 - z) ⊙ n + z ⊙ h``.
+
+    Args:
+      hidden_dim: width of the hidden state and the outputs.
+      cell_options: passed to ``nnx.GRUCell`` (``kernel_init``, ``dtype``, ...).
+    """
+
+    def __init__(self, hidden_dim: int, **cell_options: Any):
+        self.make_cell = functools.partial(nnx.GRUCell, hidden_features=hidden_dim, **cell_options)
+        self.hidden_dim = hidden_dim
+
+
+class LSTM(RNN):
+    r"""An LSTM (Hochreiter & Schmidhuber 1997) built from the width of its first input, with NNX's fused cell.
+
+    ``i, f, o = σ(W_{i,f,o} [x, h] + b)``, ``g = tanh(W_g [x, h] + b_g)``,
+    ``c' = f ⊙ c + i ⊙ g``, ``h' = o ⊙ tanh(c')``; the carry is ``(c, h)``.
+    ``nnx.OptimizedLSTMCell`` computes the four gates in one matrix product.
+
+    Args:
+      hidden_dim: width of the hidden state and the outputs.
+      cell_options: passed to ``nnx.OptimizedLSTMCell`` (``kernel_init``, ``dtype``, ...).
+    """
+
+    def __init__(self, hidden_dim: int, **cell_options: Any):
+        self.make_cell = functools.partial(nnx.OptimizedLSTMCell, hidden_features=hidden_dim, **cell_options)
+        self.hidden_dim = hidden_dim

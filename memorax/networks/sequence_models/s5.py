@@ -69,16 +69,16 @@ class S5(LazyModule, SequenceModel):
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         half = self.state_dim // 2
         eigenvalues, vectors = hippo_legs_normal(self.state_dim)
-        eigenvalues, vectors = eigenvalues[:half], vectors[:, :half]
+        eigenvalues, vectors = eigenvalues[:half], jnp.asarray(vectors[:, :half], jnp.complex64)
         lecun = nnx.initializers.lecun_normal()
-        b = np.asarray(lecun(rngs.params(), (self.state_dim, in_features)))
-        c = np.asarray(lecun(rngs.params(), (self.hidden_dim, self.state_dim), jnp.complex64))
-        b_tilde = vectors.conj().T @ b
+        b = lecun(rngs.params(), (self.state_dim, in_features))
+        c = lecun(rngs.params(), (self.hidden_dim, self.state_dim), jnp.complex64)
+        b_tilde = vectors.conj().T @ b.astype(jnp.complex64)
         c_tilde = c @ vectors
         self.lambda_re = nnx.Param(jnp.asarray(eigenvalues.real, jnp.float32))
         self.lambda_im = nnx.Param(jnp.asarray(eigenvalues.imag, jnp.float32))
-        self.B = nnx.Param(jnp.asarray(np.stack([b_tilde.real, b_tilde.imag], -1), jnp.float32))
-        self.C = nnx.Param(jnp.asarray(np.stack([c_tilde.real, c_tilde.imag], -1), jnp.float32))
+        self.B = nnx.Param(jnp.stack([b_tilde.real, b_tilde.imag], -1))
+        self.C = nnx.Param(jnp.stack([c_tilde.real, c_tilde.imag], -1))
         self.log_step = nnx.Param(
             jax.random.uniform(rngs.params(), (half,), minval=math.log(self.dt_min), maxval=math.log(self.dt_max))
         )

@@ -1,0 +1,54 @@
+"""What every algorithm shares: networks built once from the environment's shapes, a pure ``init``, and ``train`` as one jitted scan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from flax import nnx
+
+from memorax.networks import redraw
+
+
+class Agent:
+    """The scaffolding of an algorithm; a subclass supplies its state and its pure functions.
+
+    A subclass builds its networks (``build_on_step`` on example inputs) and
+    calls :meth:`_set_model` in its constructor, so the module graph is fixed
+    before ``init``: ``init(key)`` then only draws parameters, and is a pure
+    function of the key (``jax.jit(agent.init)`` and ``jax.vmap(agent.init)``
+    work). It implements ``_iteration(state, key) -> (state, metrics)`` (one
+    rollout and its update, or one vector step), ``_place(state)`` and
+    ``_play(key, params, num_episodes, policy_option)``.
+    """
+
+    name: str
+
+    def _set_model(self, model: nnx.Module) -> None:
+        """Fixes the graph of the built ``model``; its parameter values are only a template."""
+        self.graphdef, self._template = nnx.split(model)
+        self._train = jax.jit(self._iterations, static_argnums=2)
+        self._evaluate = jax.jit(self._play, static_argnums=(2, 3))
+
+    def _draw_model(self, key: jax.Array) -> nnx.Module:
+        """A copy of the model with every parameter drawn from ``key``; traceable."""
+        return nnx.merge(self.graphdef, redraw(self.graphdef, self._template, key))
+
+    def _model(self, params: nnx.State) -> nnx.Module:
+        """The model with ``params``; traceable."""
+        return nnx.merge(self.graphdef, params)
+
+    def _iterations(self, key: jax.Array, state: Any, num_iterations: int) -> tuple[Any, dict]:
+        return jax.lax.scan(self._iteration, self._place(state), jax.random.split(key, num_iterations))
+
+    def train(self, key: jax.Array, state: Any, total_steps: int) -> tuple[Any, dict]:
+        """Trains for ``total_steps`` environment steps in one jitted scan.
+
+        The scan has ``total_steps // config.rollout_size`` iterations (at least
+        one): rollouts of ``num_envs * num_steps`` steps for on-policy
+        algorithms, vector steps of ``num_envs`` steps for replay ones.
+        ``metrics`` holds one entry per iteration.
+        """
+        if total_steps < 1:
+            raise ValueError(f"{self.name}.train: total_steps is {total_steps}; expected a positive number of environment steps.")
+        return self._train(key, state, max(1, total_steps // self.config.rollout_size))

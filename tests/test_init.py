@@ -1,0 +1,157 @@
+"""A seed is a seed: ``agent.init`` and ``network.init`` draw every parameter from their key, purely."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from memorax.algorithms import DQN, PPO, PQN, SAC, DQNConfig, PPOConfig, PQNConfig, SACConfig
+from memorax.environments import make
+from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads, init
+from memorax.networks.sequence_models import GRU, LSTM, S5
+
+B, T, OBS = 2, 5, 3
+OBSERVATION = jax.random.normal(jax.random.key(0), (B, T, OBS))
+DONE = jnp.zeros((B, T), bool).at[:, 0].set(True)
+MEMORY, PENDULUM = "memorax::RepeatPrevious-Easy", "gymnax::Pendulum-v1"
+TORSOS = {
+    "guide-lstm": lambda: RNN(nnx.LSTMCell(8, 8, rngs=nnx.Rngs(0))),
+    "gru": lambda: GRU(8),
+    "lstm": lambda: LSTM(8),
+    "s5": lambda: S5(hidden_dim=8, state_dim=8),
+}
+
+
+def network(head, torso="gru"):
+    return Network(FeatureExtractor(observation_extractor=MLP(features=(8,))), TORSOS[torso](), head)
+
+
+def replay(config):
+    return config(num_envs=2, buffer_size=64, batch_size=2, sequence_length=4, burn_in=1, learning_starts=8)
+
+
+AGENTS = {
+    "ppo": lambda: PPO(PPOConfig(num_envs=2, num_minibatches=1), *make(MEMORY), network(heads.Categorical(4)),
+                       network(heads.VNetwork(), "guide-lstm"), optax.adam(1e-3)),
+    "pqn": lambda: PQN(PQNConfig(num_envs=2, num_minibatches=1), *make(MEMORY), network(heads.DiscreteQNetwork(4), "lstm"), optax.adam(1e-3)),
+    "dqn": lambda: DQN(replay(DQNConfig), *make(MEMORY), network(heads.DiscreteQNetwork(4), "s5"), optax.adam(1e-3)),
+    "sac": lambda: SAC(replay(SACConfig), *make(PENDULUM), network(heads.SquashedGaussian(1)),
+                       network(heads.ContinuousQNetwork(), "guide-lstm"), optax.adam(1e-3)),
+}  # fmt: skip
+
+
+def params(module):
+    return nnx.state(module, nnx.Param)
+
+
+def equal(a, b):
+    return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.array_equal(x, y)), a, b)))
+
+
+def close(a, b):
+    """Equal up to the float32 rounding that compiling changes (S5's complex products)."""
+    return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.allclose(x, y, rtol=1e-5, atol=1e-6)), a, b)))
+
+
+DETERMINISTIC = ("lambda_re", "lambda_im")  # S5's HiPPO eigenvalues depend on no key
+
+
+def random_leaves_differ(a, b):
+    """Every leaf of two draws differs, except constants (zero biases) and S5's deterministic eigenvalues."""
+    paths_a, _ = jax.tree_util.tree_flatten_with_path(a)
+    for (path, x), y in zip(paths_a, jax.tree.leaves(b), strict=True):
+        deterministic = jnp.unique(x).size == 1 or any(name in jax.tree_util.keystr(path) for name in DETERMINISTIC)
+        if not deterministic and jnp.array_equal(x, y):
+            return False
+    return True
+
+
+@pytest.fixture(scope="module", params=list(AGENTS))
+def agent(request):
+    return AGENTS[request.param]()
+
+
+def test_agent_init_is_a_pure_function_of_the_key(agent):
+    first, again, other = agent.init(jax.random.key(0)), agent.init(jax.random.key(0)), agent.init(jax.random.key(1))
+    assert equal(first, again)
+    assert random_leaves_differ(first.params, other.params)
+    assert not equal(first.env_state, other.env_state)
+    assert close(jax.jit(agent.init)(jax.random.key(0)), first)
+
+
+def test_vmapped_init_gives_the_agents_of_separate_inits(agent):
+    keys = jax.random.split(jax.random.key(2), 4)
+    batched = jax.vmap(agent.init)(keys)
+    for i, key in enumerate(keys):
+        assert close(jax.tree.map(lambda leaf: leaf[i], batched), agent.init(key))
+    assert random_leaves_differ(*(jax.tree.map(lambda leaf: leaf[i], batched.params) for i in (0, 1)))
+
+
+@pytest.mark.parametrize("torso", ["guide-lstm", "gru", "lstm"])
+def test_sacs_twin_critics_start_independent_whatever_the_torso(torso):
+    agent = SAC(replay(SACConfig), *make(PENDULUM), network(heads.SquashedGaussian(1)),
+                network(heads.ContinuousQNetwork(), torso), optax.adam(1e-3))  # fmt: skip
+    critics = agent.init(jax.random.key(0)).params["critics"]
+    assert random_leaves_differ(*(jax.tree.map(lambda leaf: leaf[i], critics) for i in (0, 1)))
+
+
+@pytest.mark.parametrize("torso", list(TORSOS))
+def test_network_init_again_draws_every_parameter_again(torso):
+    net = Network(FeatureExtractor(observation_extractor=MLP(features=(8,))), TORSOS[torso](), heads.Categorical(4))
+    net.init(0, OBSERVATION, DONE)
+    first = jax.tree.map(np.asarray, params(net))
+    net.init(1, OBSERVATION, DONE)
+    assert random_leaves_differ(first, params(net))
+    net.init(0, OBSERVATION, DONE)
+    assert equal(first, params(net))
+
+
+def test_the_guides_eager_cell_is_drawn_again_like_every_other_parameter():
+    cell = nnx.GRUCell(OBS, 8, rngs=nnx.Rngs(7))
+    given = np.asarray(cell.dense_i.kernel[...])
+    net = Network(None, RNN(cell), heads.VNetwork())
+    net.init(0, OBSERVATION, DONE)
+    redrawn = net.torso.model.cell
+    assert type(redrawn) is nnx.GRUCell and redrawn.hidden_features == 8 and redrawn.in_features == OBS
+    assert redrawn.dense_i.kernel.shape == given.shape and not np.array_equal(redrawn.dense_i.kernel[...], given)
+
+
+def test_init_again_keeps_shared_modules_shared():
+    extractor = FeatureExtractor(observation_extractor=MLP(features=(8,)))
+    torso = SequenceModelWrapper(GRU(8))
+    actor, critic = Network(extractor, torso, heads.Categorical(4)), Network(extractor, torso, heads.VNetwork())
+    actor.init(0, OBSERVATION, DONE)
+    critic.init(0, OBSERVATION, DONE)
+    actor.init(1, OBSERVATION, DONE)
+    assert actor.torso is critic.torso and actor.feature_extractor is critic.feature_extractor
+    np.testing.assert_array_equal(critic(OBSERVATION, DONE)[1], critic.head(actor.torso(actor.feature_extractor(OBSERVATION, DONE), DONE)[1]))
+
+
+@pytest.mark.parametrize(
+    "module, example, name",
+    [
+        (MLP(features=(8,)), (OBSERVATION,), "MLP"),
+        (SequenceModelWrapper(GRU(8)), (OBSERVATION, DONE), "GRU"),
+        (SequenceModelWrapper(RNN(nnx.LSTMCell(OBS, 8, rngs=nnx.Rngs(0)))), (OBSERVATION, DONE), "RNN"),
+        (SequenceModelWrapper(S5(hidden_dim=8, state_dim=8)), (OBSERVATION, DONE), "S5"),
+    ],
+    ids=lambda case: case if isinstance(case, str) else None,
+)
+def test_an_input_of_another_width_names_the_module_and_both_widths(module, example, name):
+    init(module, 0, *example)
+    wide = jnp.ones((B, T, OBS + 4))
+    with pytest.raises(ValueError, match=rf"^{name}: it was built for inputs of width {OBS}; got .* \(width {OBS + 4}\)"):
+        module(wide, *example[1:])
+    with pytest.raises(ValueError, match=rf"width {OBS + 4}"):
+        jax.jit(lambda x: module(x, *example[1:]))(wide)
+
+
+def test_a_standalone_module_is_built_by_init_and_redrawn_by_its_key():
+    a, b = GRU(8), GRU(8)
+    init(a, jax.random.key(3), OBSERVATION, DONE, a.initialize_carry(B))
+    init(b, nnx.Rngs(3), OBSERVATION, DONE, b.initialize_carry(B))
+    assert equal(params(a), params(b))
+    carry, outputs = a(OBSERVATION, DONE, a.initialize_carry(B))
+    assert outputs.shape == (B, T, 8) and carry.shape == (B, 8)
