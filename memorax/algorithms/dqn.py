@@ -57,6 +57,10 @@ class DQNConfig(ReplayConfig, EpsilonSchedule):
     With an MLP and the defaults (length 2, no burn-in, 1-step targets) this is plain double DQN.
     """
 
+    batch_size: int = 64
+    """Sequences per update."""
+    learning_starts: int = 10_000
+    """Environment steps before the first update."""
     total_timesteps: int = 500_000
     """The run's length, over which ε decays (see epsilon_decay)."""
     target_update_every: int = 500

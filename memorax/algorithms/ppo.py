@@ -32,6 +32,15 @@ from memorax.parallel import DataParallel
 class PPOConfig(OnPolicyConfig):
     """PPO's hyper-parameters (the shared ones are in :class:`OnPolicyConfig`); a wrong value raises a ValueError naming the field."""
 
+    num_envs: int = 16
+    """Environments stepped in parallel."""
+    num_steps: int = 128
+    """Steps per environment in each rollout."""
+    num_minibatches: int = 4
+    """Minibatches per pass; they split environments, so num_envs must be divisible by it."""
+    max_grad_norm: float = 0.5
+    """Gradients are clipped to this global norm."""
+
     gae_lambda: float = 0.95
     """λ of generalised advantage estimation."""
     clip_coef: float = 0.2

@@ -17,54 +17,29 @@ TorsoKind = Literal["mlp", "lstm", "gru", "mamba", "s5", "lru", "attention"]
 LoggerKind = Literal["console", "tensorboard"]
 
 
+# The command line's configs are the algorithms' own, with total_timesteps hidden: the run's --total-steps sets it.
 @dataclasses.dataclass(frozen=True)
 class PPOOptions(PPOConfig):
-    """PPO's hyper-parameters, with defaults that solve the built-in card games in a few minutes on a CPU."""
+    """PPO's hyper-parameters."""
 
-    num_envs: int = 32
-    num_steps: int = 64
-    gamma: float = 0.9
-    ent_coef: float = 0.0
-    # The run's --total-steps sets the annealing horizon.
-    total_timesteps: tyro.conf.Suppress[int] = 1_000_000
+    total_timesteps: tyro.conf.Suppress[int] = PPOConfig.total_timesteps
 
 
 @dataclasses.dataclass(frozen=True)
 class PQNOptions(PQNConfig):
     """PQN's hyper-parameters."""
 
-    gamma: float = 0.9
-    total_timesteps: tyro.conf.Suppress[int] = 1_000_000
+    total_timesteps: tyro.conf.Suppress[int] = PQNConfig.total_timesteps
 
 
 @dataclasses.dataclass(frozen=True)
 class DQNOptions(DQNConfig):
-    """DQN's hyper-parameters, with R2D2's sequence replay: sequences of 24 steps, 4 of them burn-in."""
+    """DQN's hyper-parameters."""
 
-    num_envs: int = 16
-    buffer_size: int = 50_000
-    batch_size: int = 32
-    sequence_length: int = 24
-    burn_in: int = 4
-    stride: int = 12
-    learning_starts: int = 2_000
-    target_update_every: int = 100
-    gamma: float = 0.9
-    epsilon_decay: float = 0.3
-    total_timesteps: tyro.conf.Suppress[int] = 1_000_000
+    total_timesteps: tyro.conf.Suppress[int] = DQNConfig.total_timesteps
 
 
-@dataclasses.dataclass(frozen=True)
-class SACOptions(SACConfig):
-    """SAC's hyper-parameters, with sequence replay for recurrent torsos: sequences of 12 steps, 4 of them burn-in."""
-
-    num_envs: int = 8
-    batch_size: int = 32
-    sequence_length: int = 12
-    burn_in: int = 4
-    stride: int = 4
-    learning_starts: int = 2_000
-    gamma: float = 0.9
+SACOptions = SACConfig  # SAC has no schedule over the run's length
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,18 +91,23 @@ class TrainOptions:
     """Where progress goes besides metrics.jsonl: console (a progress bar) and/or tensorboard."""
     eval_episodes: int = 64
     """Episodes of the final evaluation."""
-    ppo: PPOOptions = PPOOptions()
-    pqn: PQNOptions = PQNOptions()
-    dqn: DQNOptions = DQNOptions()
-    sac: SACOptions = SACOptions()
+    # The command line's choices, as values rather than a second layer of defaults: they solve the built-in
+    # card games in a few minutes on a CPU (short discounting, no entropy bonus), and give the replay
+    # algorithms R2D2's sequences (24 steps, 4 of them burn-in, for DQN; 12 and 4 for SAC).
+    ppo: PPOOptions = PPOOptions(num_envs=32, num_steps=64, gamma=0.9, ent_coef=0.0)
+    pqn: PQNOptions = PQNOptions(gamma=0.9)
+    dqn: DQNOptions = DQNOptions(
+        num_envs=16, buffer_size=50_000, batch_size=32, sequence_length=24, burn_in=4, stride=12,
+        learning_starts=2_000, target_update_every=100, gamma=0.9, epsilon_decay=0.3,
+    )  # fmt: skip
+    sac: SACOptions = SACOptions(
+        num_envs=8, batch_size=32, sequence_length=12, burn_in=4, stride=4, learning_starts=2_000, gamma=0.9
+    )
 
     def __post_init__(self):
         for name in ("total_steps", "learning_rate", "log_every", "eval_episodes", "devices"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
-        # The annealing horizon is the run's length; frozen, so set through object.__setattr__.
-        for name in ("ppo", "pqn", "dqn"):  # SAC has no schedule
-            object.__setattr__(self, name, dataclasses.replace(getattr(self, name), total_timesteps=self.total_steps))
         if self.torso.hidden % self.torso.num_heads and "attention" in (self.torso.kind, *self.torso.stack):
             raise ValueError(
                 f"--torso.hidden ({self.torso.hidden}) must be divisible by --torso.num-heads ({self.torso.num_heads})."
@@ -140,8 +120,11 @@ class TrainOptions:
 
     @property
     def algorithm_config(self) -> PPOConfig | PQNConfig | DQNConfig | SACConfig:
-        """The chosen algorithm's config, annealing over ``total_steps``."""
-        return getattr(self, self.algorithm)
+        """The chosen algorithm's config; its schedules (learning rate, ε) run over ``total_steps``."""
+        config = getattr(self, self.algorithm)
+        if hasattr(config, "total_timesteps"):
+            config = dataclasses.replace(config, total_timesteps=self.total_steps)
+        return config
 
     @property
     def optimizer_learning_rate(self) -> float:

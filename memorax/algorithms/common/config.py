@@ -50,23 +50,18 @@ class OnPolicyConfig(Config):
 
     ``total_timesteps`` is the horizon over which the learning rate anneals
     linearly to 0 (when ``anneal_lr``); ``train`` may be called in chunks.
-    A wrong value raises a ValueError naming the field.
+    A wrong value raises a ValueError naming the field. Each algorithm's
+    config declares the fields whose defaults differ between algorithms
+    (``num_envs``, ``num_steps``, ``num_minibatches``, ``max_grad_norm``), so
+    every field has one default, in one class.
     """
 
-    num_envs: int = 16
-    """Environments stepped in parallel."""
-    num_steps: int = 128
-    """Steps per environment in each rollout."""
     num_epochs: int = 4
     """Passes over each rollout."""
-    num_minibatches: int = 4
-    """Minibatches per pass; they split environments, so num_envs must be divisible by it."""
     total_timesteps: int = 1_000_000
     """Environment steps over which the learning rate anneals to 0."""
     gamma: float = 0.99
     """Discount factor."""
-    max_grad_norm: float = 0.5
-    """Gradients are clipped to this global norm."""
     anneal_lr: bool = True
     """Anneal the learning rate linearly to 0 over total_timesteps."""
 
@@ -112,23 +107,21 @@ class ReplayConfig(Config):
     sequence_length - burn_in - n_step`` trained steps, then the ``n_step``
     steps their targets look ahead to. With MLPs and the defaults (length 2,
     no burn-in, 1-step targets) each sample is one transition and its successor.
-    A wrong value raises a ValueError naming the field.
+    A wrong value raises a ValueError naming the field. Each algorithm's
+    config declares ``batch_size`` and ``learning_starts``, whose defaults
+    differ between algorithms, so every field has one default, in one class.
     """
 
     num_envs: int = 8
     """Environments stepped in parallel; one vector step is num_envs environment steps."""
     buffer_size: int = 100_000
     """Steps the replay holds, over all environments."""
-    batch_size: int = 64
-    """Sequences per update."""
     sequence_length: int = 2
     """Steps per sampled sequence."""
     burn_in: int = 0
     """Leading steps of each sequence that only advance the stored carries."""
     stride: int = 1
     """Steps between the starts of consecutive sequences of one environment."""
-    learning_starts: int = 10_000
-    """Environment steps before the first update."""
     train_every: int = 1
     """Vector steps between trainings."""
     gamma: float = 0.99
