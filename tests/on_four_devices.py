@@ -22,14 +22,14 @@ from memorax.algorithms import DQN, PPO, SAC, DQNConfig, SACConfig
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, heads
 from memorax.parallel import data_mesh
-from memorax.training import EncoderOptions, PPOOptions, TorsoOptions, TrainOptions, build, load, train
+from memorax.training import EncoderOptions, TorsoOptions, TrainOptions, build, load, train
 from memorax.training.checkpoints import Checkpoints
 
 ENV, ENV_PARAMS = make("memorax::RepeatPrevious-Easy")
 ACTIONS = ENV.action_space(ENV_PARAMS).n
 OPTIONS = TrainOptions(
     total_steps=384, log_every=128, eval_episodes=4, encoder=EncoderOptions(features=(16,)), torso=TorsoOptions(hidden=16),
-    ppo=PPOOptions(num_envs=8, num_steps=16, num_minibatches=2), logger=(),
+    ppo=dataclasses.replace(TrainOptions.ppo, num_envs=8, num_steps=16, num_minibatches=2), logger=(),
 )  # fmt: skip
 DQN_CONFIG = DQNConfig(
     num_envs=8, batch_size=8, sequence_length=8, burn_in=2, n_step=2, stride=4, buffer_size=512,

@@ -18,7 +18,7 @@ from stop_at import StopAt
 from memorax import launch
 from memorax.cli import main
 from memorax.networks import heads
-from memorax.training import EncoderOptions, PPOOptions, Run, SACOptions, TorsoOptions, TrainOptions, evaluate_run, load, train
+from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, evaluate_run, load, train
 from memorax.training import build
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.plots import smooth
@@ -34,7 +34,7 @@ OPTIONS = TrainOptions(
     eval_episodes=4,
     encoder=EncoderOptions(features=(16,)),
     torso=TorsoOptions(hidden=16),
-    ppo=PPOOptions(num_envs=4, num_steps=16, num_minibatches=2),
+    ppo=dataclasses.replace(TrainOptions.ppo, num_envs=4, num_steps=16, num_minibatches=2),
     logger=(),
 )
 

@@ -50,9 +50,11 @@ def test_init_is_reproducible_from_a_seed():
 def test_shared_parameters_are_counted_once_and_built_once():
     actor, critic = shared_pair()
     actor.init(0, OBSERVATION, DONE)
-    shared_before = jax.tree.map(np.asarray, nnx.state(actor.feature_extractor))
+    extractor = actor.feature_extractor.observation_extractor
+    layers = extractor.layers
     critic.init(1, OBSERVATION, DONE)
-    jax.tree.map(np.testing.assert_array_equal, shared_before, nnx.state(critic.feature_extractor))
+    assert critic.feature_extractor.observation_extractor is extractor and extractor.in_features == OBS
+    assert len(extractor.layers) == len(layers) and extractor.layers[0].kernel.shape == layers[0].kernel.shape
 
     both = ActorCritic(actor, critic)
     assert count(both) == count(actor) + count(critic.head)
@@ -150,7 +152,7 @@ def test_cell_size_mismatch_names_module_and_shapes():
         SequenceModelWrapper(RNN(nnx.LSTMCell(64, 64, rngs=nnx.Rngs(0)))),
         heads.VNetwork(),
     )
-    with pytest.raises(ValueError, match=r"RNN\(LSTMCell\): inputs have shape \(4, 6, 32\); expected last axis 64"):
+    with pytest.raises(ValueError, match=r"RNN: it was built for inputs of width 64; got inputs of shape \(4, 6, 32\) \(width 32\)"):
         network.init(0, OBSERVATION, DONE)
 
 

@@ -76,16 +76,6 @@ def test_actor_and_critic_may_not_share_modules():
         SAC(SACConfig(), env, params, actor, critic, optax.adam(1e-3))
 
 
-def test_critics_that_start_equal_are_refused():
-    """Twin critics built from the same parameters get the same gradients and never differ: no clipped double-Q."""
-    env, params = make("gymnax::CartPole-v1")
-    critic = mlp_network(heads.DiscreteQNetwork(2))
-    critic.init(0, np.zeros((1, 1, 4)), np.ones((1, 1), bool))
-    agent = SAC(SACConfig(), env, params, mlp_network(heads.Categorical(2)), critic, optax.adam(1e-3))
-    with pytest.raises(ValueError, match="SAC: both critics start with equal parameters"):
-        agent.init(jax.random.key(0))
-
-
 @pytest.mark.parametrize(
     "fields, message",
     [
