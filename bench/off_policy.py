@@ -17,7 +17,6 @@ import platform
 import jax
 import optax
 from flax import nnx
-
 from training_rate import training_rate
 
 from memorax.algorithms import DQN, SAC, DQNConfig, SACConfig

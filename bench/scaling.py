@@ -24,7 +24,6 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 import jax  # noqa: E402
 import optax  # noqa: E402
 from flax import nnx  # noqa: E402
-
 from training_rate import training_rate  # noqa: E402
 
 from memorax.algorithms import PPO, PPOConfig  # noqa: E402

@@ -18,8 +18,7 @@ from stop_at import StopAt
 from memorax import launch
 from memorax.cli import main
 from memorax.networks import heads
-from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, evaluate_run, load, train
-from memorax.training import build
+from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, build, evaluate_run, load, train
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.plots import smooth
 

@@ -8,7 +8,7 @@ from flax import nnx
 
 from memorax.networks import RNN, SequenceModelWrapper, init
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import LRU, S5, Mamba, SelfAttention
+from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, Mamba, SelfAttention
 
 BATCH, TIME, FEATURES = 3, 12, 8
 TOL = dict(rtol=2e-4, atol=2e-5)
@@ -153,6 +153,18 @@ def test_rnn_equals_cell_by_hand(cell):
             c, y = rnn.cell(c, inputs[b : b + 1, t])
             np.testing.assert_allclose(outputs[b, t], y[0], **TOL)
         allclose(jax.tree.map(lambda x: x[b : b + 1], final), c)
+
+
+@pytest.mark.parametrize("lazy, cell", [(GRU, nnx.GRUCell), (LSTM, nnx.OptimizedLSTMCell)], ids=["gru", "lstm"])
+def test_lazy_rnns_are_the_guides_rnn_of_their_cell(lazy, cell):
+    """``GRU(16)`` is ``RNN(nnx.GRUCell(F, 16))`` built from its input: the same cell class, widths and outputs."""
+    inputs, done = make_inputs()
+    model = lazy(16)
+    init(model, 2, inputs, done, model.initialize_carry(BATCH))
+    assert type(model.cell) is cell and (model.cell.in_features, model.cell.hidden_features) == (FEATURES, 16)
+    guide = RNN(cell(FEATURES, 16, rngs=nnx.Rngs(0)))
+    nnx.update(guide.cell, nnx.state(model.cell))
+    allclose(model(inputs, done, model.initialize_carry(BATCH)), guide(inputs, done, guide.initialize_carry(BATCH)))
 
 
 def test_linear_recurrence_gradient_equals_autodiff_of_the_loop():

@@ -24,7 +24,7 @@ from gymnax.environments import spaces
 from jax.sharding import Mesh
 
 from memorax.algorithms.common.agent import Agent
-from memorax.algorithms.common.axes import first_step, remove_time_axis, swap_batch_time
+from memorax.algorithms.common.axes import first_environment, first_step, remove_time_axis, swap_batch_time
 from memorax.algorithms.common.config import EpsilonSchedule, ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
@@ -171,15 +171,14 @@ class DQN(Agent):
         network = self._draw_model(params_key)
         params = nnx.state(network)
         carry = network.initialize_carry(n)
-        one_env = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
         example = DQNReplayStep(
-            inputs=one_env(inputs),
-            carry=one_env(carry),
+            inputs=first_environment(inputs),
+            carry=first_environment(carry),
             action=jnp.zeros((), jnp.int32),
             reward=jnp.zeros(()),
             terminated=jnp.zeros((), bool),
             truncated=jnp.zeros((), bool),
-            final_obs=inputs.obs[0],
+            final_obs=first_environment(inputs.obs),
         )
         state = DQNState(
             params=params,

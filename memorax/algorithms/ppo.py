@@ -261,7 +261,7 @@ class PPO(Agent):
 
     def _play(self, key, params, num_episodes: int, deterministic: bool):
         def choose(policy, key):
-            return (policy.mode() if deterministic else policy.sample(seed=key))[:, 0]
+            return remove_time_axis(policy.mode() if deterministic else policy.sample(seed=key))
 
         return play_episodes(self.envs, self._model(params).actor, choose, key, num_episodes)
 

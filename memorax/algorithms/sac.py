@@ -33,7 +33,7 @@ from flax import nnx, struct
 from jax.sharding import Mesh
 
 from memorax.algorithms.common.agent import Agent
-from memorax.algorithms.common.axes import first_step, remove_time_axis, swap_batch_time
+from memorax.algorithms.common.axes import add_time_axis, first_environment, first_step, remove_time_axis, swap_batch_time
 from memorax.algorithms.common.config import ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
@@ -208,16 +208,15 @@ class SAC(Agent):
         params = dict(actor=nnx.state(actor), critics=critic_params, log_alpha=jnp.log(jnp.float32(self.config.initial_alpha)))
         actor_carry = actor.initialize_carry(n)
         critic_carry = self._stack([critic.initialize_carry(n) for critic in critics])
-        one_env = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
         stored = SACReplayStep(
-            inputs=one_env(inputs),
-            actor_carry=one_env(actor_carry),
-            critic_carry=one_env(self._env_major(critic_carry)),
-            action=one_env(self._random_actions(env_key, n)),
+            inputs=first_environment(inputs),
+            actor_carry=first_environment(actor_carry),
+            critic_carry=first_environment(self._env_major(critic_carry)),
+            action=first_environment(self._random_actions(env_key, n)),
             reward=jnp.zeros(()),
             terminated=jnp.zeros((), bool),
             truncated=jnp.zeros((), bool),
-            final_obs=inputs.obs[0],
+            final_obs=first_environment(inputs.obs),
         )
         state = SACState(
             params=params,
@@ -306,7 +305,7 @@ class SAC(Agent):
         warming_up = state.env_steps < config.learning_starts
         action = jnp.where(warming_up, self._random_actions(random_key, config.num_envs), remove_time_axis(policy.sample(seed=act_key)))
         # The critics' outputs are not needed to act; their carries are, to replay sequences from.
-        critic_carry, _ = self._critics_on_step(state.params["critics"], state.critic_carry, state.inputs, action[:, None])
+        critic_carry, _ = self._critics_on_step(state.params["critics"], state.critic_carry, state.inputs, add_time_axis(action))
         env_state, inputs, reward, terminated, truncated, info = self.envs.step(env_key, state.env_state, self._env_action(action))
         stored = SACReplayStep(
             state.inputs, state.actor_carry, self._env_major(state.critic_carry), action, reward, terminated, truncated,

@@ -5,10 +5,10 @@ The guide builds modules without input sizes or rngs (``MLP(features=(64,))``,
 :class:`LazyModule` and creates all its parameters in ``build(in_features,
 rngs)``. That gives two separate steps:
 
-- **Building** fixes the module graph. It happens once, eagerly, on the first
-  call of each lazy module inside :func:`init`: the module records
-  ``in_features``, the width of its input, and builds. Every later call checks
-  the width, so a wrong input raises a ValueError naming the module before
+- **Building** fixes the module graph. :func:`init` traces the module once
+  on example inputs, abstractly, and each lazy module records
+  ``in_features``, the width of its input. Every later call checks the
+  width, so a wrong input raises a ValueError naming the module before
   anything is traced.
 - **Drawing** creates the parameter values. :func:`reinitialize` calls
   ``build(in_features, rngs)`` again on every lazy module, in the graph's
@@ -69,11 +69,6 @@ class LazyModule(nnx.Module):
                 f"{type(self).__name__} has no parameters yet: call network.init(rngs, observation, done, ...) "
                 "(or memorax.networks.init(module, rngs, *example_inputs)) once before calling it."
             )
-        if isinstance(inputs, jax.core.Tracer):
-            raise NotInitializedError(
-                f"{type(self).__name__} is being built under a JAX transform; build it with init(...) eagerly, "
-                "outside jit/grad/vmap (drawing its parameters afterwards may be traced)."
-            )
         self.build(width, rngs)
         self.in_features = width
 
@@ -109,11 +104,12 @@ def reinitialize(tree: Any, rngs: nnx.Rngs | int | jax.Array) -> None:
 def init(module: nnx.Module, rngs: nnx.Rngs | int | jax.Array, *example_inputs: Any, **example_kwargs: Any) -> None:
     """Builds ``module``'s lazy modules from example inputs, then draws every parameter from ``rngs``.
 
-    ``module(*example_inputs, **example_kwargs)`` runs once, eagerly, if any
-    lazy module is not yet built; only the inputs' shapes and dtypes matter.
-    Calling ``init`` again with other rngs draws every parameter again
-    (shared modules stay shared); with the same rngs it gives the same
-    parameters.
+    If any lazy module is not yet built, ``module(*example_inputs,
+    **example_kwargs)`` is traced once, abstractly (``jax.eval_shape`` on a
+    copy: nothing is computed or compiled), to learn the width each lazy
+    module reads; only the inputs' shapes and dtypes matter. Calling ``init``
+    again with other rngs draws every parameter again (shared modules stay
+    shared); with the same rngs it gives the same parameters.
 
     Args:
       module: e.g. ``MLP(features=(64,))``, ``Mamba(hidden_dim=64)`` or a ``Network``.
@@ -121,10 +117,26 @@ def init(module: nnx.Module, rngs: nnx.Rngs | int | jax.Array, *example_inputs: 
       example_inputs, example_kwargs: what ``module`` is called with, e.g.
         ``(inputs [B, T, F], done [B, T], carry)`` for a sequence model.
     """
-    if any(lazy.in_features is None for lazy in lazy_modules(module)):
-        with _building(nnx.Rngs(0)):
-            module(*example_inputs, **example_kwargs)
+    modules = lazy_modules(module)
+    if any(lazy.in_features is None for lazy in modules):
+        for lazy, width in zip(modules, _input_widths(module, example_inputs, example_kwargs), strict=True):
+            lazy.in_features = width
     reinitialize(module, rngs)
+
+
+def _input_widths(module: nnx.Module, example_inputs: tuple, example_kwargs: dict) -> list[int | None]:
+    """The input width of each of ``module``'s lazy modules (as :func:`lazy_modules` orders them) on the example inputs."""
+    graphdef, state = nnx.split(module)
+    widths = []
+
+    def call(state, example_inputs, example_kwargs):
+        copy = nnx.merge(graphdef, state)
+        with _building(nnx.Rngs(0)):
+            copy(*example_inputs, **example_kwargs)
+        widths.extend(lazy.in_features for lazy in lazy_modules(copy))
+
+    jax.eval_shape(call, state, example_inputs, example_kwargs)
+    return widths
 
 
 def redraw(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array) -> nnx.State:

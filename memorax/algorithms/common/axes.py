@@ -26,3 +26,8 @@ def swap_batch_time(tree: Any) -> Any:
 def first_step(tree: Any) -> Any:
     """Every leaf ``[batch, time, ...] -> [batch, ...]`` at time 0, e.g. the carry a stored sequence starts from."""
     return jax.tree.map(lambda leaf: leaf[:, 0], tree)
+
+
+def first_environment(tree: Any) -> Any:
+    """Every leaf ``[num_envs, ...] -> [...]`` of environment 0: one environment's step, the shape a replay stores."""
+    return jax.tree.map(lambda leaf: leaf[0], tree)

@@ -9,6 +9,7 @@ import distrax
 import jax
 import jax.numpy as jnp
 
+from memorax.algorithms.common.axes import remove_time_axis
 from memorax.algorithms.common.vector_env import VectorEnv, call_on_step
 from memorax.networks import Network
 
@@ -22,7 +23,7 @@ def episode_metrics(episode: dict) -> dict:
 
 def epsilon_greedy(epsilon: float | jax.Array) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """A ``choose_action`` for Q-networks: ε-greedy over one step's Q-values ``[envs, 1, actions]`` (greedy at ε = 0)."""
-    return lambda q, key: distrax.EpsilonGreedy(q[:, 0], epsilon).sample(seed=key)
+    return lambda q, key: distrax.EpsilonGreedy(remove_time_axis(q), epsilon).sample(seed=key)
 
 
 def play_episodes(

@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from memorax.algorithms.common.axes import swap_batch_time
 from memorax.algorithms.common.vector_env import StepInputs
 from memorax.networks import Network
 
@@ -57,7 +58,7 @@ def values_step_by_step(
     where a step was truncated, and skipping the call saves a network pass
     at almost every step.
     """
-    time_major = jax.tree.map(lambda leaf: jnp.swapaxes(leaf, 0, 1), (inputs, final_inputs, truncated))
+    time_major = swap_batch_time((inputs, final_inputs, truncated))
     num_steps = inputs.done.shape[1]
 
     def step(carry, xs):
