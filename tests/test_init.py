@@ -70,22 +70,27 @@ def random_leaves_differ(a, b):
 
 @pytest.fixture(scope="module", params=list(AGENTS))
 def agent(request):
-    return AGENTS[request.param]()
+    """An agent and its jitted ``init``, compiled once for both tests."""
+    agent = AGENTS[request.param]()
+    return agent, jax.jit(agent.init)
 
 
 def test_agent_init_is_a_pure_function_of_the_key(agent):
-    first, again, other = agent.init(jax.random.key(0)), agent.init(jax.random.key(0)), agent.init(jax.random.key(1))
+    agent, jitted_init = agent
+    first, again = agent.init(jax.random.key(0)), agent.init(jax.random.key(0))
     assert equal(first, again)
+    assert close(jitted_init(jax.random.key(0)), first)
+    other = jitted_init(jax.random.key(1))
     assert random_leaves_differ(first.params, other.params)
     assert not equal(first.env_state, other.env_state)
-    assert close(jax.jit(agent.init)(jax.random.key(0)), first)
 
 
 def test_vmapped_init_gives_the_agents_of_separate_inits(agent):
+    agent, jitted_init = agent
     keys = jax.random.split(jax.random.key(2), 4)
-    batched = jax.vmap(agent.init)(keys)
+    batched = jax.jit(jax.vmap(agent.init))(keys)
     for i, key in enumerate(keys):
-        assert close(jax.tree.map(lambda leaf: leaf[i], batched), agent.init(key))
+        assert close(jax.tree.map(lambda leaf: leaf[i], batched), jitted_init(key))
     assert random_leaves_differ(*(jax.tree.map(lambda leaf: leaf[i], batched.params) for i in (0, 1)))
 
 
