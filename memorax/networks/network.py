@@ -56,7 +56,7 @@ class Network(nnx.Module):
         prev_reward: jax.Array | None = None,
         **head_kwargs: Any,
     ) -> None:
-        """Builds every lazy module with one eager forward pass (the first time), then draws every parameter from ``rngs``.
+        """Builds every lazy module from the example inputs' shapes (the first time), then draws every parameter from ``rngs``.
 
         Calling it again with other rngs draws every parameter again; modules
         shared with another network are drawn again too, and stay shared.
