@@ -82,9 +82,9 @@ class VectorEnv:
     def max_steps_in_episode(self) -> int:
         return int(self.params.max_steps_in_episode)
 
-    def example_inputs(self, num_envs: int = 1) -> StepInputs:
-        """Zeros shaped as the inputs of one step of ``num_envs`` environments, without stepping anything."""
-        _, inputs = jax.eval_shape(lambda key: self.reset(key, num_envs), jax.random.key(0))
+    def example_inputs(self) -> StepInputs:
+        """Zeros shaped as the inputs of one step of one environment, without resetting anything."""
+        _, inputs = jax.eval_shape(lambda key: self.reset(key, 1), jax.random.key(0))
         return jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), inputs)
 
     def encode_action(self, action: jax.Array) -> jax.Array:

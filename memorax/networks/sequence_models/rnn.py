@@ -76,7 +76,17 @@ class RNN(LazyModule, SequenceModel):
         return carry, jnp.swapaxes(outputs, 0, 1)
 
 
-class GRU(RNN):
+class _LazyRNN(RNN):
+    """An RNN whose cell, of class ``cell_type``, is made by ``build`` from the width of the first input."""
+
+    cell_type: type[nnx.RNNCellBase]
+
+    def __init__(self, hidden_dim: int, **cell_options: Any):
+        self.make_cell = functools.partial(self.cell_type, hidden_features=hidden_dim, **cell_options)
+        self.hidden_dim = hidden_dim
+
+
+class GRU(_LazyRNN):
     r"""A GRU (Cho et al. 2014) built from the width of its first input: ``RNN(nnx.GRUCell(F, hidden_dim))``.
 
     ``r = σ(W_ir x + W_hr h + b_r)``, ``z = σ(W_iz x + W_hz h + b_z)``,
@@ -87,12 +97,10 @@ class GRU(RNN):
       cell_options: passed to ``nnx.GRUCell`` (``kernel_init``, ``dtype``, ...).
     """
 
-    def __init__(self, hidden_dim: int, **cell_options: Any):
-        self.make_cell = functools.partial(nnx.GRUCell, hidden_features=hidden_dim, **cell_options)
-        self.hidden_dim = hidden_dim
+    cell_type = nnx.GRUCell
 
 
-class LSTM(RNN):
+class LSTM(_LazyRNN):
     r"""An LSTM (Hochreiter & Schmidhuber 1997) built from the width of its first input, with NNX's fused cell.
 
     ``i, f, o = σ(W_{i,f,o} [x, h] + b)``, ``g = tanh(W_g [x, h] + b_g)``,
@@ -104,6 +112,4 @@ class LSTM(RNN):
       cell_options: passed to ``nnx.OptimizedLSTMCell`` (``kernel_init``, ``dtype``, ...).
     """
 
-    def __init__(self, hidden_dim: int, **cell_options: Any):
-        self.make_cell = functools.partial(nnx.OptimizedLSTMCell, hidden_features=hidden_dim, **cell_options)
-        self.hidden_dim = hidden_dim
+    cell_type = nnx.OptimizedLSTMCell
