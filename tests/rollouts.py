@@ -92,20 +92,18 @@ def player(env, params, policy, num_envs, steps):
 
         return jax.lax.scan(step, (obs, state), jax.random.split(run_key, steps))[1]
 
-    return lambda key, *args: jax.tree.map(np.asarray, run(key, *args))
+    return run
 
 
 def play(env, params, policy, key, num_envs, steps):
-    """One trajectory of :func:`player`."""
-    return player(env, params, policy, num_envs, steps)(key)
+    """One trajectory of :func:`player`, as numpy arrays."""
+    return jax.tree.map(np.asarray, player(env, params, policy, num_envs, steps)(key))
 
 
-@functools.lru_cache(maxsize=None)
-def rollout_player(env_id, num_envs=NUM_ENVS):
-    """A compiled ``(key, policy_name) -> trajectory`` of ``num_envs`` environments for one episode limit plus one step.
+def rollout_program(env_id, num_envs=NUM_ENVS):
+    """The jitted ``(key, use_oracle) -> trajectory`` of ``num_envs`` environments for one episode limit plus one step.
 
-    One compilation serves both policies, ``"random"`` and ``"oracle"``: which one acts is an argument of the
-    compiled function. Trajectories carry the episode statistics as ``episode_*``.
+    One compilation serves both policies, the random one and the oracle: which one acts is an argument.
     """
     env, params = make(env_id)
     random = random_policy(env, params)
@@ -117,10 +115,19 @@ def rollout_player(env_id, num_envs=NUM_ENVS):
         return action, jnp.where(use_oracle, oracle_matters, random_matters)
 
     steps = int(params.max_steps_in_episode) + 1
-    run = player(RecordEpisodeStatistics(env), params, policy, num_envs, steps)
+    return player(RecordEpisodeStatistics(env), params, policy, num_envs, steps)
+
+
+@functools.lru_cache(maxsize=None)
+def rollout_player(env_id, num_envs=NUM_ENVS):
+    """A compiled ``(key, policy_name) -> trajectory`` of :func:`rollout_program`, for ``"random"`` or ``"oracle"``.
+
+    Trajectories are numpy arrays and carry the episode statistics as ``episode_*``.
+    """
+    run = rollout_program(env_id, num_envs)
 
     def trajectory(key, policy_name):
-        trajectory = run(key, jnp.array(policy_name == "oracle"))
+        trajectory = jax.tree.map(np.asarray, run(key, jnp.array(policy_name == "oracle")))
         episode = trajectory.pop("info")["episode"]
         return {**trajectory, **{f"episode_{k}": v for k, v in episode.items()}}
 
