@@ -1,10 +1,10 @@
 """Forward+backward time of each sequence model: whole-sequence (parallel) path vs the step loop.
 
-Usage: python bench/sequence_models.py [--batch 16] [--time 1024] [--features 64] [--repeats 5]
+Usage: python bench/sequence_models.py [--batch 16] [--time 1024] [--features 64] [--repeats 5] [--models GRU MinGRU ...]
 
 For each model it prints the milliseconds of one jitted forward+backward pass
 over ``[batch, time, features]`` inputs with episode resets, done (a) in one
-call, which uses the associative scan for Mamba/S5/LRU, ``lax.scan`` for the
+call, which uses the associative scan for MinGRU/MinLSTM/Mamba/S5/LRU, ``lax.scan`` for the
 RNNs and masked attention for SelfAttention, and (b) as a ``lax.scan`` of
 ``time`` single-step calls threading the carry, the way an agent acts. It also
 prints compile seconds, the ratio loop / parallel and XLA's temporary
@@ -22,13 +22,15 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks import RNN, SequenceModelWrapper, init
-from memorax.networks.sequence_models import LRU, S5, Mamba, SelfAttention
+from memorax.networks.sequence_models import LRU, S5, Mamba, MinGRU, MinLSTM, SelfAttention
 
 
 def models(features: int) -> dict:
     return {
         "LSTM": lambda: RNN(nnx.LSTMCell(features, features, rngs=nnx.Rngs(0))),
         "GRU": lambda: RNN(nnx.GRUCell(features, features, rngs=nnx.Rngs(0))),
+        "MinGRU": lambda: MinGRU(features),
+        "MinLSTM": lambda: MinLSTM(features),
         "Mamba": lambda: Mamba(hidden_dim=features),
         "S5": lambda: S5(hidden_dim=features, state_dim=features),
         "LRU": lambda: LRU(hidden_dim=features),
@@ -78,6 +80,7 @@ def main() -> None:
     parser.add_argument("--time", type=int, default=1024)
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", nargs="+", help="only these models (default: all)")
     args = parser.parse_args()
 
     key_inputs, key_done = jax.random.split(jax.random.key(0))
@@ -88,6 +91,8 @@ def main() -> None:
     print("| model | parallel ms | loop ms | loop / parallel | compile s (parallel, loop) | temp MiB (parallel, loop) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, make in models(args.features).items():
+        if args.models and name not in args.models:
+            continue
         model = SequenceModelWrapper(make())
         init(model, 0, inputs[:, :2], done[:, :2])
         compile_parallel, parallel_ms, memory_parallel = timed(parallel_loss, model, inputs, done, args.repeats)

@@ -33,8 +33,9 @@ def test_jit_vmap_spaces_auto_reset_and_determinism(env_id):
     assert np.all(lengths[1:][done[:-1]] == 1)
     # No randomness outside the key: traced afresh, the program is the same (no draw at trace time), and
     # run again with the same key it gives the same trajectory (no draw at run time).
-    lowered = [rollout_program(env_id).lower(jax.random.key(0), jnp.array(False)).as_text() for _ in range(2)]
-    assert lowered[0] == lowered[1]
+    traced = [jax.make_jaxpr(rollout_program(env_id))(jax.random.key(0), jnp.array(False)) for _ in range(2)]
+    assert str(traced[0]) == str(traced[1])
+    jax.tree.map(np.testing.assert_array_equal, traced[0].consts, traced[1].consts)
     jax.tree.map(np.testing.assert_array_equal, trajectory, rollout_player(env_id)(jax.random.key(0), "random"))
 
 

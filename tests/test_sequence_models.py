@@ -8,7 +8,7 @@ from flax import nnx
 
 from memorax.networks import RNN, SequenceModelWrapper, init
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, Mamba, SelfAttention
+from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, Mamba, MinGRU, MinLSTM, SelfAttention
 
 BATCH, TIME, FEATURES = 3, 12, 8
 TOL = dict(rtol=2e-4, atol=2e-5)
@@ -23,6 +23,8 @@ MODELS = {
     "s5": lambda: S5(hidden_dim=16, state_dim=16),
     "s5_same_width": lambda: S5(hidden_dim=FEATURES, state_dim=8),
     "lru": lambda: LRU(hidden_dim=16),
+    "mingru": lambda: MinGRU(16),
+    "minlstm": lambda: MinLSTM(16),
     # A context shorter than the sequence, so the window slides within a call.
     "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
     "stack": lambda: Stack(
@@ -193,3 +195,28 @@ def test_linear_recurrence_gradient_equals_autodiff_of_the_loop():
         return jax.grad(loss, argnums=(0, 1, 2))(a, b, h0)
 
     allclose(grads(linear_recurrence), grads(loop))
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_minimal_rnns_follow_the_papers_equations(kind):
+    """minGRU and minLSTM (Feng et al. 2024, equations 3 and 4) step by step in numpy, with a reset zeroing h."""
+    model = MinGRU(16) if kind == "mingru" else MinLSTM(16)
+    inputs, done = make_inputs()
+    carry = random_carry(model, 11)
+    init(model, 4, inputs, done, carry)
+    final, outputs = model(inputs, done, carry)
+
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))
+    kernel, bias = np.asarray(model.projection.kernel[...]), np.asarray(model.projection.bias[...])
+    h = np.asarray(carry, np.float64)
+    for t in range(TIME):
+        h = np.where(np.asarray(done[:, t])[:, None], 0.0, h)
+        projections = np.split(np.asarray(inputs[:, t], np.float64) @ kernel + bias, 3 if kind == "minlstm" else 2, axis=-1)
+        if kind == "mingru":
+            z, candidate = sigmoid(projections[0]), projections[1]
+            h = (1 - z) * h + z * candidate
+        else:
+            f, i, candidate = sigmoid(projections[0]), sigmoid(projections[1]), projections[2]
+            h = f / (f + i) * h + i / (f + i) * candidate
+        np.testing.assert_allclose(outputs[:, t], h, **TOL)
+    np.testing.assert_allclose(final, h, **TOL)

@@ -12,7 +12,7 @@ from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, Mamba, SelfAttention
+from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, Mamba, MinGRU, MinLSTM, SelfAttention
 from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions
 
@@ -24,6 +24,10 @@ def sequence_model(kind: TorsoKind, options: TorsoOptions) -> nnx.Module:
         return LSTM(hidden)
     if kind == "gru":
         return GRU(hidden)
+    if kind == "mingru":
+        return MinGRU(hidden)
+    if kind == "minlstm":
+        return MinLSTM(hidden)
     if kind == "mamba":
         return Mamba(hidden_dim=hidden)
     if kind == "s5":

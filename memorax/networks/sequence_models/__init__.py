@@ -2,6 +2,7 @@
 
 from memorax.networks.sequence_models.lru import LRU
 from memorax.networks.sequence_models.mamba import Mamba
+from memorax.networks.sequence_models.min_rnn import MinGRU, MinLSTM
 from memorax.networks.sequence_models.rnn import GRU, LSTM, RNN
 from memorax.networks.sequence_models.s5 import S5
 from memorax.networks.sequence_models.self_attention import SelfAttention
@@ -16,6 +17,8 @@ __all__ = [
     "S5",
     "Carry",
     "Mamba",
+    "MinGRU",
+    "MinLSTM",
     "SelfAttention",
     "SequenceModel",
     "SequenceModelWrapper",
