@@ -114,3 +114,34 @@ def test_training_in_chunks_compiles_once(repeat_previous):
     before = agent._train._cache_size()
     agent.train(jax.random.key(2), state, config.rollout_size)
     assert agent._train._cache_size() == before == 1
+
+
+def test_a_torso_shared_by_actor_and_critic_runs_once_for_both_heads():
+    """The guide's parameter sharing: one encoder and one LSTM for both heads, computed once; the same outputs as calling each network."""
+    from memorax.algorithms.common.vector_env import StepInputs
+    from memorax.algorithms.ppo import ActorCritic
+
+    encoder = FeatureExtractor(observation_extractor=MLP(features=(16,)))
+    torso = SequenceModelWrapper(RNN(nnx.LSTMCell(16, 16, rngs=nnx.Rngs(0))))
+    model = ActorCritic(Network(encoder, torso, heads.Categorical(3)), Network(encoder, torso, heads.VNetwork()))
+    obs = jax.random.normal(jax.random.key(0), (2, 5, 4))
+    done = jax.numpy.zeros((2, 5), bool).at[:, 0].set(True).at[1, 3].set(True)
+    inputs = StepInputs(obs, done, jax.numpy.zeros((2, 5, 3)), jax.numpy.zeros((2, 5)))
+    for network in (model.actor, model.critic):
+        network.init(0, obs, done, inputs.prev_action, inputs.prev_reward)
+    carry = model.actor.initialize_carry(2)
+
+    actor_carry, critic_carry, policy, value = model(inputs, carry, carry)
+    expected_carry, expected_policy = model.actor(obs, done, carry, inputs.prev_action, inputs.prev_reward)
+    _, expected_value = model.critic(obs, done, carry, inputs.prev_action, inputs.prev_reward)
+    jax.tree.map(np.testing.assert_array_equal, (actor_carry, critic_carry), (expected_carry, expected_carry))
+    np.testing.assert_array_equal(policy.logits, expected_policy.logits)
+    np.testing.assert_array_equal(value, expected_value)
+
+    def scans(model):
+        jaxpr = jax.make_jaxpr(lambda: model(inputs, carry, carry))()
+        return str(jaxpr).count(" scan[")
+
+    separate = ActorCritic(model.actor, Network(encoder, nnx.clone(torso), model.critic.head))
+    assert model.shares_torso and not separate.shares_torso
+    assert (scans(model), scans(separate)) == (1, 2)

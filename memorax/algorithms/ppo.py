@@ -18,7 +18,7 @@ from flax import nnx, struct
 from jax.sharding import Mesh
 
 from memorax.algorithms.common.agent import Agent
-from memorax.algorithms.common.axes import remove_time_axis, swap_batch_time
+from memorax.algorithms.common.axes import add_time_axis, remove_time_axis, swap_batch_time
 from memorax.algorithms.common.config import OnPolicyConfig
 from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize_evaluation
 from memorax.algorithms.common.minibatches import minibatch_epochs
@@ -62,11 +62,29 @@ class PPOConfig(OnPolicyConfig):
 
 
 class ActorCritic(nnx.Module):
-    """Holds the two networks, so shared modules are one set of parameters."""
+    """Holds the two networks, so shared modules are one set of parameters; a torso they share runs once."""
 
     def __init__(self, actor: Network, critic: Network):
         self.actor = actor
         self.critic = critic
+
+    @property
+    def shares_torso(self) -> bool:
+        """Whether actor and critic read the same features: one feature extractor and one torso (or none)."""
+        return self.actor.feature_extractor is self.critic.feature_extractor and self.actor.torso is self.critic.torso
+
+    def __call__(self, inputs: StepInputs, actor_carry: Any, critic_carry: Any) -> tuple[Any, Any, Any, jax.Array]:
+        """``(actor_carry, critic_carry, policy, value)`` on batch-major ``inputs`` ``[B, T, ...]``.
+
+        With a shared torso both carries are the same, and the torso runs once for both heads.
+        """
+        network_inputs = (inputs.obs, inputs.done)
+        if self.shares_torso:
+            carry, features = self.actor.encode(*network_inputs, actor_carry, inputs.prev_action, inputs.prev_reward)
+            return carry, carry, self.actor.head(features), self.critic.head(features)
+        actor_carry, policy = self.actor(*network_inputs, actor_carry, inputs.prev_action, inputs.prev_reward)
+        critic_carry, value = self.critic(*network_inputs, critic_carry, inputs.prev_action, inputs.prev_reward)
+        return actor_carry, critic_carry, policy, value
 
 
 @struct.dataclass
@@ -167,8 +185,7 @@ class PPO(Agent):
     def _env_step(self, state: PPOState, key: jax.Array) -> tuple[PPOState, PPOTransition]:
         act_key, env_key = jax.random.split(key)
         model = self._model(state.params)
-        actor_carry, policy = call_on_step(model.actor, state.actor_carry, state.inputs)
-        critic_carry, value = call_on_step(model.critic, state.critic_carry, state.inputs)
+        actor_carry, critic_carry, policy, value = model(add_time_axis(state.inputs), state.actor_carry, state.critic_carry)
         action = policy.sample(seed=act_key)
         action, log_prob = remove_time_axis((action, policy.log_prob(action)))
 
@@ -199,10 +216,8 @@ class PPO(Agent):
         """PPO's clipped surrogate, value and entropy terms on batch-major sequences ``[envs, T]``."""
         config = self.config
         model = self._model(params)
-        step, inputs = batch["transition"], batch["transition"].inputs
-        sequence = (inputs.obs, inputs.done)
-        _, policy = model.actor(*sequence, batch["actor_carry"], inputs.prev_action, inputs.prev_reward)
-        _, values = model.critic(*sequence, batch["critic_carry"], inputs.prev_action, inputs.prev_reward)
+        step = batch["transition"]
+        _, _, policy, values = model(step.inputs, batch["actor_carry"], batch["critic_carry"])
         advantages, targets = batch["advantages"], batch["targets"]
         log_prob = policy.log_prob(step.action)
         log_ratio = log_prob - step.log_prob

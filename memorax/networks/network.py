@@ -77,6 +77,22 @@ class Network(nnx.Module):
         prev_reward: jax.Array | None = None,
         **head_kwargs: Any,
     ) -> tuple[Carry, Any]:
+        carry, features = self.encode(observation, done, carry, prev_action, prev_reward)
+        return carry, self.head(features, **head_kwargs)
+
+    def encode(
+        self,
+        observation: jax.Array,
+        done: jax.Array,
+        carry: Carry | None = None,
+        prev_action: jax.Array | None = None,
+        prev_reward: jax.Array | None = None,
+    ) -> tuple[Carry, jax.Array]:
+        """Everything before the head: ``(carry, features [B, T, H])``, the head's input.
+
+        Two networks that share their feature extractor and torso (the guide's
+        parameter sharing) compute them once with this and apply each head.
+        """
         observation, done = jnp.asarray(observation), jnp.asarray(done)
         if observation.ndim < 3:
             raise ValueError(
@@ -92,7 +108,5 @@ class Network(nnx.Module):
         else:
             features = self.feature_extractor(observation, done, prev_action, prev_reward)
         if self.torso is not None:
-            carry, features = self.torso(features, done, carry)
-        else:
-            carry = ()
-        return carry, self.head(features, **head_kwargs)
+            return self.torso(features, done, carry)
+        return (), features
