@@ -278,16 +278,14 @@ class SAC(Agent):
         kwargs = self._action_kwargs(action)
         return jax.vmap(lambda p, c: call_on_step(self._critic(p), c, inputs, **kwargs))(params, carries)
 
-    def _critics_unrolled(self, params, inputs: StepInputs, start, action: jax.Array | None):
-        """Both critics on the steps after burn-in: q ``[NUM_CRITICS, batch, time - burn_in(, num_actions)]``.
+    def _critic_features(self, params, inputs: StepInputs, start) -> jax.Array:
+        """Both critics' features (their heads' input) on the steps after burn-in: ``[NUM_CRITICS, batch, time - burn_in, H]``."""
+        return jax.vmap(lambda p, c: unroll(self._critic(p).encode, inputs, c, self.config.burn_in))(params, start)
 
-        ``action`` covers the steps after burn-in; the burn-in steps read zeros, whose values are discarded.
-        """
-        if action is not None:
-            burn_in = jnp.zeros(action.shape[:1] + (self.config.burn_in,) + action.shape[2:], action.dtype)
-            action = jnp.concatenate([burn_in, action], axis=1)
+    def _critic_heads(self, params, features: jax.Array, action: jax.Array | None) -> jax.Array:
+        """Both critics' heads on their features: q ``[NUM_CRITICS, batch, time(, num_actions)]``."""
         kwargs = self._action_kwargs(action)
-        return jax.vmap(lambda p, c: unroll(self._critic(p), inputs, c, self.config.burn_in, **kwargs))(params, start)
+        return jax.vmap(lambda p, f: self._critic(p).head(f, **kwargs))(params, features)
 
     def _taken(self, q: jax.Array, action: jax.Array) -> jax.Array:
         """Q of the taken actions ``[NUM_CRITICS, batch, time]``."""
@@ -361,7 +359,8 @@ class SAC(Agent):
 
         targets = jax.lax.stop_gradient(self._targets(constant, target_critic_params, batch, actor_start, critic_start, target_key))
         stored_action = None if self.envs.discrete else batch.action[:, config.burn_in :]
-        q = self._critics_unrolled(params["critics"], batch.inputs, critic_start, stored_action)
+        features = self._critic_features(params["critics"], batch.inputs, critic_start)
+        q = self._critic_heads(params["critics"], features, stored_action)
         q_taken = self._taken(q, batch.action[:, config.burn_in :])[:, :, trained]
         critic_loss = 0.5 * ((q_taken - targets) ** 2).mean(axis=(1, 2)).sum()
 
@@ -372,7 +371,8 @@ class SAC(Agent):
             value, entropy = discrete_soft_value(policy.logits, jax.lax.stop_gradient(q), alpha)
         else:
             action, log_prob = policy.sample_and_log_prob(seed=actor_key)
-            q_sampled = self._critics_unrolled(constant["critics"], batch.inputs, critic_start, action)
+            # A critic's features do not depend on the action: the sampled actions reuse them, as constants.
+            q_sampled = self._critic_heads(constant["critics"], jax.lax.stop_gradient(features), action)
             value, entropy = continuous_soft_value(q_sampled, log_prob, alpha)
         actor_loss = -value[:, trained].mean()
         entropy = jax.lax.stop_gradient(entropy[:, trained].mean())

@@ -18,8 +18,10 @@ def time_slice(tree: Any, start: int, stop: int | None = None) -> Any:
     return jax.tree.map(lambda leaf: leaf[:, start:stop], tree)
 
 
-def unroll(network: Network, inputs: StepInputs, carry: Any, burn_in: int = 0, **head_kwargs) -> Any:
+def unroll(network: Network | Callable[..., tuple[Any, Any]], inputs: StepInputs, carry: Any, burn_in: int = 0, **head_kwargs) -> Any:
     """The network's outputs on steps ``burn_in:`` of sequences ``[batch, time, ...]`` that start from ``carry``.
+
+    ``network`` is a :class:`Network`, or its ``encode`` for the features its head reads.
 
     The first ``burn_in`` steps only advance the carry (R2D2, Kapturowski et
     al. 2019): a stored carry is stale, and the burn-in refreshes it with the
