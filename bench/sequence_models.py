@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks import RNN, SequenceModelWrapper, init
-from memorax.networks.sequence_models import LRU, S5, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import LRU, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
 
 
 def models(features: int) -> dict:
@@ -35,6 +35,7 @@ def models(features: int) -> dict:
         "S5": lambda: S5(hidden_dim=features, state_dim=features),
         "LRU": lambda: LRU(hidden_dim=features),
         "SelfAttention": lambda: SelfAttention(num_heads=4, head_dim=features // 4),
+        "LinearAttention": lambda: LinearAttention(num_heads=4, head_dim=features // 4),
     }
 
 

@@ -8,7 +8,7 @@ from flax import nnx
 
 from memorax.networks import RNN, SequenceModelWrapper, init
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
 
 BATCH, TIME, FEATURES = 3, 12, 8
 TOL = dict(rtol=2e-4, atol=2e-5)
@@ -25,6 +25,7 @@ MODELS = {
     "lru": lambda: LRU(hidden_dim=16),
     "mingru": lambda: MinGRU(16),
     "minlstm": lambda: MinLSTM(16),
+    "linear_attention": lambda: LinearAttention(num_heads=2, head_dim=4),
     # A context shorter than the sequence, so the window slides within a call.
     "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
     "stack": lambda: Stack(
@@ -47,16 +48,19 @@ def make_inputs(seed=0):
     return inputs, jnp.asarray(done)
 
 
+def random_leaf(key, like):
+    """Noise shaped as ``like``: coin flips for flags, normal for complex states, |normal| for real ones."""
+    if like.dtype == bool:
+        return jax.random.bernoulli(key, 0.5, like.shape)
+    noise = jax.random.normal(key, like.shape, like.dtype)
+    return noise if jnp.iscomplexobj(noise) else jnp.abs(noise)
+
+
 def random_carry(model, seed):
-    """A non-initial carry, as after some earlier call."""
-    carry = model.initialize_carry(BATCH)
-    leaves, tree = jax.tree.flatten(carry)
+    """A non-initial carry, as after some earlier call; its real leaves are non-negative, as linear attention's normaliser is."""
+    leaves, tree = jax.tree.flatten(model.initialize_carry(BATCH))
     keys = jax.random.split(jax.random.key(seed), len(leaves))
-    noisy = [
-        jax.random.bernoulli(k, 0.5, x.shape) if x.dtype == bool else jax.random.normal(k, x.shape, x.dtype)
-        for k, x in zip(keys, leaves)
-    ]
-    return jax.tree.unflatten(tree, noisy)
+    return jax.tree.unflatten(tree, [random_leaf(k, x) for k, x in zip(keys, leaves)])
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -220,3 +224,33 @@ def test_minimal_rnns_follow_the_papers_equations(kind):
             h = f / (f + i) * h + i / (f + i) * candidate
         np.testing.assert_allclose(outputs[:, t], h, **TOL)
     np.testing.assert_allclose(final, h, **TOL)
+
+
+@pytest.mark.parametrize("chunk_size", [32, 5], ids=["one-chunk", "chunks-of-5"])
+def test_linear_attention_follows_katharopoulos_by_hand(chunk_size):
+    """Per head: S += φ(k) vᵀ, z += φ(k), o = φ(q)ᵀS / φ(q)ᵀz with φ = elu + 1, both zeroed at an episode start.
+
+    In chunks of 5, the 12 steps are two whole chunks and a padded one, with episode starts inside chunks
+    and, in the second sequence, only at the first step of the last chunk.
+    """
+    model = LinearAttention(num_heads=2, head_dim=4, chunk_size=chunk_size)
+    inputs, done = make_inputs()
+    done = done.at[1, 10].set(True)
+    init(model, 5, inputs, done, model.initialize_carry(BATCH))
+    carry = random_carry(model, 12)
+    final, outputs = model(inputs, done, carry)
+
+    phi = lambda x: np.where(x > 0, x + 1, np.exp(x))
+    projection = np.asarray(model.query_key_value.kernel[...], np.float64)
+    out_kernel, out_bias = np.asarray(model.out_proj.kernel[...]), np.asarray(model.out_proj.bias[...])
+    state = np.asarray(carry, np.float64)
+    S, z = state[..., :-1], state[..., -1]
+    for t in range(TIME):
+        reset = np.asarray(done[:, t])[:, None, None]
+        S, z = np.where(reset[..., None], 0.0, S), np.where(reset, 0.0, z)
+        q, k, v = (np.asarray(inputs[:, t], np.float64) @ projection).reshape(BATCH, 3, 2, 4).transpose(1, 0, 2, 3)
+        S = S + phi(k)[..., :, None] * v[..., None, :]
+        z = z + phi(k)
+        attended = np.einsum("bhk,bhkv->bhv", phi(q), S) / np.einsum("bhk,bhk->bh", phi(q), z)[..., None]
+        np.testing.assert_allclose(outputs[:, t], attended.reshape(BATCH, -1) @ out_kernel + out_bias, **TOL)
+    np.testing.assert_allclose(final, np.concatenate([S, z[..., None]], axis=-1), **TOL)

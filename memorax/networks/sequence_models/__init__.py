@@ -1,5 +1,6 @@
 """Sequence models: torsos that carry memory across steps and reset it at episode starts."""
 
+from memorax.networks.sequence_models.linear_attention import LinearAttention
 from memorax.networks.sequence_models.lru import LRU
 from memorax.networks.sequence_models.mamba import Mamba
 from memorax.networks.sequence_models.min_rnn import MinGRU, MinLSTM
@@ -13,6 +14,7 @@ __all__ = [
     "GRU",
     "LRU",
     "LSTM",
+    "LinearAttention",
     "RNN",
     "S5",
     "Carry",
