@@ -1,6 +1,7 @@
 """PPO: it learns CartPole, it needs memory exactly where memory is needed, and replay reproduces acting."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -8,6 +9,8 @@ from flax import nnx
 from memory_proof import trained_return
 
 from memorax.algorithms import PPO, PPOConfig
+from memorax.algorithms.common.vector_env import StepInputs
+from memorax.algorithms.ppo import ActorCritic
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
 
@@ -118,15 +121,12 @@ def test_training_in_chunks_compiles_once(repeat_previous):
 
 def test_a_torso_shared_by_actor_and_critic_runs_once_for_both_heads():
     """The guide's parameter sharing: one encoder and one LSTM for both heads, computed once; the same outputs as calling each network."""
-    from memorax.algorithms.common.vector_env import StepInputs
-    from memorax.algorithms.ppo import ActorCritic
-
     encoder = FeatureExtractor(observation_extractor=MLP(features=(16,)))
     torso = SequenceModelWrapper(RNN(nnx.LSTMCell(16, 16, rngs=nnx.Rngs(0))))
     model = ActorCritic(Network(encoder, torso, heads.Categorical(3)), Network(encoder, torso, heads.VNetwork()))
     obs = jax.random.normal(jax.random.key(0), (2, 5, 4))
-    done = jax.numpy.zeros((2, 5), bool).at[:, 0].set(True).at[1, 3].set(True)
-    inputs = StepInputs(obs, done, jax.numpy.zeros((2, 5, 3)), jax.numpy.zeros((2, 5)))
+    done = jnp.zeros((2, 5), bool).at[:, 0].set(True).at[1, 3].set(True)
+    inputs = StepInputs(obs, done, jnp.zeros((2, 5, 3)), jnp.zeros((2, 5)))
     for network in (model.actor, model.critic):
         network.init(0, obs, done, inputs.prev_action, inputs.prev_reward)
     carry = model.actor.initialize_carry(2)
