@@ -1,5 +1,7 @@
 """A seed is a seed: ``agent.init`` and ``network.init`` draw every parameter from their key, purely."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -75,7 +77,7 @@ KEYS = jax.random.split(jax.random.key(2), 3)
 def agent(request):
     """An agent and ``jax.jit(jax.vmap(agent.init))`` of the keys ``[k0, k0, k1, k2]``: one compilation for both tests."""
     agent = AGENTS[request.param]()
-    return agent, jax.jit(jax.vmap(agent.init))(jnp.stack([KEYS[0], *KEYS]))
+    return agent, jax.jit(jax.vmap(agent.init))(jnp.stack([KEYS[0], *KEYS])), request.param
 
 
 def seed(batched, i):
@@ -83,7 +85,7 @@ def seed(batched, i):
 
 
 def test_agent_init_is_a_pure_function_of_the_key(agent):
-    agent, batched = agent
+    agent, batched, _ = agent
     first, again = agent.init(KEYS[0]), agent.init(KEYS[0])
     assert equal(first, again)
     assert equal(seed(batched, 0), seed(batched, 1))
@@ -94,10 +96,29 @@ def test_agent_init_is_a_pure_function_of_the_key(agent):
 
 def test_vmapped_init_gives_the_agents_of_separate_inits(agent):
     """Compiled and batched, seed i is the eager ``init`` of key i (up to the rounding compiling changes)."""
-    agent, batched = agent
+    agent, batched, _ = agent
     for i, key in enumerate(KEYS):
         assert close(seed(batched, i + 1), agent.init(key))
     assert random_leaves_differ(seed(batched, 1).params, seed(batched, 2).params)
+
+
+TRAIN_STEPS = {"ppo": 256, "pqn": 256, "dqn": 64, "sac": 64}  # one rollout; 32 vector steps, 24 of them with updates
+
+
+def test_seeds_trained_and_evaluated_in_one_program_equal_seeds_alone(agent):
+    """``jax.vmap`` of ``train`` over seeds 1 and 2 gives each seed's ``train`` alone; ``evaluate_seeds`` each ``evaluate``."""
+    agent, batched, name = agent
+    keys, states = KEYS[1:], jax.tree.map(lambda leaf: leaf[2:], batched)
+    trained, metrics = jax.jit(jax.vmap(partial(agent.train, total_steps=TRAIN_STEPS[name])))(keys, states)
+    evaluations = agent.evaluate_seeds(keys, trained, num_episodes=4)
+    for i, key in enumerate(keys):
+        alone, alone_metrics = agent.train(key, agent.init(key), TRAIN_STEPS[name])
+        jax.tree.map(partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5), seed(trained, i).params, alone.params)
+        jax.tree.map(partial(np.testing.assert_allclose, rtol=1e-3, atol=1e-5), seed(metrics, i), alone_metrics)
+        evaluation = agent.evaluate(key, seed(trained, i), num_episodes=4)
+        np.testing.assert_array_equal(evaluations[i]["returns"], evaluation["returns"])
+        assert evaluations[i]["mean_return"] == evaluation["mean_return"]
+    assert random_leaves_differ(seed(trained, 0).params, seed(trained, 1).params)
 
 
 @pytest.mark.parametrize("torso", ["guide-lstm", "gru", "lstm"])

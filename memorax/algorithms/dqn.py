@@ -142,6 +142,7 @@ class DQN(Agent):
     """
 
     name = "DQN"
+    greedy = 0.0
 
     def __init__(
         self,

@@ -135,6 +135,7 @@ class PPO(Agent):
     """
 
     name = "PPO"
+    greedy = True
 
     def __init__(
         self,

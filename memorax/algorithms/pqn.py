@@ -109,6 +109,7 @@ class PQN(Agent):
     """
 
     name = "PQN"
+    greedy = 0.0
 
     def __init__(
         self,

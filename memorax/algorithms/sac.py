@@ -152,6 +152,7 @@ class SAC(Agent):
     """
 
     name = "SAC"
+    greedy = True
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 from flax import nnx
 
+from memorax.algorithms.common.episodes import summarize_evaluation
 from memorax.networks import redraw
 
 
@@ -19,16 +20,28 @@ class Agent:
     function of the key (``jax.jit(agent.init)`` and ``jax.vmap(agent.init)``
     work). It implements ``_iteration(state, key) -> (state, metrics)`` (one
     rollout and its update, or one vector step), ``_place(state)`` and
-    ``_play(key, params, num_episodes, policy_option)``.
+    ``_play(key, params, num_episodes, policy_option)``, and names the
+    ``policy_option`` of greedy evaluation in ``greedy``.
+
+    Seeds in one program: ``jax.vmap(agent.init)(keys)`` gives S states with a
+    leading seed axis, ``jax.vmap(partial(agent.train, total_steps=n))(keys,
+    states)`` trains them in one compiled program, and
+    :meth:`evaluate_seeds` evaluates them; seed ``i`` equals an agent trained
+    alone from ``keys[i]``, up to float rounding.
     """
 
     name: str
+    greedy: bool | float
 
     def _set_model(self, model: nnx.Module) -> None:
         """Fixes the graph of the built ``model``; its parameter values are only a template."""
         self.graphdef, self._template = nnx.split(model)
         self._train = jax.jit(self._iterations, static_argnums=2)
         self._evaluate = jax.jit(self._play, static_argnums=(2, 3))
+        self._evaluate_seeds = jax.jit(
+            lambda keys, params, num_episodes, option: jax.vmap(lambda key, p: self._play(key, p, num_episodes, option))(keys, params),
+            static_argnums=(2, 3),
+        )
 
     def _draw_model(self, key: jax.Array) -> nnx.Module:
         """A copy of the model with every parameter drawn from ``key``; traceable."""
@@ -52,3 +65,11 @@ class Agent:
         if total_steps < 1:
             raise ValueError(f"{self.name}.train: total_steps is {total_steps}; expected a positive number of environment steps.")
         return self._train(key, state, max(1, total_steps // self.config.rollout_size))
+
+    def evaluate_seeds(self, keys: jax.Array, states: Any, num_episodes: int = 64) -> list[dict]:
+        """``evaluate``, greedily, of S agents in one compiled program: ``keys`` ``[S]``, ``states`` with a leading seed axis.
+
+        Returns one summary per seed, as ``evaluate`` gives it.
+        """
+        played = self._evaluate_seeds(keys, states.params, num_episodes, self.greedy)
+        return [summarize_evaluation(self.name, *(leaf[i] for leaf in played)) for i in range(len(keys))]
