@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import matplotlib.image
 import numpy as np
 import pytest
+from scipy import stats
 from stop_at import StopAt
 
 from memorax import launch
@@ -21,6 +23,8 @@ from memorax.networks import heads
 from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, build, evaluate_run, load, train
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.plots import smooth
+from memorax.training.seeds import Seeds
+from memorax.training.statistics import mean_interval
 
 TINY = [
     "--total-steps", "192", "--log-every", "64", "--eval-episodes", "4",
@@ -85,6 +89,48 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, uninterrupted):
         dict(r, seconds=s["seconds"], steps_per_second=s["steps_per_second"])
         for r, s in zip(uninterrupted.records()[1:], Run(options.run_dir).records()[1:])
     ]
+
+
+def test_seeds_train_at_once_resume_and_each_equals_its_run_alone(tmp_path, uninterrupted):
+    """--seeds 2 --seed 0: interrupted and resumed, seed 0 is the uninterrupted run of seed 0; records, curve and evaluation hold both."""
+    options = dataclasses.replace(OPTIONS, seeds=2, run_dir=tmp_path / "seeds")
+    with pytest.raises(KeyboardInterrupt):
+        train(options, loggers=[StopAt(0)])
+    run = train(resume=options.run_dir)
+    _, _, alone, _ = load(uninterrupted.directory)
+    _, agent, batched, progress = load(run.directory)
+    assert progress["interval"] == 2 and jax.tree.leaves(batched.params)[0].shape[0] == 2
+    jax.tree.map(partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5), jax.tree.map(lambda x: x[0], batched.params), alone.params)
+
+    records = run.records()
+    assert [r["interval"] for r in records] == [0, 1, 2] and all([s["seed"] for s in r["seeds"]] == [0, 1] for r in records)
+    for together, solo in zip(records, uninterrupted.records()):
+        assert together["seeds"][0]["episodes"] == solo["episodes"]
+        np.testing.assert_allclose(together["seeds"][0]["loss"], solo["loss"], rtol=1e-3)
+        assert together["loss"] == pytest.approx(np.mean([s["loss"] for s in together["seeds"]]))
+    evaluation = json.loads(run.evaluation.read_text())
+    assert [s["seed"] for s in evaluation["seeds"]] == [0, 1]
+    assert evaluation["seeds"][0]["mean_return"] == json.loads(uninterrupted.evaluation.read_text())["mean_return"]
+    low, high = evaluation["ci95_return"]
+    assert evaluation["mean_return"] == pytest.approx(np.mean([s["mean_return"] for s in evaluation["seeds"]]))
+    assert low <= evaluation["mean_return"] <= high
+    assert matplotlib.image.imread(run.curve).ndim == 3
+    assert [s["seed"] for s in evaluate_run(run.directory, episodes=2)["seeds"]] == [0, 1]
+
+
+def test_parameters_that_turn_nan_stop_the_run_which_keeps_its_last_checkpoint(tmp_path, monkeypatch):
+    real_train = Seeds.train
+
+    def poisoned(self, interval, state):
+        state, metrics = real_train(self, interval, state)
+        return (state.replace(params=jax.tree.map(lambda x: x * jnp.nan, state.params)) if interval == 1 else state), metrics
+
+    monkeypatch.setattr(Seeds, "train", poisoned)
+    options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "nan")
+    with pytest.raises(FloatingPointError, match=r"^interval 1: .*NaN or infinite; the run keeps its last checkpoint \(interval 0\)"):
+        train(options)
+    _, _, state, progress = load(options.run_dir)
+    assert progress["interval"] == 0 and all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state.params))
 
 
 def test_ctrl_c_stops_between_intervals_with_a_checkpoint(tmp_path):
@@ -195,6 +241,15 @@ def test_every_torso_choice_builds_a_working_network(torso):
 
 def test_curves_are_smoothed_by_an_exponential_moving_average():
     np.testing.assert_allclose(smooth(np.array([0.0, 1.0, 1.0]), 0.5), [0.0, 0.5, 0.75])
+    np.testing.assert_allclose(smooth(np.array([np.nan, 1.0, np.nan, 3.0]), 0.5), [np.nan, 1.0, 1.0, 2.0])
+
+
+def test_the_band_over_seeds_is_the_students_t_interval_of_their_mean():
+    values = np.array([[0.2, 0.5, 0.9, np.nan], [1.0, np.nan, np.nan, np.nan]])
+    mean, low, high = mean_interval(values, axis=1)
+    expected = stats.t.interval(0.95, 2, loc=np.mean(values[0, :3]), scale=stats.sem(values[0, :3]))
+    np.testing.assert_allclose([mean[0], low[0], high[0]], [np.mean(values[0, :3]), *expected])
+    assert mean[1] == low[1] == high[1] == 1.0
 
 
 def test_a_malformed_launch_option_is_one_line_too(capsys):

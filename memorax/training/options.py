@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import typing
 from pathlib import Path
 from typing import Literal
 
@@ -81,10 +82,12 @@ class TrainOptions:
     """The optimizer's learning rate: Adam for PPO, DQN and SAC, RAdam for PQN (default: 3e-3 for PPO, 1e-3 otherwise)."""
     seed: int = 0
     """Seeds parameters, environments and exploration; the same seed gives the same run."""
+    seeds: int = 1
+    """Seeds to train at once, in one compiled program: seed, seed + 1, ...; each trains as it would alone."""
     devices: int | None = None
     """Devices to split the environments over, the first N of JAX's (default: all); see docs/scaling.md."""
     run_dir: Path | None = None
-    """Where the run's files go; it must not hold a run already (default: the first free runs/ALGORITHM-TORSO-ENV-sSEED[-N])."""
+    """Where the run's files go; it must not hold a run already (default: the first free runs/ALGORITHM-TORSO-ENV-sSEED[toLAST][-N])."""
     log_every: int = 20_000
     """Environment steps per logging interval (rounded up to whole rollouts): a log line, a checkpoint."""
     logger: tuple[LoggerKind, ...] = ("console",)
@@ -105,7 +108,7 @@ class TrainOptions:
     )
 
     def __post_init__(self):
-        for name in ("total_steps", "learning_rate", "log_every", "eval_episodes", "devices"):
+        for name in ("total_steps", "seeds", "learning_rate", "log_every", "eval_episodes", "devices"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
         if self.torso.hidden % self.torso.num_heads and "attention" in (self.torso.kind, *self.torso.stack):
@@ -134,32 +137,37 @@ class TrainOptions:
 
     @property
     def directory(self) -> Path:
-        """``run_dir``, or the first free ``runs/ALGORITHM-TORSO-ENV-sSEED[-N]``."""
+        """``run_dir``, or the first free ``runs/ALGORITHM-TORSO-ENV-sSEED[toLAST][-N]``."""
         if self.run_dir is not None:
             return self.run_dir
         torso = "-".join(self.torso.stack) if self.torso.stack else self.torso.kind
-        base = Path("runs") / f"{self.algorithm}-{torso}-{self.env.split('::')[-1]}-s{self.seed}"
+        seeds = f"s{self.seed}" + (f"to{self.seed + self.seeds - 1}" if self.seeds > 1 else "")
+        base = Path("runs") / f"{self.algorithm}-{torso}-{self.env.split('::')[-1]}-{seeds}"
         candidates = (base.with_name(f"{base.name}-{n}") if n > 1 else base for n in itertools.count(1))
         return next(path for path in candidates if not path.exists())
 
     def to_json(self) -> str:
         fields = dataclasses.asdict(self)
-        fields["run_dir"] = str(fields["run_dir"])
+        fields["run_dir"] = None if self.run_dir is None else str(self.run_dir)
         return json.dumps(fields, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> TrainOptions:
-        fields = json.loads(text)
-        return cls(
-            **{
-                **fields,
-                "encoder": EncoderOptions(features=tuple(fields["encoder"]["features"])),
-                "torso": TorsoOptions(**{**fields["torso"], "stack": tuple(fields["torso"]["stack"])}),
-                "run_dir": Path(fields["run_dir"]),
-                "logger": tuple(fields["logger"]),
-                "ppo": PPOOptions(**fields["ppo"]),
-                "pqn": PQNOptions(**fields["pqn"]),
-                "dqn": DQNOptions(**fields["dqn"]),
-                "sac": SACOptions(**fields.get("sac", {})),  # runs written before SAC existed have none
-            }
-        )
+        """The options ``to_json`` wrote; fields a run's config.json lacks (written by an older memorax) take their defaults."""
+        return from_fields(cls, json.loads(text))
+
+
+def from_fields(cls: type, fields: dict):
+    """The dataclass ``cls`` from its ``dataclasses.asdict`` fields: nested dataclasses built again, lists as tuples, paths as Paths."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in fields.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = from_fields(hint, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif value is not None and Path in (hint, *typing.get_args(hint)):
+            value = Path(value)
+        values[name] = value
+    return cls(**values)

@@ -33,6 +33,8 @@ from memorax.training import build
 from memorax.training.checkpoints import Checkpoints
 from memorax.training.options import TrainOptions
 from memorax.training.plots import plot_curves
+from memorax.training.seeds import Seeds
+from memorax.training.statistics import mean_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,20 +78,44 @@ def interval_steps(options: TrainOptions) -> int:
     return math.ceil(options.log_every / rollout) * rollout
 
 
-def interval_record(interval: int, metrics: dict, seconds: float, steps: int) -> dict:
-    """One record from an interval's per-update metrics: means, with episode statistics weighted by episodes.
+def seed_record(metrics: dict) -> dict:
+    """One seed's record from an interval's per-update metrics: means, with episode statistics weighted by episodes.
 
     A mean over no values (no episode ended, no update ran) is None.
     """
     metrics = jax.tree.map(np.asarray, metrics)
     episodes = metrics.pop("episodes")
-    record = {"interval": interval, "env_steps": int(metrics.pop("env_steps")[-1]), "episodes": int(episodes.sum())}
+    record = {"env_steps": int(metrics.pop("env_steps")[-1]), "episodes": int(episodes.sum())}
     for name in ("episode_return", "episode_length"):
         values = metrics.pop(name)
         record[name] = float(np.nansum(values * episodes) / episodes.sum()) if episodes.sum() else None
     for name, values in metrics.items():
         record[name] = float(np.nanmean(values)) if np.isfinite(values).any() else None
-    return dict(record, seconds=seconds, steps_per_second=steps / seconds)
+    return record
+
+
+def interval_record(interval: int, metrics: Sequence[dict], seeds: Sequence[int], seconds: float, steps: int) -> dict:
+    """The record of an interval from each seed's per-update metrics.
+
+    With one seed, its record. With several, each seed's record (with its
+    ``seed``) goes in ``seeds``, and the interval's fields are their means
+    over the seeds that have a value (``episodes`` their sum);
+    ``steps_per_second`` counts every seed's steps.
+    """
+    records = [seed_record(seed_metrics) for seed_metrics in metrics]
+    if len(records) == 1:
+        return {"interval": interval, **records[0], "seconds": seconds, "steps_per_second": steps / seconds}
+    record = {"interval": interval}
+    for name in records[0]:
+        values = [seed[name] for seed in records if seed[name] is not None]
+        record[name] = sum(values) if name == "episodes" else float(np.mean(values)) if values else None
+    record["env_steps"] = records[0]["env_steps"]
+    return dict(
+        record,
+        seconds=seconds,
+        steps_per_second=len(records) * steps / seconds,
+        seeds=[{"seed": seed, **seed_record} for seed, seed_record in zip(seeds, records)],
+    )
 
 
 class StopRequests:
@@ -157,9 +183,9 @@ def train(
         )
     if jax.process_count() > 1:  # every process has checked the directory before the first writes to it
         multihost_utils.sync_global_devices("memorax: run directory checked")
-    agent = build.agent(options)
-    init_key, train_key, eval_key = jax.random.split(jax.random.key(options.seed), 3)
-    state = agent.init(init_key)
+    steps = interval_steps(options)
+    seeds = Seeds(build.agent(options), options.seed, options.seeds, steps)
+    state = seeds.init()
     checkpoints = Checkpoints(run.checkpoints)
     start = 0
     if resume is not None and checkpoints.latest() is not None:
@@ -169,7 +195,6 @@ def train(
         run.directory.mkdir(parents=True, exist_ok=True)
         run.config.write_text(options.to_json())
 
-    steps = interval_steps(options)
     num_intervals = math.ceil(options.total_steps / steps)
     owned: list[Logger] = []  # the loggers this run opens, and closes
     if writer:
@@ -179,19 +204,25 @@ def train(
             owned.append(TensorBoardLogger(run.directory / "tensorboard"))
         if "console" in options.logger:
             name = f"{options.algorithm}-{'-'.join(options.torso.stack) or options.torso.kind}"
+            name += f" ×{options.seeds} seeds" if options.seeds > 1 else ""
             owned.append(ProgressBar(name, num_intervals * steps, start * steps))
     saved = completed = start - 1
     try:
         with StopRequests() as stop:
             for interval in range(start, num_intervals):
                 began = time.perf_counter()
-                next_state, metrics = agent.train(jax.random.fold_in(train_key, interval), state, steps)
-                jax.block_until_ready(next_state)
+                next_state, metrics = seeds.train(interval, state)
+                if not all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(next_state.params)):
+                    raise FloatingPointError(
+                        f"interval {interval}: training made parameters NaN or infinite; the run keeps its last "
+                        f"checkpoint ({'none' if saved < 0 else f'interval {saved}'})."
+                    )
                 state, completed = next_state, interval
                 checkpoints.save(interval, state, {"interval": interval, "env_steps": (interval + 1) * steps})
                 saved = interval
                 if writer:
-                    record = interval_record(interval, metrics, time.perf_counter() - began, steps)
+                    seconds = time.perf_counter() - began
+                    record = interval_record(interval, seeds.per_seed(metrics), seeds.values, seconds, steps)
                     for logger in (*owned, *loggers):
                         logger.log(record)
                     plot_curves({run.directory.name: metrics_file.records}, run.curve, f"{options.algorithm} on {options.env}")
@@ -209,39 +240,71 @@ def train(
             logger.close()
         checkpoints.close()
 
-    evaluation = _evaluation_record(agent.evaluate(eval_key, state, options.eval_episodes))
+    evaluation = evaluation_record(seeds.evaluate(state, options.eval_episodes), seeds.values)
     if not writer:
         return run
     run.evaluation.write_text(json.dumps(evaluation, indent=2))
     console.print(
         f"{run.directory}: {num_intervals * steps:,} steps; evaluation over {options.eval_episodes} episodes: "
-        f"return {evaluation['mean_return']:+.3f} ± {evaluation['std_return']:.3f}"
+        f"return {describe(evaluation)}"
     )
     return run
 
 
-def _evaluation_record(result: dict) -> dict:
-    return {name: float(result[name]) for name in ("mean_return", "std_return", "mean_length")}
+def evaluation_record(results: Sequence[dict], seeds: Sequence[int]) -> dict:
+    """Mean, spread and length of the returns of one seed's evaluation.
+
+    With several seeds, each seed's (with its ``seed``) goes in ``seeds``;
+    ``mean_return`` and ``mean_length`` are their means over seeds, and
+    ``ci95_return`` is the 95% confidence interval of the mean return over seeds.
+    """
+    records = [{name: float(result[name]) for name in ("mean_return", "std_return", "mean_length")} for result in results]
+    if len(records) == 1:
+        return records[0]
+    mean, low, high = mean_interval(np.array([record["mean_return"] for record in records]))
+    return {
+        "mean_return": float(mean),
+        "ci95_return": [float(low), float(high)],
+        "mean_length": float(np.mean([record["mean_length"] for record in records])),
+        "seeds": [{"seed": seed, **record} for seed, record in zip(seeds, records)],
+    }
+
+
+def describe(evaluation: dict) -> str:
+    """An evaluation's return in words: ``+0.912 ± 0.050``, or over seeds with its confidence interval."""
+    if "seeds" not in evaluation:
+        return f"{evaluation['mean_return']:+.3f} ± {evaluation['std_return']:.3f}"
+    low, high = evaluation["ci95_return"]
+    return f"{evaluation['mean_return']:+.3f} (95% CI {low:+.3f} to {high:+.3f}) over {len(evaluation['seeds'])} seeds"
 
 
 def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN | SAC, Any, dict]:
-    """A run's options, its agent on one device, and the state and progress of its latest checkpoint."""
-    run = Run(directory)
-    options = dataclasses.replace(run.options(), devices=1)
-    agent = build.agent(options)
-    checkpoints = Checkpoints(run.checkpoints)
+    """A run's options, its agent on one device, and the state and progress of its latest checkpoint.
+
+    The state of a run of several seeds has a leading seed axis.
+    """
+    options = dataclasses.replace(Run(directory).options(), devices=1)
+    seeds = Seeds(build.agent(options), options.seed, options.seeds, interval_steps(options))
+    checkpoints = Checkpoints(Run(directory).checkpoints)
     try:
-        state, progress = checkpoints.restore(agent.init(jax.random.key(options.seed)))
+        state, progress = checkpoints.restore(seeds.init())
     finally:
         checkpoints.close()
-    return options, agent, state, progress
+    return options, seeds.agent, state, progress
 
 
 def evaluate_run(directory: Path, episodes: int = 64, seed: int = 0) -> dict:
-    """Plays ``episodes`` episodes with a run's latest checkpoint: mean, spread and length of returns."""
-    _, agent, state, progress = load(directory)
-    result = _evaluation_record(agent.evaluate(jax.random.key(seed), state, episodes))
-    return dict(result, episodes=episodes, env_steps=progress["env_steps"])
+    """Plays ``episodes`` episodes with a run's latest checkpoint: mean, spread and length of returns.
+
+    A run of several seeds evaluates each (with the keys ``split(key(seed), seeds)``) as ``evaluation_record`` describes.
+    """
+    options, agent, state, progress = load(directory)
+    if options.seeds == 1:
+        results = [agent.evaluate(jax.random.key(seed), state, episodes)]
+    else:
+        results = agent.evaluate_seeds(jax.random.split(jax.random.key(seed), options.seeds), state, episodes)
+    seeds = list(range(options.seed, options.seed + options.seeds))
+    return dict(evaluation_record(results, seeds), episodes=episodes, env_steps=progress["env_steps"])
 
 
 def compare_runs(directories: Sequence[Path], output: Path, labels: Sequence[str] = ()) -> Path:

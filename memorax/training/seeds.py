@@ -1,0 +1,68 @@
+"""A run's seeds: the agent's ``init``, ``train`` and evaluation over several seeds at once, in one compiled program."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from memorax.algorithms.common.agent import Agent
+
+
+class Seeds:
+    """The seeds ``first, ..., first + count - 1`` of a run, trained together.
+
+    Seed ``s`` splits ``jax.random.key(s)`` into its init, train and
+    evaluation keys, as a run with ``--seed s`` alone does, and interval
+    ``i`` trains with ``fold_in(train_key, i)``. One seed runs the agent's own
+    functions; several run them under ``jax.vmap`` (states and metrics get a
+    leading seed axis), so seed ``s`` of a batch equals the run of ``s``
+    alone, up to float rounding.
+
+    Args:
+      agent: the agent.
+      first: the first seed.
+      count: how many seeds.
+      interval_steps: environment steps each seed trains per :meth:`train`.
+    """
+
+    def __init__(self, agent: Agent, first: int, count: int, interval_steps: int):
+        if count < 1:
+            raise ValueError(f"seeds is {count}; expected at least one seed.")
+        self.agent = agent
+        self.values = list(range(first, first + count))
+        keys = jnp.stack([jax.random.split(jax.random.key(seed), 3) for seed in self.values])
+        self.init_keys, self.train_keys, self.eval_keys = keys[:, 0], keys[:, 1], keys[:, 2]
+        self.interval_steps = interval_steps
+        self._train_seeds = jax.jit(jax.vmap(partial(agent.train, total_steps=interval_steps)))
+
+    @property
+    def batched(self) -> bool:
+        """Whether states and metrics carry a leading seed axis."""
+        return len(self.values) > 1
+
+    def init(self) -> Any:
+        if self.batched:
+            return jax.jit(jax.vmap(self.agent.init))(self.init_keys)
+        return self.agent.init(self.init_keys[0])
+
+    def train(self, interval: int, state: Any) -> tuple[Any, dict]:
+        """Interval ``interval``: ``interval_steps`` environment steps for every seed."""
+        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(self.train_keys, interval)
+        if self.batched:
+            return self._train_seeds(keys, state)
+        return self.agent.train(keys[0], state, self.interval_steps)
+
+    def evaluate(self, state: Any, num_episodes: int) -> list[dict]:
+        """Each seed's greedy evaluation over ``num_episodes`` episodes, with its evaluation key."""
+        if self.batched:
+            return self.agent.evaluate_seeds(self.eval_keys, state, num_episodes)
+        return [self.agent.evaluate(self.eval_keys[0], state, num_episodes)]
+
+    def per_seed(self, tree: Any) -> list[Any]:
+        """A batched pytree (states, metrics) as one pytree per seed."""
+        if not self.batched:
+            return [tree]
+        return [jax.tree.map(lambda leaf: leaf[i], tree) for i in range(len(self.values))]
