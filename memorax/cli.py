@@ -1,4 +1,4 @@
-"""The command line: ``memorax train``, ``memorax evaluate RUN_DIR`` and ``memorax compare RUN_DIR...``.
+"""The command line: ``memorax train``, ``memorax benchmark``, ``memorax evaluate RUN_DIR`` and ``memorax compare RUN_DIR...``.
 
 Run it through the entry point, ``memorax.launch.main`` (the ``memorax`` command
 or ``python -m memorax``), which joins the hosts of a ``--distributed`` run first.
@@ -20,6 +20,7 @@ import tyro
 
 from memorax.launch_options import Launch
 from memorax.training import TrainOptions, compare_runs, evaluate_run, train
+from memorax.training.benchmark import BenchmarkOptions, benchmark
 from memorax.training.checkpoints import CheckpointError
 
 USAGE_ERROR = 2
@@ -44,6 +45,21 @@ class Train:
             train(resume=self.resume, devices=self.options.devices)
         else:
             train(self.options)
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """Train every --torso.kind on every --env with --seeds seeds each (one program per cell); report IQMs with 95% CIs, MMER and plots."""
+
+    options: Annotated[BenchmarkOptions, tyro.conf.arg(name="")]
+    resume: Path | None = None
+    """Continue the benchmark in this directory: finished cells are kept, the interrupted one resumes from its checkpoint."""
+
+    def run(self) -> None:
+        if self.resume is not None:
+            benchmark(resume=self.resume)
+        else:
+            benchmark(self.options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +94,7 @@ class Compare:
 
 Command = Union[
     Annotated[Train, tyro.conf.subcommand("train")],
+    Annotated[Benchmark, tyro.conf.subcommand("benchmark")],
     Annotated[Evaluate, tyro.conf.subcommand("evaluate")],
     Annotated[Compare, tyro.conf.subcommand("compare")],
 ]
@@ -103,7 +120,7 @@ def one_line(report: str) -> str:
     return problem if re.match(r"--|[A-Z]\w*\.\w+", problem) else f"{argument}: {problem}"
 
 
-def parse(args: list[str] | None) -> Train | Evaluate | Compare:
+def parse(args: list[str] | None) -> Train | Benchmark | Evaluate | Compare:
     """The command; a bad one exits with code 2 and one line naming the problem (and, for a choice, the valid ones)."""
     report = io.StringIO()
     try:
@@ -128,3 +145,6 @@ def main(args: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as error:
         print(f"memorax: error: {error}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
+    except FloatingPointError as error:
+        print(f"memorax: error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,66 @@
+"""The progress of a benchmark: its grid of cells, the cell running, and the time left."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+class BenchmarkProgress:
+    """A rich display of a models × environments grid; a logger of the running cell's records.
+
+    Each cell shows ``·`` (to run), the share of its steps done, its mean
+    evaluation return, or ``failed``; below, one bar counts the steps of all
+    cells, with the time left. With ``enabled`` False it shows nothing.
+    """
+
+    def __init__(self, kinds: Sequence[str], envs: Sequence[str], steps_per_cell: int, enabled: bool = True):
+        self.kinds, self.envs, self.steps_per_cell = list(kinds), list(envs), steps_per_cell
+        self.cells = {(kind, env): "·" for kind in kinds for env in envs}
+        self.done = 0
+        self.running: tuple[str, str] | None = None
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            TextColumn("{task.completed:,.0f} of {task.total:,.0f} steps ·"),
+            TimeRemainingColumn(),
+            TextColumn("left"),
+        )
+        self.task = self.progress.add_task("benchmark", total=len(self.cells) * steps_per_cell)
+        self.live = Live(self._render(), refresh_per_second=2, transient=False) if enabled else None
+        if self.live is not None:
+            self.live.start()
+
+    def _render(self) -> Group:
+        table = Table("model", *self.envs, title="memorax benchmark")
+        for kind in self.kinds:
+            table.add_row(kind, *(self.cells[kind, env] for env in self.envs))
+        return Group(table, self.progress)
+
+    def _update(self, completed: int) -> None:
+        self.progress.update(self.task, completed=completed)
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def start(self, kind: str, env: str) -> None:
+        self.running = (kind, env)
+        self.cells[kind, env] = "running"
+        self._update(self.done)
+
+    def log(self, record: dict) -> None:
+        self.cells[self.running] = f"{record['env_steps'] / self.steps_per_cell:.0%}"
+        self._update(self.done + record["env_steps"])
+
+    def finish(self, kind: str, env: str, outcome: str) -> None:
+        """A cell has ended (now or in an earlier session): ``outcome`` is what its square shows."""
+        self.cells[kind, env] = outcome
+        self.done += self.steps_per_cell
+        self._update(self.done)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()

@@ -1,0 +1,141 @@
+"""``memorax benchmark``: a grid of sequence models × environments, each cell one run of several seeds trained at once.
+
+The benchmark directory holds ``benchmark.json`` (its options), one run
+directory per cell in ``cells/`` (a ``memorax train --seeds`` run: config,
+metrics, checkpoints, evaluation), and, once every cell has ended,
+``results.json`` and the report (``report.md`` and its plots, see
+:mod:`memorax.training.report`). Cells run one after another; a cell with an
+``evaluation.json`` is finished and never run again, a cell that raised is
+recorded in its ``failure.json`` and reported, not retried, and an
+interrupted benchmark resumed with ``--resume`` continues its cell from the
+last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from memorax.loggers import BenchmarkProgress, Logger
+from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions, from_fields
+from memorax.training.report import write_report
+from memorax.training.run import Run, interval_steps, train
+
+
+@dataclasses.dataclass(frozen=True)
+class GridTorsoOptions(TorsoOptions):
+    """The sequence models to compare, and the settings they share."""
+
+    kind: tuple[TorsoKind, ...] = ("mlp", "gru")
+    """The models, one row of the report each; mlp, without memory, is the baseline."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkOptions(TrainOptions):
+    """A grid: every --torso.kind on every --env, --seeds seeds each; every other option as `memorax train` has it."""
+
+    env: tuple[str, ...] = ("memorax::RepeatPrevious-Easy", "memorax::CountRecall-Easy")
+    """Environment ids, one column of the report each."""
+    torso: GridTorsoOptions = GridTorsoOptions()
+    seeds: int = 3
+    """Seeds per cell (seed, seed + 1, ...), trained at once in one compiled program."""
+    run_dir: Path | None = None
+    """The benchmark directory; it must not hold one already (default: the first free benchmarks/ALGORITHM-N)."""
+
+    def __post_init__(self):
+        if self.torso.stack:
+            raise ValueError("--torso.stack: a benchmark compares the models of --torso.kind, each on its own.")
+        for name in ("env", "torso.kind"):
+            values = self.env if name == "env" else self.torso.kind
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"--{name} is {values}; expected at least one, each once.")
+        self.cells()  # building each cell's TrainOptions checks them
+
+    @property
+    def directory(self) -> Path:
+        """``run_dir``, or the first free ``benchmarks/ALGORITHM-N``."""
+        if self.run_dir is not None:
+            return self.run_dir
+        candidates = (Path("benchmarks") / f"{self.algorithm}-{n}" for n in itertools.count(1))
+        return next(path for path in candidates if not path.exists())
+
+    def cells(self) -> list[tuple[TorsoKind, str, TrainOptions]]:
+        """``(kind, env, options)`` of each cell, row by row; a cell's run directory is ``cells/KIND--ENV``."""
+        shared = {field.name: getattr(self, field.name) for field in dataclasses.fields(TrainOptions)}
+        cells = []
+        for kind, env in itertools.product(self.torso.kind, self.env):
+            torso = TorsoOptions(**{**dataclasses.asdict(self.torso), "kind": kind})
+            run_dir = self.directory / "cells" / f"{kind}--{env.replace('::', '-')}"
+            logger = tuple(name for name in self.logger if name != "console")  # the grid shows progress
+            cells.append((kind, env, TrainOptions(**{**shared, "env": env, "torso": torso, "run_dir": run_dir, "logger": logger})))
+        return cells
+
+
+def benchmark(
+    options: BenchmarkOptions | None = None,
+    resume: Path | None = None,
+    loggers: Sequence[Logger] = (),
+    console: Console | None = None,
+) -> Path:
+    """Runs the grid ``options`` describe (or resumes the benchmark in ``resume``) and writes its report; returns its directory.
+
+    Ctrl-C stops the cell running at the end of its interval, checkpointed,
+    by raising ``KeyboardInterrupt``. ``loggers`` receive every cell's records.
+    """
+    console = console or Console(stderr=True)
+    if importlib.util.find_spec("rliable") is None:
+        raise ValueError("memorax benchmark reports with rliable: install it with pip install 'memorax[benchmark]'.")
+    if resume is not None:
+        options = from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text()))
+    else:
+        options = dataclasses.replace(options, run_dir=options.directory)
+        if (options.run_dir / "benchmark.json").exists():
+            raise FileExistsError(
+                f"{options.run_dir} already holds a benchmark; resume it with --resume {options.run_dir} or choose another --run-dir."
+            )
+        options.run_dir.mkdir(parents=True, exist_ok=True)
+        (options.run_dir / "benchmark.json").write_text(options.to_json())
+    cells = options.cells()
+    steps = interval_steps(cells[0][2])
+    steps_per_cell = math.ceil(options.total_steps / steps) * steps
+    progress = BenchmarkProgress(options.torso.kind, options.env, steps_per_cell, enabled="console" in options.logger)
+    quiet = Console(quiet=True)
+    try:
+        for kind, env, cell in cells:
+            run = Run(cell.run_dir)
+            failure = run.directory / "failure.json"
+            if run.evaluation.exists() or failure.exists():
+                progress.finish(kind, env, _outcome(run))
+                continue
+            progress.start(kind, env)
+            try:
+                if run.config.exists():
+                    train(resume=run.directory, loggers=[progress, *loggers], console=quiet)
+                else:
+                    train(cell, loggers=[progress, *loggers], console=quiet)
+            except KeyboardInterrupt:
+                console.print(f"Stopped in cell {kind} × {env}. Continue with: memorax benchmark --resume {options.run_dir}")
+                raise
+            except Exception as error:  # a failed cell (a NaN, say) is reported, and the grid goes on
+                failure.parent.mkdir(parents=True, exist_ok=True)
+                failure.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}, indent=2))
+            progress.finish(kind, env, _outcome(run))
+    finally:
+        progress.close()
+    report = write_report(options, cells, options.run_dir)
+    console.print(f"{options.run_dir}: {len(cells)} cells × {options.seeds} seeds; report in {report}")
+    return options.run_dir
+
+
+def _outcome(run: Run) -> str:
+    """A finished cell in a few characters: its mean evaluation return, or ``failed``."""
+    if (run.directory / "failure.json").exists():
+        return "failed"
+    return f"{json.loads(run.evaluation.read_text())['mean_return']:+.3f}"

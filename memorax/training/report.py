@@ -1,0 +1,167 @@
+"""A benchmark's results and report: interquartile means with stratified-bootstrap intervals (rliable), MMER, and plots.
+
+For each cell (a model on a task) the score of a seed is its final greedy
+evaluation return. The report gives, per cell, the interquartile mean (IQM)
+of the seeds' scores with a 95% bootstrap confidence interval, and the MMER
+of the POPGym paper (Morad et al., ICLR 2023): for each seed the maximum over
+logging intervals of the interval's mean episode return, averaged over
+seeds. Per model it aggregates over tasks: the IQM of all its runs with a
+95% stratified-bootstrap interval (runs resampled within each task; Agarwal
+et al., NeurIPS 2021, through their rliable library). Scores are not
+normalised: the aggregate means most where tasks share a scale, as the
+built-in POPGym tasks' returns in [-1, 1] do. Intervals use 2,000 bootstrap
+samples from a fixed random state, so a report is reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from memorax.training.options import TrainOptions  # noqa: E402
+from memorax.training.plots import draw_curves, returns_of  # noqa: E402
+from memorax.training.run import Run  # noqa: E402
+
+BOOTSTRAP_SAMPLES = 2_000
+
+
+def cell_results(kind: str, env: str, options: TrainOptions) -> dict:
+    """One cell's entry of results.json: its config, and per seed its final return, MMER and curve (or its error)."""
+    run = Run(options.run_dir)
+    entry = {"torso": kind, "env": env, "config": json.loads(options.to_json())}
+    failure = run.directory / "failure.json"
+    if failure.exists():
+        return dict(entry, status="failed", error=json.loads(failure.read_text())["error"])
+    evaluation = json.loads(run.evaluation.read_text())
+    finals = evaluation.get("seeds", [dict(evaluation, seed=options.seed)])
+    steps, returns = returns_of(run.records())
+    seeds = []
+    for index, final in enumerate(finals):
+        curve = returns[:, index]
+        seeds.append(
+            {
+                "seed": final["seed"],
+                "final_return": final["mean_return"],
+                "mmer": float(np.nanmax(curve)) if np.isfinite(curve).any() else None,
+                "curve": {"env_steps": steps.tolist(), "episode_return": [None if np.isnan(v) else float(v) for v in curve]},
+            }
+        )
+    return dict(entry, status="done", seeds=seeds)
+
+
+def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], directory: Path) -> Path:
+    """Writes results.json, report.md, curves.png, iqm.png and profile.png in ``directory``; returns report.md's path."""
+    from rliable import library, metrics  # imported here: its bootstrap pulls in pandas and arch
+
+    results = [cell_results(kind, env, cell) for kind, env, cell in cells]
+    (directory / "results.json").write_text(json.dumps({"cells": results}, indent=2))
+    kinds, envs = list(dict.fromkeys(r["torso"] for r in results)), list(dict.fromkeys(r["env"] for r in results))
+    by_cell = {(r["torso"], r["env"]): r for r in results}
+    random_state = np.random.RandomState(0)
+
+    def iqm_interval(scores: np.ndarray) -> tuple[float, float, float]:
+        with warnings.catch_warnings():  # arch deprecates the RandomState rliable hands it; the samples are the same
+            warnings.simplefilter("ignore", FutureWarning)
+            estimate, interval = library.get_interval_estimates(
+                {"scores": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=BOOTSTRAP_SAMPLES, random_state=random_state
+            )
+        return float(estimate["scores"][0]), float(interval["scores"][0, 0]), float(interval["scores"][1, 0])
+
+    finished = {kind: all(by_cell[kind, env]["status"] == "done" for env in envs) for kind in kinds}
+    scores = {
+        kind: np.array([[seed["final_return"] for seed in by_cell[kind, env]["seeds"]] for env in envs]).T
+        for kind in kinds
+        if finished[kind]
+    }  # [seeds, tasks]
+    rows = []
+    for kind in kinds:
+        row = [kind]
+        for env in envs:
+            cell = by_cell[kind, env]
+            if cell["status"] == "failed":
+                row.append(f"failed ({cell['error'].split(':')[0]})")
+                continue
+            iqm, low, high = iqm_interval(np.array([[seed["final_return"]] for seed in cell["seeds"]]))
+            mmers = [seed["mmer"] for seed in cell["seeds"] if seed["mmer"] is not None]
+            row.append(f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}] · MMER {np.mean(mmers):+.3f}" if mmers else f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}]")
+        if kind in scores:
+            iqm, low, high = iqm_interval(scores[kind])
+            row.append(f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}]")
+        else:
+            row.append("— (a cell failed)")
+        rows.append(row)
+
+    steps = cells[0][2].total_steps
+    lines = [
+        f"# Benchmark: {options.algorithm}, {options.seeds} seeds per cell, {steps:,} environment steps per seed",
+        "",
+        "Final greedy evaluation return: IQM over seeds [95% bootstrap CI] · MMER (mean over seeds of the best interval's mean return).",
+        "The last column aggregates a model over tasks: IQM of all its runs [95% stratified-bootstrap CI].",
+        "",
+        "| model | " + " | ".join(envs) + " | all tasks |",
+        "| --- |" + " --- |" * (len(envs) + 1),
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        "![learning curves](curves.png)",
+        "![IQM over tasks](iqm.png)",
+        "![performance profile](profile.png)",
+        "",
+    ]
+    report = directory / "report.md"
+    report.write_text("\n".join(lines))
+    _plot_curves(directory / "curves.png", kinds, envs, cells)
+    _plot_iqm(directory / "iqm.png", {kind: iqm_interval(s) for kind, s in scores.items()})
+    _plot_profile(directory / "profile.png", scores, library)
+    return report
+
+
+def _plot_curves(path: Path, kinds: list[str], envs: list[str], cells) -> None:
+    """One panel per task, one line per model: the mean of the seeds' smoothed curves with its 95% band."""
+    figure, panels = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.2), dpi=100, squeeze=False)
+    runs = {(kind, env): Run(options.run_dir) for kind, env, options in cells}
+    for panel, env in zip(panels[0], envs):
+        draw_curves(panel, {kind: runs[kind, env].records() for kind in kinds}, env)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _plot_iqm(path: Path, estimates: dict[str, tuple[float, float, float]]) -> None:
+    """Each model's IQM over all tasks and runs, with its 95% stratified-bootstrap interval."""
+    figure, axes = plt.subplots(figsize=(6, 0.6 * len(estimates) + 1.5), dpi=100)
+    for row, (kind, (iqm, low, high)) in enumerate(estimates.items()):
+        axes.errorbar(iqm, row, xerr=[[iqm - low], [high - iqm]], fmt="o", color=f"C{row}", capsize=4, linewidth=2)
+    axes.set_yticks(range(len(estimates)), list(estimates))
+    axes.set_xlabel("IQM of final return over tasks and seeds (95% CI)")
+    axes.grid(alpha=0.3, axis="x")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _plot_profile(path: Path, scores: dict[str, np.ndarray], library) -> None:
+    """The performance profile: the fraction of runs whose final return exceeds τ, with 95% bootstrap bands."""
+    figure, axes = plt.subplots(figsize=(6, 4.2), dpi=100)
+    if scores:
+        everything = np.concatenate([s.ravel() for s in scores.values()])
+        taus = np.linspace(everything.min() - 1e-6, everything.max() + 1e-6, 101)
+        profiles, bands = library.create_performance_profile(scores, taus, reps=BOOTSTRAP_SAMPLES)
+        for index, kind in enumerate(scores):
+            axes.plot(taus, profiles[kind], color=f"C{index}", linewidth=2, label=kind)
+            axes.fill_between(taus, bands[kind][0], bands[kind][1], color=f"C{index}", alpha=0.2, linewidth=0)
+        axes.legend()
+    axes.set_xlabel("final return τ")
+    axes.set_ylabel("fraction of runs with return > τ")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

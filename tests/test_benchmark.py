@@ -1,0 +1,93 @@
+"""`memorax benchmark`: a grid of models × tasks × seeds that reports, survives a failed cell, and resumes where it stopped."""
+
+import dataclasses
+import json
+import re
+
+import matplotlib.image
+import pytest
+
+from memorax.cli import parse
+from memorax.training import EncoderOptions, Run, TrainOptions
+from memorax.training import benchmark as benchmark_module
+from memorax.training.benchmark import BenchmarkOptions, GridTorsoOptions, benchmark
+
+OPTIONS = BenchmarkOptions(
+    torso=GridTorsoOptions(kind=("mlp", "gru", "lstm"), hidden=16),
+    env=("memorax::RepeatPrevious-Easy",),
+    seeds=2,
+    total_steps=256,
+    log_every=128,
+    eval_episodes=4,
+    encoder=EncoderOptions(features=(16,)),
+    ppo=dataclasses.replace(TrainOptions.ppo, num_envs=4, num_steps=32, num_minibatches=2),
+    logger=(),
+)
+
+
+class StopAtRecord:
+    """Presses Ctrl-C once the n-th record of the benchmark (counting every cell's) has been logged."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, 0
+
+    def log(self, record: dict) -> None:
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_rerunning(tmp_path, monkeypatch):
+    trained = []
+    real_train = benchmark_module.train
+
+    def train(options=None, resume=None, **kwargs):
+        kind = (options or Run(resume).options()).torso.kind
+        trained.append((kind, resume is not None))
+        if kind == "lstm":
+            raise FloatingPointError("interval 0: training made parameters NaN or infinite")
+        return real_train(options, resume, **kwargs)
+
+    monkeypatch.setattr(benchmark_module, "train", train)
+    directory = tmp_path / "bench"
+    options = dataclasses.replace(OPTIONS, run_dir=directory)
+    with pytest.raises(KeyboardInterrupt):
+        benchmark(options, loggers=[StopAtRecord(3)])  # mlp's two intervals, then gru's first
+    finished = (directory / "cells" / "mlp--memorax-RepeatPrevious-Easy" / "evaluation.json").stat().st_mtime_ns
+    with pytest.raises(FileExistsError, match="already holds a benchmark; resume it"):
+        benchmark(options)
+    benchmark(resume=directory)
+    assert trained == [("mlp", False), ("gru", False), ("gru", True), ("lstm", False)]
+    assert (directory / "cells" / "mlp--memorax-RepeatPrevious-Easy" / "evaluation.json").stat().st_mtime_ns == finished
+    assert [r["interval"] for r in Run(directory / "cells" / "gru--memorax-RepeatPrevious-Easy").records()] == [0, 1]
+
+    cells = {cell["torso"]: cell for cell in json.loads((directory / "results.json").read_text())["cells"]}
+    assert cells["lstm"]["status"] == "failed" and "NaN" in cells["lstm"]["error"]
+    for kind in ("mlp", "gru"):
+        assert cells[kind]["status"] == "done" and [seed["seed"] for seed in cells[kind]["seeds"]] == [0, 1]
+        assert all(-1 <= seed["final_return"] <= 1 and seed["curve"]["env_steps"] for seed in cells[kind]["seeds"])
+        assert cells[kind]["config"]["torso"]["kind"] == kind and cells[kind]["config"]["seeds"] == 2
+    report = (directory / "report.md").read_text()
+    assert "| lstm | failed (FloatingPointError) | — (a cell failed) |" in report
+    assert len(re.findall(r"\] · MMER [+-]\d\.\d{3} \|", report)) == 2
+    for image in ("curves.png", "iqm.png", "profile.png"):
+        assert matplotlib.image.imread(directory / image).ndim == 3
+
+    benchmark(resume=directory)  # everything has ended: nothing trains again
+    assert len(trained) == 4
+
+
+def test_the_command_line_takes_several_models_and_tasks():
+    command = parse(["benchmark", "--torso.kind", "mlp", "gru", "s5", "--env", "memorax::RepeatPrevious-Easy", "gymnax::CartPole-v1",
+                     "--seeds", "5", "--total-steps", "2000000"])  # fmt: skip
+    cells = command.options.cells()
+    assert [(kind, env) for kind, env, _ in cells][:2] == [("mlp", "memorax::RepeatPrevious-Easy"), ("mlp", "gymnax::CartPole-v1")]
+    assert len(cells) == 6 and all(options.seeds == 5 and options.total_steps == 2_000_000 for _, _, options in cells)
+
+
+def test_a_grid_with_a_repeated_model_is_refused():
+    with pytest.raises(ValueError, match=r"--torso.kind is \('gru', 'gru'\)"):
+        dataclasses.replace(OPTIONS, torso=GridTorsoOptions(kind=("gru", "gru")))
