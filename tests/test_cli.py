@@ -118,6 +118,16 @@ def test_seeds_train_at_once_resume_and_each_equals_its_run_alone(tmp_path, unin
     assert [s["seed"] for s in evaluate_run(run.directory, episodes=2)["seeds"]] == [0, 1]
 
 
+def test_the_wandb_logger_writes_every_seeds_metrics_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")  # no network: the run stays on disk, for `wandb sync`
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = train(dataclasses.replace(OPTIONS, seeds=2, logger=("wandb",), run_dir=tmp_path / "tracked"))
+    (log,) = (run.directory / "wandb").glob("offline-run-*/run-*.wandb")
+    data = log.read_bytes()
+    assert all(name.encode() in data for name in ("loss", "seed_0/loss", "seed_1/value_loss", "steps_per_second"))
+    assert b"RepeatPrevious-Easy" in data  # the options, as the run's config
+
+
 def test_parameters_that_turn_nan_stop_the_run_which_keeps_its_last_checkpoint(tmp_path, monkeypatch):
     real_train = Seeds.train
 

@@ -5,5 +5,6 @@ from memorax.loggers.jsonl import JsonLinesLogger, read_records
 from memorax.loggers.logger import Logger
 from memorax.loggers.progress import ProgressBar
 from memorax.loggers.tensorboard import TensorBoardLogger
+from memorax.loggers.wandb import WandbLogger
 
-__all__ = ["BenchmarkProgress", "JsonLinesLogger", "Logger", "ProgressBar", "TensorBoardLogger", "read_records"]
+__all__ = ["BenchmarkProgress", "JsonLinesLogger", "Logger", "ProgressBar", "TensorBoardLogger", "WandbLogger", "read_records"]

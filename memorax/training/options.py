@@ -15,7 +15,7 @@ from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig, SACConfig
 
 Algorithm = Literal["ppo", "pqn", "dqn", "sac"]
 TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention"]
-LoggerKind = Literal["console", "tensorboard"]
+LoggerKind = Literal["console", "tensorboard", "wandb"]
 
 
 # The command line's configs are the algorithms' own, with total_timesteps hidden: the run's --total-steps sets it.
@@ -91,7 +91,7 @@ class TrainOptions:
     log_every: int = 20_000
     """Environment steps per logging interval (rounded up to whole rollouts): a log line, a checkpoint."""
     logger: tuple[LoggerKind, ...] = ("console",)
-    """Where progress goes besides metrics.jsonl: console (a progress bar) and/or tensorboard."""
+    """Where progress goes besides metrics.jsonl: console (a progress bar), tensorboard and/or wandb (Weights & Biases)."""
     eval_episodes: int = 64
     """Episodes of the final evaluation."""
     # The command line's choices, as values rather than a second layer of defaults: they solve the built-in

@@ -28,7 +28,7 @@ from jax.experimental import multihost_utils
 from rich.console import Console
 
 from memorax.algorithms import DQN, PPO, PQN, SAC
-from memorax.loggers import JsonLinesLogger, Logger, ProgressBar, TensorBoardLogger, read_records
+from memorax.loggers import JsonLinesLogger, Logger, ProgressBar, TensorBoardLogger, WandbLogger, read_records
 from memorax.training import build
 from memorax.training.checkpoints import Checkpoints
 from memorax.training.options import TrainOptions
@@ -202,6 +202,8 @@ def train(
         owned.append(metrics_file)
         if "tensorboard" in options.logger:
             owned.append(TensorBoardLogger(run.directory / "tensorboard"))
+        if "wandb" in options.logger:
+            owned.append(WandbLogger(run.directory, run.directory.name, json.loads(options.to_json())))
         if "console" in options.logger:
             name = f"{options.algorithm}-{'-'.join(options.torso.stack) or options.torso.kind}"
             name += f" ×{options.seeds} seeds" if options.seeds > 1 else ""
