@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 
-import jax
-import tyro
+# XLA's multi-threaded Eigen pool on CPU can wedge while executing vmapped programs (seeds trained at once): the
+# program never finishes, at 0% CPU, waiting on a result. Seen here in four multi-seed runs of one session;
+# PyAutoFit's issue #1530 reports the same stacks, and 14 hangs in 16 runs with the pool against none in 12
+# without it. The flag keeps XLA's other threads and only touches the CPU backend.
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
 
-from memorax.launch_options import Launch
+import jax  # noqa: E402
+import tyro  # noqa: E402
+
+from memorax.launch_options import Launch  # noqa: E402
 
 
 def main(args: list[str] | None = None) -> None:

@@ -10,6 +10,8 @@ inherit its environment:
   that of a fresh clone.
 - LLVM's expensive optimisation passes are skipped: most tests run a
   program once or a few times, and compiling dominates their time.
+- XLA's multi-threaded Eigen pool is off, as the ``memorax`` command turns
+  it off (memorax/launch.py): it can wedge executing vmapped programs.
 """
 
 import atexit
@@ -22,4 +24,6 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, cache, ignore_errors=True)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_llvm_disable_expensive_passes=true".strip()
+    os.environ["XLA_FLAGS"] = (
+        f"{os.environ.get('XLA_FLAGS', '')} --xla_llvm_disable_expensive_passes=true --xla_cpu_multi_thread_eigen=false"
+    ).strip()
