@@ -109,7 +109,7 @@ def test_seeds_trained_and_evaluated_in_one_program_equal_seeds_alone(agent):
     """``jax.vmap`` of ``train`` over seeds 1 and 2 gives each seed's ``train`` alone; ``evaluate_seeds`` each ``evaluate``."""
     agent, batched, name = agent
     keys, states = KEYS[1:], jax.tree.map(lambda leaf: leaf[2:], batched)
-    trained, metrics = jax.jit(jax.vmap(partial(agent.train, total_steps=TRAIN_STEPS[name])))(keys, states)
+    trained, metrics = jax.block_until_ready(jax.jit(jax.vmap(partial(agent.train, total_steps=TRAIN_STEPS[name])))(keys, states))
     evaluations = agent.evaluate_seeds(keys, trained, num_episodes=4)
     for i, key in enumerate(keys):
         alone, alone_metrics = agent.train(key, agent.init(key), TRAIN_STEPS[name])
