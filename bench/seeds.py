@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import platform
 import time
 
-# As the memorax command does (memorax/launch.py): XLA's multi-threaded Eigen pool can wedge vmapped programs.
-os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
+import jax
 
-import jax  # noqa: E402
-
-from memorax.training import TrainOptions, build  # noqa: E402
-from memorax.training.run import interval_steps  # noqa: E402
-from memorax.training.seeds import Seeds  # noqa: E402
+from memorax.training import TrainOptions, build
+from memorax.training.run import interval_steps
+from memorax.training.seeds import Seeds
 
 
 def rate(options: TrainOptions, num_seeds: int, intervals: int) -> tuple[float, float]:

@@ -12,21 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import sys
 
-# XLA's multi-threaded Eigen pool on CPU can wedge while executing vmapped programs (seeds trained at once): every
-# thread waits, at 0% CPU, and the program never finishes. Here PPO-GRU with 3 seeds on CountRecall-Easy hung within
-# six intervals in 2 of 2 runs with the pool and in 0 of 3 without; PyAutoFit's issue #1530 reports the same (14
-# hangs in 16 runs with it, none in 12 without). It is not the whole story: larger multi-seed programs still hung
-# here without it. The flag only touches the CPU backend.
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
+import jax
+import tyro
 
-import jax  # noqa: E402
-import tyro  # noqa: E402
-
-from memorax.launch_options import Launch  # noqa: E402
+from memorax.launch_options import Launch
 
 
 def main(args: list[str] | None = None) -> None:

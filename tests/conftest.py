@@ -25,5 +25,5 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
     os.environ["XLA_FLAGS"] = (
-        f"{os.environ.get('XLA_FLAGS', '')} --xla_llvm_disable_expensive_passes=true --xla_cpu_multi_thread_eigen=false"
+        f"{os.environ.get('XLA_FLAGS', '')} --xla_llvm_disable_expensive_passes=true"
     ).strip()

@@ -102,6 +102,25 @@ def test_vmapped_init_gives_the_agents_of_separate_inits(agent):
     assert random_leaves_differ(seed(batched, 1).params, seed(batched, 2).params)
 
 
+def equations(jaxpr):
+    """Every equation of ``jaxpr`` and of the jaxprs inside it (scan, cond, custom rules, ...)."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for value in eqn.params.values():
+            for inner in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(inner, "jaxpr", inner)
+                if hasattr(inner, "eqns"):
+                    yield from equations(inner)
+
+
+def test_vmapped_init_factorises_each_seed_alone(agent):
+    """Batched QR (orthogonal init under vmap) can deadlock jaxlib 0.10's CPU thread pool; seeds are drawn one by one."""
+    agent, _, _ = agent
+    jaxpr = jax.make_jaxpr(jax.vmap(agent.init))(KEYS).jaxpr
+    factorisations = [eqn.invars[0].aval.shape for eqn in equations(jaxpr) if eqn.primitive.name == "qr"]
+    assert factorisations and all(len(shape) == 2 for shape in factorisations), factorisations
+
+
 TRAIN_STEPS = {"ppo": 256, "pqn": 256, "dqn": 64, "sac": 64}  # one rollout; 32 vector steps, 24 of them with updates
 
 

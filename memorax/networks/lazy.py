@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 _build_rngs: contextvars.ContextVar[nnx.Rngs | None] = contextvars.ContextVar("memorax_build_rngs", default=None)
@@ -143,11 +144,31 @@ def redraw(graphdef: nnx.GraphDef, state: nnx.State, key: jax.Array) -> nnx.Stat
     """The state of the built module ``nnx.merge(graphdef, state)`` with every lazy parameter drawn from ``key``.
 
     Pure: the same key gives the same state, and ``jax.vmap`` over keys draws
-    one independent set of parameters per key.
+    one independent set of parameters per key, each equal to its key's draw
+    alone. Under ``jax.vmap`` the keys are drawn one after another
+    (``jax.lax.map``), not as one batch: batched, orthogonal initialisers
+    become batched LAPACK QR factorisations, and jaxlib 0.10's CPU kernel for
+    those schedules its parts on XLA's thread pool and waits for them from a
+    thread of that pool, which can deadlock the program (every thread idle,
+    0% CPU, forever). Drawing is a negligible part of a run, so nothing is lost.
     """
-    module = nnx.merge(graphdef, state)
-    reinitialize(module, nnx.Rngs(key))
-    return nnx.state(module)
+
+    @jax.custom_batching.custom_vmap
+    def draw(state: nnx.State, key: jax.Array) -> nnx.State:
+        module = nnx.merge(graphdef, state)
+        reinitialize(module, nnx.Rngs(key))
+        return nnx.state(module)
+
+    @draw.def_vmap
+    def draw_each(axis_size: int, in_batched: list, state: nnx.State, key: jax.Array) -> tuple[nnx.State, Any]:
+        def stacked(leaf: jax.Array, batched: bool) -> jax.Array:
+            return leaf if batched else jnp.broadcast_to(leaf, (axis_size, *leaf.shape))
+
+        state, key = jax.tree.map(stacked, (state, key), tuple(in_batched))
+        states = jax.lax.map(lambda args: draw(*args), (state, key))
+        return states, jax.tree.map(lambda _: True, states)
+
+    return draw(state, key)
 
 
 @contextlib.contextmanager
