@@ -69,11 +69,12 @@ class BenchmarkOptions(TrainOptions):
     def cells(self) -> list[tuple[TorsoKind, str, TrainOptions]]:
         """``(kind, env, options)`` of each cell, row by row; a cell's run directory is ``cells/KIND--ENV``."""
         shared = {field.name: getattr(self, field.name) for field in dataclasses.fields(TrainOptions)}
+        cells_dir = self.directory / "cells"
+        logger = tuple(name for name in self.logger if name != "console")  # the grid shows progress
         cells = []
         for kind, env in itertools.product(self.torso.kind, self.env):
             torso = TorsoOptions(**{**dataclasses.asdict(self.torso), "kind": kind})
-            run_dir = self.directory / "cells" / f"{kind}--{env.replace('::', '-')}"
-            logger = tuple(name for name in self.logger if name != "console")  # the grid shows progress
+            run_dir = cells_dir / f"{kind}--{env.replace('::', '-')}"
             cells.append((kind, env, TrainOptions(**{**shared, "env": env, "torso": torso, "run_dir": run_dir, "logger": logger})))
         return cells
 

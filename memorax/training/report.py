@@ -34,8 +34,8 @@ from memorax.training.run import Run  # noqa: E402
 BOOTSTRAP_SAMPLES = 2_000
 
 
-def cell_results(kind: str, env: str, options: TrainOptions) -> dict:
-    """One cell's entry of results.json: its config, and per seed its final return, MMER and curve (or its error)."""
+def cell_results(kind: str, env: str, options: TrainOptions, records: list[dict]) -> dict:
+    """One cell's entry of results.json from its run's ``records``: its config, and per seed its final return, MMER and curve (or its error)."""
     run = Run(options.run_dir)
     entry = {"torso": kind, "env": env, "config": json.loads(options.to_json())}
     failure = run.directory / "failure.json"
@@ -43,7 +43,7 @@ def cell_results(kind: str, env: str, options: TrainOptions) -> dict:
         return dict(entry, status="failed", error=json.loads(failure.read_text())["error"])
     evaluation = json.loads(run.evaluation.read_text())
     finals = evaluation.get("seeds", [dict(evaluation, seed=options.seed)])
-    steps, returns = returns_of(run.records())
+    steps, returns = returns_of(records)
     seeds = []
     for index, final in enumerate(finals):
         curve = returns[:, index]
@@ -62,7 +62,8 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     """Writes results.json, report.md, curves.png, iqm.png and profile.png in ``directory``; returns report.md's path."""
     from rliable import library, metrics  # imported here: its bootstrap pulls in pandas and arch
 
-    results = [cell_results(kind, env, cell) for kind, env, cell in cells]
+    records = {(kind, env): Run(cell.run_dir).records() for kind, env, cell in cells}
+    results = [cell_results(kind, env, cell, records[kind, env]) for kind, env, cell in cells]
     (directory / "results.json").write_text(json.dumps({"cells": results}, indent=2))
     kinds, envs = list(dict.fromkeys(r["torso"] for r in results)), list(dict.fromkeys(r["env"] for r in results))
     by_cell = {(r["torso"], r["env"]): r for r in results}
@@ -118,18 +119,17 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     ]
     report = directory / "report.md"
     report.write_text("\n".join(lines))
-    _plot_curves(directory / "curves.png", kinds, envs, cells)
+    _plot_curves(directory / "curves.png", kinds, envs, records)
     _plot_iqm(directory / "iqm.png", {kind: iqm_interval(s) for kind, s in scores.items()})
     _plot_profile(directory / "profile.png", scores, library)
     return report
 
 
-def _plot_curves(path: Path, kinds: list[str], envs: list[str], cells) -> None:
+def _plot_curves(path: Path, kinds: list[str], envs: list[str], records: dict[tuple[str, str], list[dict]]) -> None:
     """One panel per task, one line per model: the mean of the seeds' smoothed curves with its 95% band."""
     figure, panels = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.2), dpi=100, squeeze=False)
-    runs = {(kind, env): Run(options.run_dir) for kind, env, options in cells}
     for panel, env in zip(panels[0], envs):
-        draw_curves(panel, {kind: runs[kind, env].records() for kind in kinds}, env)
+        draw_curves(panel, {kind: records[kind, env] for kind in kinds}, env)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -288,6 +288,11 @@ def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN | SAC, Any, dic
 
     The state of a run of several seeds has a leading seed axis.
     """
+    options, seeds, state, progress = _load_seeds(directory)
+    return options, seeds.agent, state, progress
+
+
+def _load_seeds(directory: Path) -> tuple[TrainOptions, Seeds, Any, dict]:
     options = dataclasses.replace(Run(directory).options(), devices=1)
     seeds = Seeds(build.agent(options), options.seed, options.seeds, interval_steps(options))
     checkpoints = Checkpoints(Run(directory).checkpoints)
@@ -295,21 +300,19 @@ def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN | SAC, Any, dic
         state, progress = checkpoints.restore(seeds.init())
     finally:
         checkpoints.close()
-    return options, seeds.agent, state, progress
+    return options, seeds, state, progress
 
 
 def evaluate_run(directory: Path, episodes: int = 64, seed: int = 0) -> dict:
     """Plays ``episodes`` episodes with a run's latest checkpoint: mean, spread and length of returns.
 
-    A run of several seeds evaluates each (with the keys ``split(key(seed), seeds)``) as ``evaluation_record`` describes.
+    One seed plays with ``key(seed)``; a run of several seeds evaluates each
+    (with the keys ``split(key(seed), seeds)``) as ``evaluation_record`` describes.
     """
-    options, agent, state, progress = load(directory)
-    if options.seeds == 1:
-        results = [agent.evaluate(jax.random.key(seed), state, episodes)]
-    else:
-        results = agent.evaluate_seeds(jax.random.split(jax.random.key(seed), options.seeds), state, episodes)
-    seeds = list(range(options.seed, options.seed + options.seeds))
-    return dict(evaluation_record(results, seeds), episodes=episodes, env_steps=progress["env_steps"])
+    options, seeds, state, progress = _load_seeds(directory)
+    keys = jax.random.split(jax.random.key(seed), options.seeds) if seeds.batched else jax.random.key(seed)[None]
+    results = seeds.evaluate(state, episodes, keys)
+    return dict(evaluation_record(results, seeds.values), episodes=episodes, env_steps=progress["env_steps"])
 
 
 def compare_runs(directories: Sequence[Path], output: Path, labels: Sequence[str] = ()) -> Path:

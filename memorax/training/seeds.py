@@ -55,11 +55,12 @@ class Seeds:
             return self._train_seeds(keys, state)
         return self.agent.train(keys[0], state, self.interval_steps)
 
-    def evaluate(self, state: Any, num_episodes: int) -> list[dict]:
-        """Each seed's greedy evaluation over ``num_episodes`` episodes, with its evaluation key."""
+    def evaluate(self, state: Any, num_episodes: int, keys: jax.Array | None = None) -> list[dict]:
+        """Each seed's greedy evaluation over ``num_episodes`` episodes, with ``keys[s]`` (by default its evaluation key)."""
+        keys = self.eval_keys if keys is None else keys
         if self.batched:
-            return self.agent.evaluate_seeds(self.eval_keys, state, num_episodes)
-        return [self.agent.evaluate(self.eval_keys[0], state, num_episodes)]
+            return self.agent.evaluate_seeds(keys, state, num_episodes)
+        return [self.agent.evaluate(keys[0], state, num_episodes)]
 
     def per_seed(self, tree: Any) -> list[Any]:
         """A batched pytree (states, metrics) as one pytree per seed."""
