@@ -2,8 +2,9 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: train test bench clean
+.PHONY: train test bench docs docs-serve clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -12,6 +13,11 @@ $(STAMP): pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
+
+$(DOCS_STAMP): pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
 
 train: $(STAMP)
 	$(VENV)/bin/memorax train
@@ -26,5 +32,12 @@ bench: $(STAMP)
 	$(PYTHON) bench/ppo.py --algorithm pqn
 	$(PYTHON) bench/off_policy.py
 
+# The site: README, docs/, bench/RESULTS.md and the API reference, into site/; any warning fails the build.
+docs: $(DOCS_STAMP)
+	$(PYTHON) -m sphinx -W --keep-going -q -c docs -b html . site
+
+docs-serve: docs
+	$(PYTHON) -m http.server --directory site 8000
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) site

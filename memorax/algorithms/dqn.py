@@ -133,7 +133,7 @@ class DQN(Agent):
 
     Args:
       config: a :class:`DQNConfig`.
-      env, env_params: a gymnax-style environment with Discrete actions.
+      env, env_params: a gymnax-style environment with Discrete actions, and its parameters.
       network: a :class:`Network` with a ``DiscreteQNetwork`` head.
       optimizer: an optax transformation, e.g. ``optax.adam(2.5e-4)``; DQN adds gradient clipping in front.
       mesh: the devices to split environments, the replay and sampled batches

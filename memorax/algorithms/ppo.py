@@ -124,7 +124,7 @@ class PPO(Agent):
 
     Args:
       config: a :class:`PPOConfig`.
-      env, env_params: a gymnax-style environment with Discrete or Box actions.
+      env, env_params: a gymnax-style environment with Discrete or Box actions, and its parameters.
       actor: a :class:`Network` with a ``Categorical`` or ``Gaussian`` head.
       critic: a :class:`Network` with a ``VNetwork`` head (may share modules with ``actor``).
       optimizer: an optax transformation, e.g. ``optax.adam(2.5e-4)``; PPO adds

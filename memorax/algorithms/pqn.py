@@ -98,7 +98,7 @@ class PQN(Agent):
 
     Args:
       config: a :class:`PQNConfig`.
-      env, env_params: a gymnax-style environment with Discrete actions.
+      env, env_params: a gymnax-style environment with Discrete actions, and its parameters.
       network: a :class:`Network` with a ``DiscreteQNetwork`` head, with LayerNorm
         in its layers (e.g. ``MLP(features, layer_norm=True)``).
       optimizer: an optax transformation, e.g. ``optax.radam(3e-4)``; PQN adds

@@ -137,7 +137,7 @@ class SAC(Agent):
     Args:
       config: a :class:`SACConfig`.
       env, env_params: a gymnax-style environment with Box actions (the actor's
-        ``[-1, 1]`` is scaled to the box's bounds) or Discrete actions.
+        ``[-1, 1]`` is scaled to the box's bounds) or Discrete actions, and its parameters.
       actor: a :class:`Network` with a ``SquashedGaussian`` head for Box
         actions, a ``Categorical`` head for Discrete ones.
       critic: a :class:`Network` with a ``ContinuousQNetwork`` head for Box

@@ -89,8 +89,12 @@ class _LazyRNN(RNN):
 class GRU(_LazyRNN):
     r"""A GRU (Cho et al. 2014) built from the width of its first input: ``RNN(nnx.GRUCell(F, hidden_dim))``.
 
-    ``r = σ(W_ir x + W_hr h + b_r)``, ``z = σ(W_iz x + W_hz h + b_z)``,
-    ``n = tanh(W_in x + r ⊙ (W_hn h + b_n))``, ``h' = (1 - z) ⊙ n + z ⊙ h``.
+    .. math::
+
+        r = \sigma(W_{ir} x + W_{hr} h + b_r), \quad
+        z = \sigma(W_{iz} x + W_{hz} h + b_z), \quad
+        n = \tanh(W_{in} x + r \odot (W_{hn} h + b_n)), \quad
+        h' = (1 - z) \odot n + z \odot h.
 
     Args:
       hidden_dim: width of the hidden state and the outputs.
@@ -103,9 +107,15 @@ class GRU(_LazyRNN):
 class LSTM(_LazyRNN):
     r"""An LSTM (Hochreiter & Schmidhuber 1997) built from the width of its first input, with NNX's fused cell.
 
-    ``i, f, o = σ(W_{i,f,o} [x, h] + b)``, ``g = tanh(W_g [x, h] + b_g)``,
-    ``c' = f ⊙ c + i ⊙ g``, ``h' = o ⊙ tanh(c')``; the carry is ``(c, h)``.
-    ``nnx.OptimizedLSTMCell`` computes the four gates in one matrix product.
+    .. math::
+
+        i, f, o = \sigma(W_{i,f,o} [x, h] + b_{i,f,o}), \quad
+        g = \tanh(W_g [x, h] + b_g), \quad
+        c' = f \odot c + i \odot g, \quad
+        h' = o \odot \tanh(c'),
+
+    and the carry is ``(c, h)``. ``nnx.OptimizedLSTMCell`` computes the four
+    gates in one matrix product.
 
     Args:
       hidden_dim: width of the hidden state and the outputs.

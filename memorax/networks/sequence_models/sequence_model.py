@@ -28,7 +28,9 @@ class SequenceModel(nnx.Module):
     """
 
     def initialize_carry(self, batch_size: int) -> Carry:
+        """The memory at an episode's start, for ``batch_size`` sequences."""
         raise NotImplementedError
 
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
+        """``(carry, outputs)``: inputs ``[batch, time, features]``, done ``[batch, time]`` → outputs ``[batch, time, hidden]``."""
         raise NotImplementedError
