@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks import RNN, SequenceModelWrapper, init
-from memorax.networks.sequence_models import LRU, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import FFM, LRU, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
 
 
 def models(features: int) -> dict:
@@ -36,6 +36,7 @@ def models(features: int) -> dict:
         "LRU": lambda: LRU(hidden_dim=features),
         "SelfAttention": lambda: SelfAttention(num_heads=4, head_dim=features // 4),
         "LinearAttention": lambda: LinearAttention(num_heads=4, head_dim=features // 4),
+        "FFM": lambda: FFM(features),
     }
 
 

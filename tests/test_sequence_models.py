@@ -8,7 +8,8 @@ from flax import nnx
 
 from memorax.networks import RNN, SequenceModelWrapper, init
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import FFM, GRU, LRU, LSTM, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models.ffm import DECAY_MAX, DECAY_MIN
 
 BATCH, TIME, FEATURES = 3, 12, 8
 TOL = dict(rtol=2e-4, atol=2e-5)
@@ -26,6 +27,7 @@ MODELS = {
     "mingru": lambda: MinGRU(16),
     "minlstm": lambda: MinLSTM(16),
     "linear_attention": lambda: LinearAttention(num_heads=2, head_dim=4),
+    "ffm": lambda: FFM(16, memory_size=4, context_size=3),
     # A context shorter than the sequence, so the window slides within a call.
     "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
     "stack": lambda: Stack(
@@ -254,3 +256,32 @@ def test_linear_attention_follows_katharopoulos_by_hand(chunk_size):
         attended = np.einsum("bhk,bhkv->bhv", phi(q), S) / np.einsum("bhk,bhk->bh", phi(q), z)[..., None]
         np.testing.assert_allclose(outputs[:, t], attended.reshape(BATCH, -1) @ out_kernel + out_bias, **TOL)
     np.testing.assert_allclose(final, np.concatenate([S, z[..., None]], axis=-1), **TOL)
+
+
+def test_ffm_follows_the_authors_module_step_by_step():
+    """FFM (Morad et al. 2023) as the authors' standalone module computes it, in numpy float64, with a reset zeroing S."""
+    model = FFM(16, memory_size=4, context_size=3, max_period=64)
+    inputs, done = make_inputs()
+    carry = random_carry(model, 13)
+    init(model, 6, inputs, done, carry)
+    np.testing.assert_allclose(model.decay[...], np.linspace(DECAY_MIN, np.log(0.01) / 64, 4), rtol=1e-6)
+    np.testing.assert_allclose(model.frequency[...], 2 * np.pi / np.linspace(1, 64, 3), rtol=1e-6)
+    model.decay[...] = model.decay[...].at[0].set(-5.0)  # below the lower bound: the forward pass clamps it
+    final, outputs = model(inputs, done, carry)
+
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))
+    decay = np.clip(np.asarray(model.decay[...], np.float64), DECAY_MIN, DECAY_MAX)
+    gamma = np.exp(decay[:, None] + 1j * np.asarray(model.frequency[...], np.float64)[None, :])
+    pre_w, pre_b = np.asarray(model.pre.kernel[...], np.float64), np.asarray(model.pre.bias[...], np.float64)
+    mix_w, mix_b = np.asarray(model.mix.kernel[...], np.float64), np.asarray(model.mix.bias[...], np.float64)
+    state = np.asarray(carry, np.complex128)
+    for t in range(TIME):
+        x = np.asarray(inputs[:, t], np.float64) @ pre_w + pre_b
+        memory_input, through, gates = x[:, :4], x[:, 4:20], sigmoid(x[:, 20:])
+        state = np.where(np.asarray(done[:, t])[:, None, None], 0, state)
+        state = gamma * state + (memory_input * gates[:, :4])[:, :, None]
+        z = np.stack([state.real, state.imag], axis=-1).reshape(BATCH, -1) @ mix_w + mix_b
+        normalised = (z - z.mean(-1, keepdims=True)) / np.sqrt(z.var(-1, keepdims=True) + 1e-5)
+        expected = normalised * gates[:, 4:] + through * (1 - gates[:, 4:])
+        np.testing.assert_allclose(outputs[:, t], expected, **TOL)
+    np.testing.assert_allclose(final, state, **TOL)

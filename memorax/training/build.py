@@ -12,7 +12,7 @@ from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import GRU, LRU, LSTM, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import FFM, GRU, LRU, LSTM, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
 from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions
 
@@ -34,6 +34,8 @@ def sequence_model(kind: TorsoKind, options: TorsoOptions) -> nnx.Module:
         return S5(hidden_dim=hidden, state_dim=hidden)
     if kind == "lru":
         return LRU(hidden_dim=hidden)
+    if kind == "ffm":
+        return FFM(hidden)
     if kind == "attention":
         return SelfAttention(num_heads=options.num_heads, head_dim=hidden // options.num_heads, features=hidden)
     if kind == "linear_attention":

@@ -14,7 +14,7 @@ import tyro
 from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig, SACConfig
 
 Algorithm = Literal["ppo", "pqn", "dqn", "sac"]
-TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention"]
+TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention", "ffm"]
 LoggerKind = Literal["console", "tensorboard", "wandb"]
 
 
