@@ -258,10 +258,16 @@ def test_linear_attention_follows_katharopoulos_by_hand(chunk_size):
     np.testing.assert_allclose(final, np.concatenate([S, z[..., None]], axis=-1), **TOL)
 
 
-def test_ffm_follows_the_authors_module_step_by_step():
-    """FFM (Morad et al. 2023) as the authors' standalone module computes it, in numpy float64, with a reset zeroing S."""
-    model = FFM(16, memory_size=4, context_size=3, max_period=64)
+@pytest.mark.parametrize("chunk_size", [32, 5], ids=["one-chunk", "chunks-of-5"])
+def test_ffm_follows_the_authors_module_step_by_step(chunk_size):
+    """FFM (Morad et al. 2023) as the authors' standalone module computes it, in numpy float64, with a reset zeroing S.
+
+    In chunks of 5, the 12 steps are two whole chunks and a padded one, with episode starts inside chunks
+    and, in the second sequence, only at the first step of the last chunk.
+    """
+    model = FFM(16, memory_size=4, context_size=3, max_period=64, chunk_size=chunk_size)
     inputs, done = make_inputs()
+    done = done.at[1, 10].set(True)
     carry = random_carry(model, 13)
     init(model, 6, inputs, done, carry)
     np.testing.assert_allclose(model.decay[...], np.linspace(DECAY_MIN, np.log(0.01) / 64, 4), rtol=1e-6)
@@ -285,3 +291,5 @@ def test_ffm_follows_the_authors_module_step_by_step():
         expected = normalised * gates[:, 4:] + through * (1 - gates[:, 4:])
         np.testing.assert_allclose(outputs[:, t], expected, **TOL)
     np.testing.assert_allclose(final, state, **TOL)
+    with pytest.raises(ValueError, match="chunk_size is 65; expected 1 to 64"):
+        FFM(16, chunk_size=65)
