@@ -1,4 +1,4 @@
-"""``python -m memorax.demo``: every torso of the guide learns a memory task.
+"""``python -m memorax.demo``: every built-in torso learns a memory task.
 
 The task is supervised and needs memory: each step shows one of ``symbols``
 one-hot observations and the target is the symbol shown ``lag`` steps earlier
@@ -23,7 +23,7 @@ from rich.table import Table
 
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import LRU, S5, Mamba, SelfAttention
+from memorax.networks.sequence_models import FFM, LRU, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
 
 SYMBOLS, LAG, BATCH, TIME, HIDDEN = 4, 2, 32, 32, 64
 
@@ -34,6 +34,10 @@ TORSOS: dict[str, Callable[[], nnx.Module]] = {
     "mamba": lambda: Mamba(hidden_dim=HIDDEN),
     "s5": lambda: S5(hidden_dim=HIDDEN, state_dim=HIDDEN),
     "lru": lambda: LRU(hidden_dim=HIDDEN),
+    "mingru": lambda: MinGRU(HIDDEN),
+    "minlstm": lambda: MinLSTM(HIDDEN),
+    "ffm": lambda: FFM(HIDDEN),
+    "linear attention": lambda: LinearAttention(num_heads=4, head_dim=16),
     "attention": lambda: SelfAttention(num_heads=4, head_dim=16, context_length=8),
     "stack": lambda: Stack(
         blocks=[PreNorm(Residual(SelfAttention(num_heads=4, head_dim=16, context_length=8))), PreNorm(Residual(FFN(hidden_dim=128)))]

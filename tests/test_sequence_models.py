@@ -6,14 +6,25 @@ import numpy as np
 import pytest
 from flax import nnx
 
+import memorax.testing
 from memorax.networks import RNN, SequenceModelWrapper, init
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import FFM, GRU, LRU, LSTM, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import (
+    FFM,
+    GRU,
+    LRU,
+    LSTM,
+    S5,
+    LinearAttention,
+    Mamba,
+    MinGRU,
+    MinLSTM,
+    SelfAttention,
+)
 from memorax.networks.sequence_models.ffm import DECAY_MAX, DECAY_MIN
 
 BATCH, TIME, FEATURES = 3, 12, 8
 TOL = dict(rtol=2e-4, atol=2e-5)
-SPLIT = 7  # where a sequence is cut in two: the tests share the compiled calls of 7 and 5 steps
 
 MODELS = {
     "lstm": lambda: RNN(nnx.LSTMCell(FEATURES, 16, rngs=nnx.Rngs(0))),
@@ -50,101 +61,19 @@ def make_inputs(seed=0):
     return inputs, jnp.asarray(done)
 
 
-def random_leaf(key, like):
-    """Noise shaped as ``like``: coin flips for flags, normal for complex states, |normal| for real ones."""
-    if like.dtype == bool:
-        return jax.random.bernoulli(key, 0.5, like.shape)
-    noise = jax.random.normal(key, like.shape, like.dtype)
-    return noise if jnp.iscomplexobj(noise) else jnp.abs(noise)
-
-
 def random_carry(model, seed):
-    """A non-initial carry, as after some earlier call; its real leaves are non-negative, as linear attention's normaliser is."""
-    leaves, tree = jax.tree.flatten(model.initialize_carry(BATCH))
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    return jax.tree.unflatten(tree, [random_leaf(k, x) for k, x in zip(keys, leaves)])
-
-
-@pytest.fixture(scope="module", params=list(MODELS))
-def model(request):
-    model = SequenceModelWrapper(MODELS[request.param]())
-    inputs, done = make_inputs()
-    init(model, 0, inputs, done)
-    return model
-
-
-@nnx.jit
-def call(model, inputs, done, carry):
-    return model(inputs, done, carry)
+    return memorax.testing.random_carry(model, BATCH, jax.random.key(seed))
 
 
 def allclose(a, b):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), **TOL), a, b)
 
 
-def step_by_step(model, inputs, done, carry):
-    outputs = []
-    for t in range(inputs.shape[1]):
-        carry, y = call(model, inputs[:, t : t + 1], done[:, t : t + 1], carry)
-        outputs.append(y)
-    return carry, jnp.concatenate(outputs, axis=1)
-
-
-def test_parallel_equals_step_by_step(model):
-    inputs, done = make_inputs()
-    carry = random_carry(model, 1)
-    parallel = call(model, inputs, done, carry)
-    allclose(parallel, step_by_step(model, inputs, done, carry))
-
-
-def test_two_calls_equal_one(model):
-    inputs, done = make_inputs(seed=2)
-    carry = random_carry(model, 3)
-    whole = call(model, inputs, done, carry)
-    carry, first = call(model, inputs[:, :SPLIT], done[:, :SPLIT], carry)
-    carry, second = call(model, inputs[:, SPLIT:], done[:, SPLIT:], carry)
-    allclose(whole, (carry, jnp.concatenate([first, second], axis=1)))
-
-
-def test_reset_equals_fresh_start(model):
-    inputs, done = make_inputs(seed=4)
-    reset_at = SPLIT
-    done = done.at[:, reset_at].set(True).at[:, reset_at + 1 :].set(False)
-    carry = random_carry(model, 5)
-    _, with_reset = call(model, inputs, done, carry)
-    _, fresh = call(model, inputs[:, reset_at:], done[:, reset_at:], model.initialize_carry(BATCH))
-    allclose(with_reset[:, reset_at:], fresh)
-    before = call(model, inputs[:, :reset_at], done[:, :reset_at], model.initialize_carry(BATCH))[1]
-    assert not np.allclose(with_reset[:, :reset_at], before)
-
-
-def test_carry_matters_without_reset(model):
-    """The memory is used: without a reset, a different carry changes the outputs."""
-    inputs, done = make_inputs()
-    done = jnp.zeros_like(done)
-    _, a = call(model, inputs, done, random_carry(model, 6))
-    _, b = call(model, inputs, done, random_carry(model, 7))
-    assert not np.allclose(a, b)
-
-
-def test_gradients_finite_and_nonzero(model):
-    inputs, done = make_inputs()
-    carry = random_carry(model, 8)
-
-    @nnx.jit
-    def grads(model):
-        return nnx.grad(lambda m: jnp.sum(m(inputs, done, carry)[1] ** 2))(model)
-
-    for path, g in jax.tree_util.tree_leaves_with_path(nnx.state(grads(model), nnx.Param)):
-        g = np.asarray(g)
-        assert np.all(np.isfinite(g)), path
-        assert np.any(g != 0), f"no gradient reaches {jax.tree_util.keystr(path)}"
-
-
-def test_jit_equals_eager(model):
-    inputs, done = make_inputs()
-    carry = random_carry(model, 9)
-    allclose(call(model, inputs, done, carry), model(inputs, done, carry))
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_keeps_the_sequence_model_contract(name):
+    """memorax.testing's check: parallel = step by step, two calls = one, a reset = a fresh start, the memory used,
+    gradients reaching every parameter, jit = eager; through SequenceModelWrapper, as the guide uses them."""
+    memorax.testing.check_sequence_model(SequenceModelWrapper(MODELS[name]()), features=FEATURES, batch_size=BATCH, time=TIME)
 
 
 @pytest.mark.parametrize("cell", [nnx.LSTMCell, nnx.GRUCell])
@@ -179,7 +108,10 @@ def test_lazy_rnns_are_the_guides_rnn_of_their_cell(lazy, cell):
 
 def test_linear_recurrence_gradient_equals_autodiff_of_the_loop():
     """The custom backward scan against JAX differentiating a plain loop, complex and with resets."""
-    from memorax.networks.sequence_models.linear_recurrence import linear_recurrence, recurrence_step
+    from memorax.networks.sequence_models.linear_recurrence import (
+        linear_recurrence,
+        recurrence_step,
+    )
 
     def loop(a, b, done, h0):
         hs, h = [], h0

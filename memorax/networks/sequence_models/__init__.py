@@ -1,5 +1,6 @@
 """Sequence models: torsos that carry memory across steps and reset it at episode starts."""
 
+from memorax.networks.sequence_models.diagonal_recurrence import DiagonalRecurrence
 from memorax.networks.sequence_models.ffm import FFM
 from memorax.networks.sequence_models.linear_attention import LinearAttention
 from memorax.networks.sequence_models.lru import LRU
@@ -12,6 +13,7 @@ from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 from memorax.networks.sequence_models.wrapper import SequenceModelWrapper, as_sequence_model
 
 __all__ = [
+    "DiagonalRecurrence",
     "FFM",
     "GRU",
     "LRU",

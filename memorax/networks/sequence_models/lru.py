@@ -6,12 +6,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from memorax.networks.lazy import LazyModule
-from memorax.networks.sequence_models.linear_recurrence import feedthrough, run_recurrence
-from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sequence_models.diagonal_recurrence import DiagonalRecurrence
+from memorax.networks.sequence_models.linear_recurrence import feedthrough
 
 
-class LRU(LazyModule, SequenceModel):
+class LRU(DiagonalRecurrence):
     r"""A linear recurrent unit: a complex diagonal recurrence with ring init and normalisation.
 
     .. math::
@@ -49,6 +48,8 @@ class LRU(LazyModule, SequenceModel):
         self.r_min = r_min
         self.r_max = r_max
         self.max_phase = max_phase
+        self.state_shape = (self.state_dim,)
+        self.state_dtype = jnp.complex64
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         p, h = self.state_dim, self.hidden_dim
@@ -65,15 +66,12 @@ class LRU(LazyModule, SequenceModel):
         else:
             self.D = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), (in_features, h)))
 
-    def initialize_carry(self, batch_size: int) -> Carry:
-        return jnp.zeros((batch_size, self.state_dim), jnp.complex64)
-
-    def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
-        self.build_once(inputs)
+    def decay_and_input(self, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
         lam = jnp.exp(-jnp.exp(self.nu_log[...]) + 1j * jnp.exp(self.theta_log[...]))
         b = (self.B[..., 0] + 1j * self.B[..., 1]) * jnp.exp(self.gamma_log[...])[:, None]
         drive = jnp.einsum("btf,pf->btp", inputs.astype(jnp.complex64), b)
-        h = run_recurrence(jnp.broadcast_to(lam, drive.shape), drive, done, carry)
+        return jnp.broadcast_to(lam, drive.shape), drive
+
+    def readout(self, h: jax.Array, inputs: jax.Array) -> jax.Array:
         c = self.C[..., 0] + 1j * self.C[..., 1]
-        y = jnp.einsum("btp,hp->bth", h, c).real + feedthrough(inputs, self.D[...])
-        return h[:, -1], y
+        return jnp.einsum("btp,hp->bth", h, c).real + feedthrough(inputs, self.D[...])

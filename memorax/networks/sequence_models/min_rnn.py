@@ -6,40 +6,30 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from memorax.networks.lazy import LazyModule
-from memorax.networks.sequence_models.linear_recurrence import run_recurrence
-from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sequence_models.diagonal_recurrence import DiagonalRecurrence
 
 
-class _MinimalRNN(LazyModule, SequenceModel):
-    """A recurrence ``h_t = a_t ⊙ h_{t-1} + b_t`` whose ``a`` and ``b`` come from one linear map of ``x_t`` alone.
+class _MinimalRNN(DiagonalRecurrence):
+    """A :class:`DiagonalRecurrence` whose ``a`` and ``b`` come from one linear map of ``x_t`` alone.
 
-    The gates do not read ``h_{t-1}``, so a whole sequence is one associative
-    scan (:func:`~memorax.networks.sequence_models.linear_recurrence.linear_recurrence`)
-    and a single step is the plain update. Subclasses name the number of
-    ``hidden_dim``-wide projections and turn them into ``(a, b)``.
+    Subclasses name the number of ``hidden_dim``-wide projections and turn
+    them into ``(a, b)`` in ``combine``; the outputs are ``h``.
     """
 
     num_projections: int
 
     def __init__(self, hidden_dim: int):
         self.hidden_dim = hidden_dim
+        self.state_shape = (hidden_dim,)
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         self.projection = nnx.Linear(in_features, self.num_projections * self.hidden_dim, rngs=rngs)
 
-    def initialize_carry(self, batch_size: int) -> Carry:
-        return jnp.zeros((batch_size, self.hidden_dim), jnp.float32)
-
-    def decay_and_input(self, projections: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    def combine(self, projections: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
         raise NotImplementedError
 
-    def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
-        self.build_once(inputs)
-        projections = jnp.split(self.projection(inputs), self.num_projections, axis=-1)
-        a, b = self.decay_and_input(projections)
-        h = run_recurrence(a, b, done, carry)
-        return h[:, -1], h
+    def decay_and_input(self, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return self.combine(jnp.split(self.projection(inputs), self.num_projections, axis=-1))
 
 
 class MinGRU(_MinimalRNN):
@@ -63,7 +53,7 @@ class MinGRU(_MinimalRNN):
 
     num_projections = 2
 
-    def decay_and_input(self, projections):
+    def combine(self, projections):
         gate, candidate = projections
         z = jax.nn.sigmoid(gate)
         return 1 - z, z * candidate
@@ -89,7 +79,7 @@ class MinLSTM(_MinimalRNN):
 
     num_projections = 3
 
-    def decay_and_input(self, projections):
+    def combine(self, projections):
         forget, input_, candidate = projections
         f, i = jax.nn.sigmoid(forget), jax.nn.sigmoid(input_)
         return f / (f + i), i / (f + i) * candidate

@@ -1,0 +1,115 @@
+"""The sequence-model contract as a check: run it on your own model before training with it.
+
+``check_sequence_model(model)`` builds the model on random inputs and asserts
+what every memorax torso guarantees (docs/architecture.md):
+
+- **parallel = step by step**: a whole sequence in one call equals the same
+  steps fed one at a time, carrying the memory;
+- **two calls = one**: cutting a sequence in two and passing the carry on
+  changes nothing;
+- **a reset is a fresh start**: after ``done[:, t]`` the outputs equal those
+  of a call that starts at ``t`` from ``initialize_carry``;
+- **the memory is used**: without a reset, another carry changes the outputs;
+- **gradients reach every parameter**, finite;
+- **jit = eager**, and outputs are ``[batch, time, hidden]``.
+
+A failure raises ``AssertionError`` naming the property. The built-in models
+pass it (tests/test_sequence_models.py runs it on each).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from memorax.networks.lazy import init, lazy_modules
+from memorax.networks.sequence_models.sequence_model import Carry
+
+__all__ = ["check_sequence_model", "random_carry"]
+
+
+def random_carry(model: Any, batch_size: int, key: jax.Array) -> Carry:
+    """A carry shaped as ``model.initialize_carry(batch_size)``, as after an earlier call: flags are coin flips,
+    complex leaves normal, real ones ``|normal|`` (some memories, as linear attention's normaliser, are non-negative)."""
+    leaves, tree = jax.tree.flatten(model.initialize_carry(batch_size))
+    keys = jax.random.split(key, max(len(leaves), 1))
+
+    def leaf(key: jax.Array, like: jax.Array) -> jax.Array:
+        if like.dtype == bool:
+            return jax.random.bernoulli(key, 0.5, like.shape)
+        noise = jax.random.normal(key, like.shape, like.dtype)
+        return noise if jnp.iscomplexobj(noise) else jnp.abs(noise)
+
+    return jax.tree.unflatten(tree, [leaf(k, x) for k, x in zip(keys, leaves)])
+
+
+def check_sequence_model(
+    model: nnx.Module,
+    *,
+    features: int = 8,
+    batch_size: int = 3,
+    time: int = 12,
+    seed: int = 0,
+    rtol: float = 2e-4,
+    atol: float = 2e-5,
+) -> None:
+    """Asserts the sequence-model contract for ``model`` (a ``SequenceModel``: ``carry, outputs = model(inputs, done, carry)``).
+
+    Lazy modules are built on inputs ``[batch_size, time, features]`` and
+    their parameters drawn from ``seed``. Outputs are compared with ``rtol`` and ``atol``.
+
+    Raises:
+      AssertionError: naming the property that does not hold.
+    """
+    keys = jax.random.split(jax.random.key(seed), 6)
+    inputs = jax.random.normal(keys[0], (batch_size, time, features))
+    done = jax.random.bernoulli(keys[1], 0.2, (batch_size, time)).at[0, time // 2].set(True).at[-1].set(False)
+    if any(lazy.in_features is None for lazy in lazy_modules(model)):
+        init(model, seed, inputs, done, model.initialize_carry(batch_size))
+    call = nnx.jit(lambda model, inputs, done, carry: model(inputs, done, carry))
+    carry = random_carry(model, batch_size, keys[2])
+
+    def close(property_: str, actual: Any, expected: Any) -> None:
+        try:
+            jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol), actual, expected)
+        except AssertionError as error:
+            raise AssertionError(f"{type(model).__name__}: {property_} does not hold.\n{error}") from None
+
+    final, outputs = call(model, inputs, done, carry)
+    if outputs.ndim != 3 or outputs.shape[:2] != (batch_size, time):
+        raise AssertionError(f"{type(model).__name__}: outputs have shape {outputs.shape}; expected [{batch_size}, {time}, hidden].")
+    if jax.tree.structure(final) != jax.tree.structure(carry):
+        raise AssertionError(f"{type(model).__name__}: the returned carry's structure differs from initialize_carry's.")
+    close("jit = eager", (final, outputs), model(inputs, done, carry))
+
+    stepped, step_outputs = carry, []
+    for t in range(time):
+        stepped, y = call(model, inputs[:, t : t + 1], done[:, t : t + 1], stepped)
+        step_outputs.append(y)
+    close("parallel = step by step", (final, outputs), (stepped, jnp.concatenate(step_outputs, axis=1)))
+
+    split = time // 2 + 1
+    middle, first = call(model, inputs[:, :split], done[:, :split], carry)
+    last, second = call(model, inputs[:, split:], done[:, split:], middle)
+    close("two calls = one", (final, outputs), (last, jnp.concatenate([first, second], axis=1)))
+
+    reset = done.at[:, split].set(True).at[:, split + 1 :].set(False)
+    _, with_reset = call(model, inputs, reset, carry)
+    _, fresh = call(model, inputs[:, split:], reset[:, split:], model.initialize_carry(batch_size))
+    close("a reset is a fresh start", with_reset[:, split:], fresh)
+
+    no_reset = jnp.zeros_like(done)
+    _, a = call(model, inputs, no_reset, carry)
+    _, b = call(model, inputs, no_reset, random_carry(model, batch_size, keys[3]))
+    if np.allclose(a, b, rtol=rtol, atol=atol):
+        raise AssertionError(f"{type(model).__name__}: the memory is not used: two carries give the same outputs without a reset.")
+
+    grads = nnx.jit(nnx.grad(lambda model: jnp.sum(jnp.abs(model(inputs, done, carry)[1]) ** 2)))(model)
+    for path, grad in jax.tree_util.tree_leaves_with_path(nnx.state(grads, nnx.Param)):
+        grad = np.asarray(grad)
+        if not np.all(np.isfinite(grad)) or not np.any(grad != 0):
+            raise AssertionError(f"{type(model).__name__}: the gradient of {jax.tree_util.keystr(path)} is not finite and nonzero.")
