@@ -22,7 +22,18 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks import RNN, SequenceModelWrapper, init
-from memorax.networks.sequence_models import FFM, LRU, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import (
+    FFM,
+    LRU,
+    S5,
+    DeltaNet,
+    GatedDeltaNet,
+    LinearAttention,
+    Mamba,
+    MinGRU,
+    MinLSTM,
+    SelfAttention,
+)
 
 
 def models(features: int) -> dict:
@@ -37,6 +48,8 @@ def models(features: int) -> dict:
         "SelfAttention": lambda: SelfAttention(num_heads=4, head_dim=features // 4),
         "LinearAttention": lambda: LinearAttention(num_heads=4, head_dim=features // 4),
         "FFM": lambda: FFM(features),
+        "DeltaNet": lambda: DeltaNet(num_heads=4, head_dim=features // 4),
+        "GatedDeltaNet": lambda: GatedDeltaNet(num_heads=4, head_dim=features // 4),
     }
 
 

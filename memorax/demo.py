@@ -23,7 +23,18 @@ from rich.table import Table
 
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import FFM, LRU, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import (
+    FFM,
+    LRU,
+    S5,
+    DeltaNet,
+    GatedDeltaNet,
+    LinearAttention,
+    Mamba,
+    MinGRU,
+    MinLSTM,
+    SelfAttention,
+)
 
 SYMBOLS, LAG, BATCH, TIME, HIDDEN = 4, 2, 32, 32, 64
 
@@ -38,6 +49,8 @@ TORSOS: dict[str, Callable[[], nnx.Module]] = {
     "minlstm": lambda: MinLSTM(HIDDEN),
     "ffm": lambda: FFM(HIDDEN),
     "linear attention": lambda: LinearAttention(num_heads=4, head_dim=16),
+    "deltanet": lambda: DeltaNet(num_heads=4, head_dim=16),
+    "gated deltanet": lambda: GatedDeltaNet(num_heads=4, head_dim=16),
     "attention": lambda: SelfAttention(num_heads=4, head_dim=16, context_length=8),
     "stack": lambda: Stack(
         blocks=[PreNorm(Residual(SelfAttention(num_heads=4, head_dim=16, context_length=8))), PreNorm(Residual(FFN(hidden_dim=128)))]

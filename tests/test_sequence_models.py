@@ -15,6 +15,8 @@ from memorax.networks.sequence_models import (
     LRU,
     LSTM,
     S5,
+    DeltaNet,
+    GatedDeltaNet,
     LinearAttention,
     Mamba,
     MinGRU,
@@ -39,6 +41,8 @@ MODELS = {
     "minlstm": lambda: MinLSTM(16),
     "linear_attention": lambda: LinearAttention(num_heads=2, head_dim=4),
     "ffm": lambda: FFM(16, memory_size=4, context_size=3),
+    "delta_net": lambda: DeltaNet(num_heads=2, head_dim=4),
+    "gated_delta_net": lambda: GatedDeltaNet(num_heads=2, head_dim=4),
     # A context shorter than the sequence, so the window slides within a call.
     "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
     "stack": lambda: Stack(
@@ -225,3 +229,40 @@ def test_ffm_follows_the_authors_module_step_by_step(chunk_size):
     np.testing.assert_allclose(final, state, **TOL)
     with pytest.raises(ValueError, match="chunk_size is 65; expected 1 to 64"):
         FFM(16, chunk_size=65)
+
+
+@pytest.mark.parametrize("gated", [False, True], ids=["delta_net", "gated_delta_net"])
+def test_delta_nets_follow_the_delta_rule_step_by_step(gated):
+    """S_t = α_t S_{t-1}(I - β_t k_t k_tᵀ) + β_t v_t k_tᵀ per head in numpy float64 (α = 1 for DeltaNet), zeroed at a reset."""
+    model = (GatedDeltaNet if gated else DeltaNet)(num_heads=2, head_dim=4, features=5)
+    inputs, done = make_inputs()
+    carry = random_carry(model, 14)
+    init(model, 7, inputs, done, carry)
+    final, outputs = model(inputs, done, carry)
+
+    silu = lambda x: x / (1 + np.exp(-x))
+    unit = lambda x: x / np.sqrt(np.sum(x * x, axis=-1, keepdims=True) + 1e-6)
+    weight = lambda linear: np.asarray(linear.kernel[...], np.float64)
+    x = np.asarray(inputs, np.float64)
+    heads = silu(x @ weight(model.query_key_value)).reshape(BATCH, TIME, 3, 2, 4)
+    q, k, v = unit(heads[:, :, 0]) / 2.0, unit(heads[:, :, 1]), heads[:, :, 2]
+    beta = 1 / (1 + np.exp(-(x @ weight(model.beta_proj))))
+    if gated:
+        pre = x @ weight(model.alpha_proj) + np.asarray(model.alpha_bias[...], np.float64)
+        alpha = np.exp(-np.exp(np.asarray(model.a_log[...], np.float64)) * np.log1p(np.exp(pre)))
+    else:
+        alpha = np.ones((BATCH, TIME, 2))
+    scale = np.asarray(model.norm.scale[...], np.float64)
+    state = np.array(carry, np.float64)
+    for t in range(TIME):
+        state = np.where(np.asarray(done[:, t])[:, None, None, None], 0.0, state)
+        for b in range(BATCH):
+            for h in range(2):
+                kk, vv, bb = k[b, t, h], v[b, t, h], beta[b, t, h]
+                state[b, h] = alpha[b, t, h] * state[b, h] @ (np.eye(4) - bb * np.outer(kk, kk)) + bb * np.outer(vv, kk)
+        read = np.einsum("bhvk,bhk->bhv", state, q[:, t])
+        normed = read / np.sqrt(np.mean(read**2, axis=-1, keepdims=True) + 1e-6) * scale
+        if gated:
+            normed = normed * silu(x[:, t] @ weight(model.gate_proj)).reshape(BATCH, 2, 4)
+        np.testing.assert_allclose(outputs[:, t], normed.reshape(BATCH, 8) @ weight(model.out_proj), **TOL)
+    np.testing.assert_allclose(final, state, **TOL)

@@ -12,7 +12,20 @@ from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
-from memorax.networks.sequence_models import FFM, GRU, LRU, LSTM, S5, LinearAttention, Mamba, MinGRU, MinLSTM, SelfAttention
+from memorax.networks.sequence_models import (
+    FFM,
+    GRU,
+    LRU,
+    LSTM,
+    S5,
+    DeltaNet,
+    GatedDeltaNet,
+    LinearAttention,
+    Mamba,
+    MinGRU,
+    MinLSTM,
+    SelfAttention,
+)
 from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions
 
@@ -40,6 +53,9 @@ def sequence_model(kind: TorsoKind, options: TorsoOptions) -> nnx.Module:
         return SelfAttention(num_heads=options.num_heads, head_dim=hidden // options.num_heads, features=hidden)
     if kind == "linear_attention":
         return LinearAttention(num_heads=options.num_heads, head_dim=hidden // options.num_heads, features=hidden)
+    if kind in ("deltanet", "gated_deltanet"):
+        model = DeltaNet if kind == "deltanet" else GatedDeltaNet
+        return model(num_heads=options.num_heads, head_dim=hidden // options.num_heads, features=hidden)
     return MLP(features=(hidden,))
 
 

@@ -14,7 +14,8 @@ import tyro
 from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig, SACConfig
 
 Algorithm = Literal["ppo", "pqn", "dqn", "sac"]
-TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention", "ffm"]
+HEADED_KINDS = ("attention", "linear_attention", "deltanet", "gated_deltanet")  # split --torso.hidden into heads
+TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet"]
 LoggerKind = Literal["console", "tensorboard", "wandb"]
 
 
@@ -111,7 +112,8 @@ class TrainOptions:
         for name in ("total_steps", "seeds", "learning_rate", "log_every", "eval_episodes", "devices"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
-        if self.torso.hidden % self.torso.num_heads and "attention" in (self.torso.kind, *self.torso.stack):
+        kinds = (self.torso.kind, *self.torso.stack)
+        if self.torso.hidden % self.torso.num_heads and any(kind in HEADED_KINDS for kind in kinds):
             raise ValueError(
                 f"--torso.hidden ({self.torso.hidden}) must be divisible by --torso.num-heads ({self.torso.num_heads})."
             )

@@ -1,5 +1,6 @@
 """Sequence models: torsos that carry memory across steps and reset it at episode starts."""
 
+from memorax.networks.sequence_models.delta_net import DeltaNet, GatedDeltaNet
 from memorax.networks.sequence_models.diagonal_recurrence import DiagonalRecurrence
 from memorax.networks.sequence_models.ffm import FFM
 from memorax.networks.sequence_models.linear_attention import LinearAttention
@@ -13,6 +14,8 @@ from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 from memorax.networks.sequence_models.wrapper import SequenceModelWrapper, as_sequence_model
 
 __all__ = [
+    "DeltaNet",
+    "GatedDeltaNet",
     "DiagonalRecurrence",
     "FFM",
     "GRU",
