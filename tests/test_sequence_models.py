@@ -8,7 +8,7 @@ from flax import nnx
 
 import memorax.testing
 from memorax.networks import RNN, SequenceModelWrapper, init
-from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
+from memorax.networks.blocks import FFN, GatedResidual, PostNorm, PreNorm, Residual, Stack
 from memorax.networks.sequence_models import (
     FFM,
     GRU,
@@ -45,6 +45,13 @@ MODELS = {
     "gated_delta_net": lambda: GatedDeltaNet(num_heads=2, head_dim=4),
     # A context shorter than the sequence, so the window slides within a call.
     "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
+    "gtrxl": lambda: Stack(
+        blocks=[
+            GatedResidual(PreNorm(SelfAttention(num_heads=2, head_dim=4, context_length=5))),
+            GatedResidual(PreNorm(FFN(hidden_dim=32))),
+        ]
+    ),
+    "post_norm": lambda: PostNorm(Residual(LRU(hidden_dim=FEATURES))),
     "stack": lambda: Stack(
         blocks=[
             PreNorm(Residual(SelfAttention(num_heads=2, head_dim=4, context_length=5))),
@@ -266,3 +273,30 @@ def test_delta_nets_follow_the_delta_rule_step_by_step(gated):
             normed = normed * silu(x[:, t] @ weight(model.gate_proj)).reshape(BATCH, 2, 4)
         np.testing.assert_allclose(outputs[:, t], normed.reshape(BATCH, 8) @ weight(model.out_proj), **TOL)
     np.testing.assert_allclose(final, state, **TOL)
+
+
+def test_gated_residual_is_gtrxls_gate_and_post_norm_normalises_the_output():
+    """g(x, y) = (1 - z) x + z tanh(W_h y + U_h (r x)) with r, z as GTrXL (Parisotto et al. 2020); b_g starts at 2."""
+    model = GatedResidual(FFN(hidden_dim=32), bias=2.0)
+    post = PostNorm(FFN(hidden_dim=32))
+    inputs, done = make_inputs()
+    for module in (model, post):
+        init(module, 8, inputs, done, module.initialize_carry(BATCH))
+    np.testing.assert_array_equal(model.gate_bias[...], np.full(FEATURES, 2.0))
+    _, outputs = model(inputs, done, ())
+
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))
+    x = np.asarray(inputs, np.float64)
+    y = np.asarray(model.module(inputs, done, ())[1], np.float64)
+    w, u, u_h = (np.asarray(linear.kernel[...], np.float64) for linear in (model.from_output, model.from_stream, model.from_reset_stream))
+    w_r, w_z, w_h = np.split(w, 3, axis=1)
+    u_r, u_z = np.split(u, 2, axis=1)
+    r = sigmoid(y @ w_r + x @ u_r)
+    z = sigmoid(y @ w_z + x @ u_z - 2.0)
+    expected = (1 - z) * x + z * np.tanh(y @ w_h + (r * x) @ u_h)
+    np.testing.assert_allclose(outputs, expected, **TOL)
+
+    _, normed = post(inputs, done, ())
+    y = np.asarray(post.module(inputs, done, ())[1], np.float64)
+    layer_norm = (y - y.mean(-1, keepdims=True)) / np.sqrt(y.var(-1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(normed, layer_norm, **TOL)
