@@ -34,13 +34,16 @@ __all__ = ["check_sequence_model", "random_carry"]
 
 def random_carry(model: Any, batch_size: int, key: jax.Array) -> Carry:
     """A carry shaped as ``model.initialize_carry(batch_size)``, as after an earlier call: flags are coin flips,
-    complex leaves normal, real ones ``|normal|`` (some memories, as linear attention's normaliser, are non-negative)."""
+    counters in ``[0, 8)``, complex leaves normal, real ones ``|normal|`` (some memories, as linear attention's
+    normaliser, are non-negative)."""
     leaves, tree = jax.tree.flatten(model.initialize_carry(batch_size))
     keys = jax.random.split(key, max(len(leaves), 1))
 
     def leaf(key: jax.Array, like: jax.Array) -> jax.Array:
         if like.dtype == bool:
             return jax.random.bernoulli(key, 0.5, like.shape)
+        if jnp.issubdtype(like.dtype, jnp.integer):
+            return jax.random.randint(key, like.shape, 0, 8, like.dtype)
         noise = jax.random.normal(key, like.shape, like.dtype)
         return noise if jnp.iscomplexobj(noise) else jnp.abs(noise)
 

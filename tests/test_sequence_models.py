@@ -24,6 +24,7 @@ from memorax.networks.sequence_models import (
     SelfAttention,
 )
 from memorax.networks.sequence_models.ffm import DECAY_MAX, DECAY_MIN
+from memorax.networks.sequence_models.self_attention import alibi_slopes
 
 BATCH, TIME, FEATURES = 3, 12, 8
 TOL = dict(rtol=2e-4, atol=2e-5)
@@ -40,11 +41,14 @@ MODELS = {
     "mingru": lambda: MinGRU(16),
     "minlstm": lambda: MinLSTM(16),
     "linear_attention": lambda: LinearAttention(num_heads=2, head_dim=4),
-    "ffm": lambda: FFM(16, memory_size=4, context_size=3),
+    "ffm": lambda: FFM(16, memory_dim=4, context_dim=3),
     "delta_net": lambda: DeltaNet(num_heads=2, head_dim=4),
     "gated_delta_net": lambda: GatedDeltaNet(num_heads=2, head_dim=4),
     # A context shorter than the sequence, so the window slides within a call.
     "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
+    "attention_alibi": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5, positional="alibi"),
+    "attention_learned": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5, positional="learned"),
+    "attention_no_position": lambda: SelfAttention(num_heads=2, head_dim=3, context_length=5, positional=None),
     "gtrxl": lambda: Stack(
         blocks=[
             GatedResidual(PreNorm(SelfAttention(num_heads=2, head_dim=4, context_length=5))),
@@ -208,7 +212,7 @@ def test_ffm_follows_the_authors_module_step_by_step(chunk_size):
     In chunks of 5, the 12 steps are two whole chunks and a padded one, with episode starts inside chunks
     and, in the second sequence, only at the first step of the last chunk.
     """
-    model = FFM(16, memory_size=4, context_size=3, max_period=64, chunk_size=chunk_size)
+    model = FFM(16, memory_dim=4, context_dim=3, max_period=64, chunk_size=chunk_size)
     inputs, done = make_inputs()
     done = done.at[1, 10].set(True)
     carry = random_carry(model, 13)
@@ -300,3 +304,56 @@ def test_gated_residual_is_gtrxls_gate_and_post_norm_normalises_the_output():
     y = np.asarray(post.module(inputs, done, ())[1], np.float64)
     layer_norm = (y - y.mean(-1, keepdims=True)) / np.sqrt(y.var(-1, keepdims=True) + 1e-6)
     np.testing.assert_allclose(normed, layer_norm, **TOL)
+
+
+def test_alibi_slopes_and_scores_follow_press_et_al():
+    """Slopes 2^(-8h/H); head h's score for key s at query t is q·k/√d - m_h (t - s), within the episode and window."""
+    np.testing.assert_allclose(alibi_slopes(8), 2.0 ** -np.arange(1, 9))
+    np.testing.assert_allclose(alibi_slopes(4), 2.0 ** -np.array([2, 4, 6, 8]))
+    model = SelfAttention(num_heads=2, head_dim=4, context_length=5, positional="alibi")
+    inputs, done = make_inputs()
+    init(model, 9, inputs, done, model.initialize_carry(BATCH))
+    _, outputs = model(inputs, done, model.initialize_carry(BATCH))
+
+    x = np.asarray(inputs, np.float64)
+    weight = lambda linear: np.asarray(linear.kernel[...], np.float64)
+    q, k, v = ((x @ weight(proj)).reshape(BATCH, TIME, 2, 4) for proj in (model.query_proj, model.key_proj, model.value_proj))
+    slopes = np.asarray(alibi_slopes(2), np.float64)
+    for b in range(BATCH):
+        start = 0
+        for t in range(TIME):
+            start = t if done[b, t] else start
+            keys = np.arange(max(start, t - 5), t + 1)
+            scores = np.einsum("hd,shd->hs", q[b, t], k[b, keys]) / 2.0 - slopes[:, None] * (t - keys)[None, :]
+            weights = np.exp(scores - scores.max(-1, keepdims=True))
+            weights /= weights.sum(-1, keepdims=True)
+            read = np.einsum("hs,shd->hd", weights, v[b, keys]).reshape(-1)
+            expected = read @ weight(model.out_proj) + np.asarray(model.out_proj.bias[...], np.float64)
+            np.testing.assert_allclose(outputs[b, t], expected, **TOL)
+
+
+def test_learned_positions_count_from_each_episode_start_across_calls():
+    """"learned" adds E[index within the episode, capped at the context] to the inputs; the index restarts at 0 at
+    each episode start and continues across calls through the carry."""
+    learned = SelfAttention(num_heads=2, head_dim=4, context_length=5, positional="learned")
+    plain = SelfAttention(num_heads=2, head_dim=4, context_length=5, positional=None)
+    inputs, done = make_inputs()
+    for model in (learned, plain):
+        init(model, 10, inputs, done, model.initialize_carry(BATCH))
+    for name in ("query_proj", "key_proj", "value_proj", "out_proj"):
+        nnx.update(getattr(plain, name), nnx.state(getattr(learned, name)))
+    carry = learned.initialize_carry(BATCH)
+    carry = (*carry[:3], jnp.array([2, 0, 4], jnp.int32))  # three steps into an episode, one fresh, one long
+
+    positions = np.zeros((BATCH, TIME), int)
+    for b in range(BATCH):
+        position = int(carry[3][b])
+        for t in range(TIME):
+            position = 0 if done[b, t] else position
+            positions[b, t] = position
+            position += 1
+    embedded = inputs + learned.position_embedding(jnp.asarray(np.minimum(positions, 5)))
+    final, outputs = learned(inputs, done, carry)
+    _, expected = plain(embedded, done, carry[:3])
+    np.testing.assert_allclose(outputs, expected, **TOL)
+    np.testing.assert_array_equal(final[3], positions[:, -1] + 1)

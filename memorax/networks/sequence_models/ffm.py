@@ -33,7 +33,7 @@ class FFM(LazyModule, SequenceModel):
         z_t = W_z \operatorname{vec}(\operatorname{Re} S_t, \operatorname{Im} S_t) + b_z, \qquad
         y_t = \operatorname{LN}(z_t) \odot g^{out}_t + u_t \odot (1 - g^{out}_t),
 
-    where ``S`` is ``[memory_size, context_size]`` complex, ``LN`` is a layer
+    where ``S`` is ``[memory_dim, context_dim]`` complex, ``LN`` is a layer
     norm without scale or bias, and ``vec`` flattens ``S`` with real and
     imaginary parts innermost. As in the authors' standalone module, the
     decays ``a`` start evenly spaced in ``[DECAY_MIN, log(0.01) / max_period]``
@@ -46,12 +46,12 @@ class FFM(LazyModule, SequenceModel):
     plain update.
 
     Shapes: inputs ``[B, T, F]``, outputs ``[B, T, hidden_dim]``; carry ``S``
-    ``[B, memory_size, context_size]`` complex64, zero at an episode start.
+    ``[B, memory_dim, context_dim]`` complex64, zero at an episode start.
 
     Args:
       hidden_dim: output width.
-      memory_size: number of traces ``m`` (decay rates).
-      context_size: number of oscillation frequencies ``c`` per trace.
+      memory_dim: number of traces ``m`` (decay rates).
+      context_dim: number of oscillation frequencies ``c`` per trace.
       min_period, max_period: range of the initial periods (in steps).
       chunk_size: steps per chunk of the whole-sequence path, at most 64 (default 64); any value gives the same outputs.
     """
@@ -60,8 +60,8 @@ class FFM(LazyModule, SequenceModel):
         self,
         hidden_dim: int,
         *,
-        memory_size: int = 32,
-        context_size: int = 4,
+        memory_dim: int = 32,
+        context_dim: int = 4,
         min_period: int = 1,
         max_period: int = 1024,
         chunk_size: int = 64,
@@ -71,14 +71,14 @@ class FFM(LazyModule, SequenceModel):
                 f"FFM's chunk_size is {chunk_size}; expected 1 to {MAX_CHUNK}, so that γ^(-chunk_size) stays finite in float32."
             )
         self.hidden_dim = hidden_dim
-        self.memory_size = memory_size
-        self.context_size = context_size
+        self.memory_dim = memory_dim
+        self.context_dim = context_dim
         self.min_period = min_period
         self.max_period = max_period
         self.chunk_size = chunk_size
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        m, c, h = self.memory_size, self.context_size, self.hidden_dim
+        m, c, h = self.memory_dim, self.context_dim, self.hidden_dim
         self.pre = nnx.Linear(in_features, 2 * m + 2 * h, rngs=rngs)
         self.mix = nnx.Linear(2 * m * c, h, rngs=rngs)
         self.norm = nnx.LayerNorm(h, epsilon=1e-5, use_bias=False, use_scale=False, rngs=rngs)
@@ -87,15 +87,15 @@ class FFM(LazyModule, SequenceModel):
         self.frequency = nnx.Param(2 * jnp.pi / jnp.linspace(self.min_period, self.max_period, c))
 
     def initialize_carry(self, batch_size: int) -> Carry:
-        return jnp.zeros((batch_size, self.memory_size, self.context_size), jnp.complex64)
+        return jnp.zeros((batch_size, self.memory_dim, self.context_dim), jnp.complex64)
 
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
         self.build_once(inputs)
-        m, h = self.memory_size, self.hidden_dim
+        m, h = self.memory_dim, self.hidden_dim
         memory_input, through, gates = jnp.split(self.pre(inputs), [m, m + h], axis=-1)
         gate_in, gate_out = jnp.split(jax.nn.sigmoid(gates), [m], axis=-1)
         decay = jnp.clip(self.decay[...], DECAY_MIN, DECAY_MAX)
-        log_gamma = jax.lax.complex(jnp.broadcast_to(decay[:, None], (m, self.context_size)), self.frequency[...][None, :])
+        log_gamma = jax.lax.complex(jnp.broadcast_to(decay[:, None], (m, self.context_dim)), self.frequency[...][None, :])
         drive = memory_input * gate_in
         if inputs.shape[1] == 1:
             traces = recurrence_step(jnp.exp(log_gamma), drive[:, 0, :, None].astype(jnp.complex64), done[:, 0], carry)[:, None]
