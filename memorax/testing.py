@@ -5,13 +5,14 @@ what every memorax torso guarantees (docs/architecture.md):
 
 - **parallel = step by step**: a whole sequence in one call equals the same
   steps fed one at a time, carrying the memory;
-- **two calls = one**: cutting a sequence in two and passing the carry on
-  changes nothing;
+- **calls in chunks = one call**: cutting a sequence at random points and
+  passing the carry on changes nothing;
 - **a reset is a fresh start**: after ``done[:, t]`` the outputs equal those
   of a call that starts at ``t`` from ``initialize_carry``;
 - **the memory is used**: without a reset, another carry changes the outputs;
 - **gradients reach every parameter**, finite;
-- **jit = eager**, and outputs are ``[batch, time, hidden]``.
+- **jit = eager**, and outputs are ``[batch, time, hidden]``;
+- **long sequences stay finite**: no NaN or inf over ``long_time`` steps.
 
 A failure raises ``AssertionError`` naming the property. The built-in models
 pass it (tests/test_sequence_models.py runs it on each).
@@ -59,11 +60,13 @@ def check_sequence_model(
     seed: int = 0,
     rtol: float = 2e-4,
     atol: float = 2e-5,
+    long_time: int = 4096,
 ) -> None:
     """Asserts the sequence-model contract for ``model`` (a ``SequenceModel``: ``carry, outputs = model(inputs, done, carry)``).
 
     Lazy modules are built on inputs ``[batch_size, time, features]`` and
-    their parameters drawn from ``seed``. Outputs are compared with ``rtol`` and ``atol``.
+    their parameters drawn from ``seed``. Outputs are compared with ``rtol`` and
+    ``atol``; the error message gives the size of the mismatch.
 
     Raises:
       AssertionError: naming the property that does not hold.
@@ -95,10 +98,14 @@ def check_sequence_model(
         step_outputs.append(y)
     close("parallel = step by step", (final, outputs), (stepped, jnp.concatenate(step_outputs, axis=1)))
 
+    cuts = np.sort(np.random.default_rng(seed).choice(np.arange(1, time), size=3, replace=False))
+    chunked, chunk_outputs = carry, []
+    for start, stop in zip([0, *cuts], [*cuts, time]):
+        chunked, y = call(model, inputs[:, start:stop], done[:, start:stop], chunked)
+        chunk_outputs.append(y)
+    close(f"calls in chunks (cut at {cuts.tolist()}) = one call", (final, outputs), (chunked, jnp.concatenate(chunk_outputs, axis=1)))
+
     split = time // 2 + 1
-    middle, first = call(model, inputs[:, :split], done[:, :split], carry)
-    last, second = call(model, inputs[:, split:], done[:, split:], middle)
-    close("two calls = one", (final, outputs), (last, jnp.concatenate([first, second], axis=1)))
 
     reset = done.at[:, split].set(True).at[:, split + 1 :].set(False)
     _, with_reset = call(model, inputs, reset, carry)
@@ -110,6 +117,12 @@ def check_sequence_model(
     _, b = call(model, inputs, no_reset, random_carry(model, batch_size, keys[3]))
     if np.allclose(a, b, rtol=rtol, atol=atol):
         raise AssertionError(f"{type(model).__name__}: the memory is not used: two carries give the same outputs without a reset.")
+
+    long_inputs = jax.random.normal(keys[4], (batch_size, long_time, features))
+    long_done = jax.random.bernoulli(keys[5], 0.01, (batch_size, long_time))
+    long_final, long_outputs = call(model, long_inputs, long_done, model.initialize_carry(batch_size))
+    if not all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves((long_final, long_outputs))):
+        raise AssertionError(f"{type(model).__name__}: outputs or carry are not finite over {long_time} steps.")
 
     grads = nnx.jit(nnx.grad(lambda model: jnp.sum(jnp.abs(model(inputs, done, carry)[1]) ** 2)))(model)
     for path, grad in jax.tree_util.tree_leaves_with_path(nnx.state(grads, nnx.Param)):
