@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import jax
-from flax import nnx
 
-from memorax.networks.lazy import LazyModule
-from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
-from memorax.networks.sequence_models.wrapper import as_sequence_model
+from memorax.networks.blocks.pre_norm import LayerNormBlock
+from memorax.networks.sequence_models.sequence_model import Carry
 
 
-class PostNorm(LazyModule, SequenceModel):
+class PostNorm(LayerNormBlock):
     r"""``y = LayerNorm(f(x))``.
 
     ``PostNorm(Residual(f))`` is the original (post-LN) transformer's
@@ -23,16 +21,6 @@ class PostNorm(LazyModule, SequenceModel):
       module: ``f``, a sequence model or a feed-forward module.
       epsilon: LayerNorm's epsilon (default 1e-6).
     """
-
-    def __init__(self, module: nnx.Module, *, epsilon: float = 1e-6):
-        self.module = as_sequence_model(module)
-        self.epsilon = epsilon
-
-    def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.norm = nnx.LayerNorm(in_features, epsilon=self.epsilon, rngs=rngs)
-
-    def initialize_carry(self, batch_size: int) -> Carry:
-        return self.module.initialize_carry(batch_size)
 
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
         carry, outputs = self.module(inputs, done, carry)

@@ -10,7 +10,21 @@ from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 from memorax.networks.sequence_models.wrapper import as_sequence_model
 
 
-class PreNorm(LazyModule, SequenceModel):
+class LayerNormBlock(LazyModule, SequenceModel):
+    """A block ``f`` with a LayerNorm next to it, built from the width the norm reads; :class:`PreNorm` and :class:`PostNorm` place it."""
+
+    def __init__(self, module: nnx.Module, *, epsilon: float = 1e-6):
+        self.module = as_sequence_model(module)
+        self.epsilon = epsilon
+
+    def build(self, in_features: int, rngs: nnx.Rngs) -> None:
+        self.norm = nnx.LayerNorm(in_features, epsilon=self.epsilon, rngs=rngs)
+
+    def initialize_carry(self, batch_size: int) -> Carry:
+        return self.module.initialize_carry(batch_size)
+
+
+class PreNorm(LayerNormBlock):
     r"""``y = f(LayerNorm(x))``.
 
     Composition is literal: ``PreNorm(Residual(f))`` computes
@@ -23,16 +37,6 @@ class PreNorm(LazyModule, SequenceModel):
       module: ``f``, a sequence model or a feed-forward module.
       epsilon: LayerNorm's epsilon (default 1e-6).
     """
-
-    def __init__(self, module: nnx.Module, *, epsilon: float = 1e-6):
-        self.module = as_sequence_model(module)
-        self.epsilon = epsilon
-
-    def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.norm = nnx.LayerNorm(in_features, epsilon=self.epsilon, rngs=rngs)
-
-    def initialize_carry(self, batch_size: int) -> Carry:
-        return self.module.initialize_carry(batch_size)
 
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
         self.build_once(inputs)
