@@ -1,6 +1,7 @@
 """The documentation site: the README, the Markdown pages of docs/ (MyST), bench/RESULTS.md, and an API reference from the docstrings (autodoc).
 
-``make docs`` runs ``sphinx-build -W -c docs . site``: the source is the
+``make docs`` runs ``sphinx-build -W -c docs . site`` in nitpicky mode (every
+cross-reference to memorax must resolve): the source is the
 repository root, so the pages link to each other as they do on GitHub, and
 the README is the home page. Docstrings are
 Google style (napoleon) with reStructuredText maths, rendered at build time
@@ -24,6 +25,13 @@ myst_heading_anchors = 3
 myst_enable_extensions = ["dollarmath"]
 
 autodoc_default_options = {"members": True, "member-order": "bysource", "special-members": "__call__"}
+nitpicky = True  # every Python cross-reference must resolve...
+nitpick_ignore_regex = [
+    # ...except to other packages' types (no intersphinx: the docs build offline)...
+    (r"py:.*", r"(jax|jaxlib|flax|nnx|optax|numpy|collections|typing|distrax|gymnax)(\..*)?"),
+    # ...and to internal types that appear in public signatures but are not part of the API.
+    (r"py:class", r"(memorax\.\S*\.)?(StepInputs|DataParallel|CardGameState|MineSweeperState)"),
+]
 autodoc_inherit_docstrings = False  # else every undocumented __call__ shows object's "Call self as a function."
 autodoc_typehints = "signature"
 napoleon_google_docstring = True

@@ -52,7 +52,7 @@ def unrescale(x: jax.Array) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class DQNConfig(ReplayConfig, EpsilonSchedule):
-    """DQN's hyper-parameters: the sequence layout of :class:`ReplayConfig`, targets, ε and priorities.
+    """DQN's hyper-parameters: the sequence layout of :class:`~memorax.algorithms.common.config.ReplayConfig`, targets, ε and priorities.
 
     With an MLP and the defaults (length 2, no burn-in, 1-step targets) this is plain double DQN.
     """
@@ -134,7 +134,7 @@ class DQN(Agent):
     Args:
       config: a :class:`DQNConfig`.
       env, env_params: a gymnax-style environment with Discrete actions, and its parameters.
-      network: a :class:`Network` with a ``DiscreteQNetwork`` head.
+      network: a :class:`~memorax.networks.Network` with a ``DiscreteQNetwork`` head.
       optimizer: an optax transformation, e.g. ``optax.adam(2.5e-4)``; DQN adds gradient clipping in front.
       mesh: the devices to split environments, the replay and sampled batches
         over (default: all of them, see docs/scaling.md); ``num_envs`` and

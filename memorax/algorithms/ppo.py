@@ -30,7 +30,7 @@ from memorax.parallel import DataParallel
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig(OnPolicyConfig):
-    """PPO's hyper-parameters (the shared ones are in :class:`OnPolicyConfig`); a wrong value raises a ValueError naming the field."""
+    """PPO's hyper-parameters (the shared ones are in :class:`~memorax.algorithms.common.config.OnPolicyConfig`); a wrong value raises a ValueError naming the field."""
 
     num_envs: int = 16
     """Environments stepped in parallel."""
@@ -125,8 +125,8 @@ class PPO(Agent):
     Args:
       config: a :class:`PPOConfig`.
       env, env_params: a gymnax-style environment with Discrete or Box actions, and its parameters.
-      actor: a :class:`Network` with a ``Categorical`` or ``Gaussian`` head.
-      critic: a :class:`Network` with a ``VNetwork`` head (may share modules with ``actor``).
+      actor: a :class:`~memorax.networks.Network` with a ``Categorical`` or ``Gaussian`` head.
+      critic: a :class:`~memorax.networks.Network` with a ``VNetwork`` head (may share modules with ``actor``).
       optimizer: an optax transformation, e.g. ``optax.adam(2.5e-4)``; PPO adds
         gradient clipping in front and learning-rate annealing behind it.
       mesh: the devices to split environments and minibatches over (default:

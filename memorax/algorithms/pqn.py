@@ -34,7 +34,7 @@ from memorax.parallel import DataParallel
 
 @dataclasses.dataclass(frozen=True)
 class PQNConfig(OnPolicyConfig, EpsilonSchedule):
-    """PQN's hyper-parameters (the shared ones are in :class:`OnPolicyConfig`); a wrong value raises a ValueError naming the field.
+    """PQN's hyper-parameters (the shared ones are in :class:`~memorax.algorithms.common.config.OnPolicyConfig`); a wrong value raises a ValueError naming the field.
 
     Defaults follow the paper's gymnax settings (32 environments x 64 steps,
     16 minibatches of 128 transitions, λ = 0.65, ε from 1 to 0.05 over the first 20% of ``total_timesteps``,
@@ -99,7 +99,7 @@ class PQN(Agent):
     Args:
       config: a :class:`PQNConfig`.
       env, env_params: a gymnax-style environment with Discrete actions, and its parameters.
-      network: a :class:`Network` with a ``DiscreteQNetwork`` head, with LayerNorm
+      network: a :class:`~memorax.networks.Network` with a ``DiscreteQNetwork`` head, with LayerNorm
         in its layers (e.g. ``MLP(features, layer_norm=True)``).
       optimizer: an optax transformation, e.g. ``optax.radam(3e-4)``; PQN adds
         gradient clipping in front and learning-rate annealing behind it.

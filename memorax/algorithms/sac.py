@@ -48,7 +48,7 @@ NUM_CRITICS = 2
 
 @dataclasses.dataclass(frozen=True)
 class SACConfig(ReplayConfig):
-    """SAC's hyper-parameters: the sequence layout of :class:`ReplayConfig`, updates, targets and the temperature.
+    """SAC's hyper-parameters: the sequence layout of :class:`~memorax.algorithms.common.config.ReplayConfig`, updates, targets and the temperature.
 
     With MLPs and the defaults (length 2, no burn-in, 1-step targets) this is the SAC of the paper.
     """
@@ -64,7 +64,7 @@ class SACConfig(ReplayConfig):
     initial_alpha: float = 1.0
     """The temperature α at the start."""
     target_entropy: float | None = None
-    """The entropy α steers the policy to; None: -action_dim for continuous actions,
+    """The entropy α steers the policy to. None means -action_dim for continuous actions and
     0.5 log(num_actions) for discrete ones."""
 
     def __post_init__(self):
@@ -138,9 +138,9 @@ class SAC(Agent):
       config: a :class:`SACConfig`.
       env, env_params: a gymnax-style environment with Box actions (the actor's
         ``[-1, 1]`` is scaled to the box's bounds) or Discrete actions, and its parameters.
-      actor: a :class:`Network` with a ``SquashedGaussian`` head for Box
+      actor: a :class:`~memorax.networks.Network` with a ``SquashedGaussian`` head for Box
         actions, a ``Categorical`` head for Discrete ones.
-      critic: a :class:`Network` with a ``ContinuousQNetwork`` head for Box
+      critic: a :class:`~memorax.networks.Network` with a ``ContinuousQNetwork`` head for Box
         actions, a ``DiscreteQNetwork`` head for Discrete ones. SAC trains two
         copies of it, with parameters drawn independently. It may not share
         modules with the actor.

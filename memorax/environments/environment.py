@@ -30,7 +30,7 @@ class Environment(environment.Environment):
 
     Actions outside ``Discrete(num_actions)`` raise a ValueError when ``step``
     is called eagerly; under ``jit`` they are clipped into the space (see
-    :meth:`clip_action`), so a wrong index can never index another action's reward.
+    :meth:`~memorax.environments.Environment.clip_action`), so a wrong index can never index another action's reward.
     """
 
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
@@ -59,6 +59,7 @@ class Environment(environment.Environment):
         return self.reset_env(key, params)
 
     def clip_action(self, action: jax.Array) -> jax.Array:
+        """The action as an int32 index clipped into ``[0, num_actions)``."""
         return jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)
 
     def action_space(self, params: Any = None) -> spaces.Discrete:

@@ -5,15 +5,15 @@ The guide builds modules without input sizes or rngs (``MLP(features=(64,))``,
 :class:`LazyModule` and creates all its parameters in ``build(in_features,
 rngs)``. That gives two separate steps:
 
-- **Building** fixes the module graph. :func:`init` traces the module once
+- **Building** fixes the module graph. :func:`~memorax.networks.init` traces the module once
   on example inputs, abstractly, and each lazy module records
   ``in_features``, the width of its input. Every later call checks the
   width, so a wrong input raises a ValueError naming the module before
   anything is traced.
-- **Drawing** creates the parameter values. :func:`reinitialize` calls
+- **Drawing** creates the parameter values. :func:`~memorax.networks.reinitialize` calls
   ``build(in_features, rngs)`` again on every lazy module, in the graph's
   order, each shared module once. It is a pure function of the rngs' key, so
-  :func:`redraw` runs under ``jax.jit`` and ``jax.vmap``: many seeds are one
+  :func:`~memorax.networks.redraw` runs under ``jax.jit`` and ``jax.vmap``: many seeds are one
   call.
 
 A lazy module called before it is built raises :class:`NotInitializedError`.

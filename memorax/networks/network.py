@@ -31,7 +31,7 @@ class Network(nnx.Module):
       feature_extractor: e.g. a :class:`FeatureExtractor`; None passes the
         observation through.
       torso: a sequence model or feed-forward module, wrapped in a
-        :class:`SequenceModelWrapper` unless it is one; None passes features through.
+        :class:`~memorax.networks.sequence_models.SequenceModelWrapper` unless it is one; None passes features through.
       head: e.g. ``heads.Categorical(4)``.
     """
 

@@ -80,7 +80,7 @@ class OnPolicyConfig(Config):
 
     @property
     def split_sizes(self) -> dict[str, int]:
-        """The sizes that split over devices: the environments, and each minibatch's environments."""
+        """The environments and each minibatch's environments, the sizes that split over devices."""
         return {"num_envs": self.num_envs, "num_envs / num_minibatches": self.num_envs // self.num_minibatches}
 
     def optimizer(self, optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
@@ -156,7 +156,7 @@ class ReplayConfig(Config):
 
     @property
     def split_sizes(self) -> dict[str, int]:
-        """The sizes that split over devices: the environments (and the replay's streams), and the sampled sequences."""
+        """The environments (and the replay's streams) and the sampled sequences, the sizes that split over devices."""
         return {"num_envs": self.num_envs, "batch_size": self.batch_size}
 
     @property

@@ -42,7 +42,7 @@ class FFM(LazyModule, SequenceModel):
     frequencies start at ``ω_k = 2π / p_k`` for periods ``p`` evenly spaced in
     ``[min_period, max_period]``; both are learned. The linear maps use NNX's
     default initialisers. As ``γ`` does not depend on the input, a whole
-    sequence runs in chunks (:func:`chunked_traces`); a single step is the
+    sequence runs in chunks (:func:`~memorax.networks.sequence_models.ffm.chunked_traces`); a single step is the
     plain update.
 
     Shapes: inputs ``[B, T, F]``, outputs ``[B, T, hidden_dim]``; carry ``S``

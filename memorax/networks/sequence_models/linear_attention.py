@@ -31,7 +31,7 @@ class LinearAttention(LazyModule, SequenceModel):
     so the memory is a fixed-size state, not a cache: ``S`` and ``z`` are kept
     together as one ``[head_dim, head_dim + 1]`` matrix per head (``v`` with a
     one appended), set to 0 at an episode start. A whole sequence is computed
-    in chunks (:func:`chunked_linear_attention`): quadratic within a chunk,
+    in chunks (:func:`~memorax.networks.sequence_models.linear_attention.chunked_linear_attention`): quadratic within a chunk,
     recurrent across chunks.
 
     Shapes: inputs ``[B, T, F]``, outputs ``[B, T, features or F]`` (the input

@@ -48,7 +48,7 @@ class SelfAttention(LazyModule, SequenceModel):
     - ``"rope"`` (default): rotary embeddings on ``q`` and ``k`` (Su et al.
       2021), so scores depend on the offset ``t - s``;
     - ``"alibi"``: ``-m_h (t - s)`` added to head ``h``'s scores, with the
-      slopes of :func:`alibi_slopes` (Press et al. 2022);
+      slopes of :func:`~memorax.networks.sequence_models.self_attention.alibi_slopes` (Press et al. 2022);
     - ``"learned"``: a learned embedding of the step's index within its
       episode (0 at an episode start, capped at ``context_length``) added to
       the inputs before the projections, as GPT-2's positions;
