@@ -214,9 +214,6 @@ def train(
             for interval in range(start, num_intervals):
                 began = time.perf_counter()
                 next_state, metrics = seeds.train(interval, state)
-                # Wait (which releases the GIL) before reading results: reading a result still being computed,
-                # as np.isfinite below would, deadlocked multi-seed runs here, at 0% CPU.
-                jax.block_until_ready((next_state, metrics))
                 if not all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(next_state.params)):
                     raise FloatingPointError(
                         f"interval {interval}: training made parameters NaN or infinite; the run keeps its last "

@@ -71,6 +71,5 @@ class Agent:
 
         Returns one summary per seed, as ``evaluate`` gives it.
         """
-        # Wait (which releases the GIL) before reading: reading results still being computed deadlocked vmapped runs here.
-        played = jax.block_until_ready(self._evaluate_seeds(keys, states.params, num_episodes, self.greedy))
+        played = self._evaluate_seeds(keys, states.params, num_episodes, self.greedy)
         return [summarize_evaluation(self.name, *(leaf[i] for leaf in played)) for i in range(len(keys))]

@@ -113,20 +113,18 @@ class SelfAttention(LazyModule, SequenceModel):
         self.build_once(inputs)
         cached_keys, cached_values, cached_valid = carry[:3]
         batch, steps, window = inputs.shape[0], inputs.shape[1], self.context_length
+        # Positions index the cache followed by this call's steps; episode_start is -1 before any start in this call.
+        query_pos = window + jnp.arange(steps)
+        episode_start = jax.lax.cummax(jnp.where(done, query_pos, -1), axis=1)
         if self.positional == "learned":
             # The index within the episode: from the last episode start in this call, else continuing the carry's count.
-            step = jnp.arange(steps)
-            last_start = jax.lax.cummax(jnp.where(done, step, -1), axis=1)
-            index = jnp.where(last_start >= 0, step - last_start, carry[3][:, None] + step)
+            index = jnp.where(episode_start >= 0, query_pos - episode_start, carry[3][:, None] + jnp.arange(steps))
             inputs = inputs + self.position_embedding(jnp.minimum(index, window))
         keys = keys_before_rotation = jnp.concatenate([cached_keys, self._heads(self.key_proj(inputs))], axis=1)
         values = jnp.concatenate([cached_values, self._heads(self.value_proj(inputs))], axis=1)
         valid = jnp.concatenate([cached_valid, jnp.ones((batch, steps), bool)], axis=1)
 
-        # Positions index the cache followed by this call's steps.
-        query_pos = window + jnp.arange(steps)
         key_pos = jnp.arange(window + steps)
-        episode_start = jax.lax.cummax(jnp.where(done, query_pos, 0), axis=1)
         mask = (
             valid[:, None, :]
             & (key_pos >= episode_start[..., None])
