@@ -25,7 +25,9 @@ from memorax.networks import RNN, SequenceModelWrapper, init
 from memorax.networks.sequence_models import (
     FFM,
     LRU,
+    MLSTM,
     S5,
+    SLSTM,
     DeltaNet,
     GatedDeltaNet,
     LinearAttention,
@@ -50,6 +52,8 @@ def models(features: int) -> dict:
         "FFM": lambda: FFM(features),
         "DeltaNet": lambda: DeltaNet(num_heads=4, head_dim=features // 4),
         "GatedDeltaNet": lambda: GatedDeltaNet(num_heads=4, head_dim=features // 4),
+        "MLSTM": lambda: MLSTM(features),
+        "SLSTM": lambda: SLSTM(features),
     }
 
 

@@ -26,7 +26,9 @@ from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
 from memorax.networks.sequence_models import (
     FFM,
     LRU,
+    MLSTM,
     S5,
+    SLSTM,
     DeltaNet,
     GatedDeltaNet,
     LinearAttention,
@@ -48,6 +50,8 @@ TORSOS: dict[str, Callable[[], nnx.Module]] = {
     "mingru": lambda: MinGRU(HIDDEN),
     "minlstm": lambda: MinLSTM(HIDDEN),
     "ffm": lambda: FFM(HIDDEN),
+    "mlstm": lambda: MLSTM(HIDDEN),
+    "slstm": lambda: SLSTM(HIDDEN),
     "linear attention": lambda: LinearAttention(num_heads=4, head_dim=16),
     "deltanet": lambda: DeltaNet(num_heads=4, head_dim=16),
     "gated deltanet": lambda: GatedDeltaNet(num_heads=4, head_dim=16),

@@ -14,7 +14,9 @@ from memorax.networks.sequence_models import (
     GRU,
     LRU,
     LSTM,
+    MLSTM,
     S5,
+    SLSTM,
     DeltaNet,
     GatedDeltaNet,
     LinearAttention,
@@ -44,6 +46,8 @@ MODELS = {
     "ffm": lambda: FFM(16, memory_dim=4, context_dim=3),
     "delta_net": lambda: DeltaNet(num_heads=2, head_dim=4),
     "gated_delta_net": lambda: GatedDeltaNet(num_heads=2, head_dim=4),
+    "mlstm": lambda: MLSTM(8, num_heads=2, chunk_size=5),  # chunks shorter than the sequence
+    "slstm": lambda: SLSTM(8, num_heads=2),
     # A context shorter than the sequence, so the window slides within a call.
     "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
     "attention_alibi": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5, positional="alibi"),
@@ -279,6 +283,71 @@ def test_delta_nets_follow_the_delta_rule_step_by_step(gated):
             normed = normed * silu(x[:, t] @ weight(model.gate_proj)).reshape(BATCH, 2, 4)
         np.testing.assert_allclose(outputs[:, t], normed.reshape(BATCH, 8) @ weight(model.out_proj), **TOL)
     np.testing.assert_allclose(final, state, **TOL)
+
+
+@pytest.mark.parametrize("chunk_size", [32, 5], ids=["one-chunk", "chunks-of-5"])
+def test_mlstm_follows_the_papers_recurrence_without_the_stabiliser(chunk_size):
+    """xLSTM's mLSTM (Beck et al. 2024) in numpy float64, unstabilised: C_t = f C + i v kᵀ, n_t = f n + i k,
+    h = σ(o) ⊙ C q / max(|nᵀq|, 1), from a warm carry (C and n stored divided by e^m) and zeroed at a reset."""
+    model = MLSTM(8, num_heads=2, chunk_size=chunk_size)
+    inputs, done = make_inputs()
+    done = done.at[1, 10].set(True)
+    memory, stabiliser = random_carry(model, 15)
+    init(model, 9, inputs, done, (memory, stabiliser))
+    np.testing.assert_array_equal(model.forget_gate.bias[...], [3.0, 6.0])
+    np.testing.assert_array_equal(model.forget_gate.kernel[...], 0.0)
+    (final_memory, final_stabiliser), outputs = model(inputs, done, (memory, stabiliser))
+
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))
+    affine = lambda linear, x: x @ np.asarray(linear.kernel[...], np.float64) + np.asarray(linear.bias[...], np.float64)
+    x = np.asarray(inputs, np.float64)
+    heads = affine(model.query_key_value, x).reshape(BATCH, TIME, 3, 2, 4)
+    q, k, v = heads[:, :, 0], heads[:, :, 1] / 2.0, heads[:, :, 2]
+    input_gate, forget_gate = np.exp(affine(model.input_gate, x)), sigmoid(affine(model.forget_gate, x))
+    m = np.asarray(stabiliser, np.float64)
+    C = np.asarray(memory, np.float64) * np.exp(m)[..., None, None]  # [B, heads, d + 1, d]: n is the last row
+    for t in range(TIME):
+        reset = np.asarray(done[:, t])
+        C, m = np.where(reset[:, None, None, None], 0.0, C), np.where(reset[:, None], 0.0, m)
+        i, f = input_gate[:, t][..., None, None], forget_gate[:, t][..., None, None]
+        C = f * C + i * np.concatenate([v[:, t], np.ones((BATCH, 2, 1))], axis=-1)[..., :, None] * k[:, t][..., None, :]
+        m = np.maximum(np.log(forget_gate[:, t]) + m, np.log(input_gate[:, t]))
+        read = np.einsum("bhed,bhd->bhe", C, q[:, t])
+        hidden = read[..., :-1] / np.maximum(np.abs(read[..., -1:]), 1.0)
+        np.testing.assert_allclose(outputs[:, t], sigmoid(affine(model.output_gate, x[:, t])) * hidden.reshape(BATCH, 8), **TOL)
+    np.testing.assert_allclose(final_stabiliser, m, **TOL)
+    np.testing.assert_allclose(final_memory * np.exp(final_stabiliser)[..., None, None], C, **TOL)
+
+
+def test_slstm_follows_the_papers_recurrence_without_the_stabiliser():
+    """xLSTM's sLSTM in numpy float64, unstabilised: c_t = f c + i z, n_t = f n + i, h = σ(o) c / n, the gates mixing
+    h_{t-1} within each head; from a warm carry (c and n stored divided by e^m) and zeroed at a reset."""
+    model = SLSTM(8, num_heads=2)
+    inputs, done = make_inputs()
+    carry = random_carry(model, 16)
+    init(model, 10, inputs, done, carry)
+    (final_c, final_n, final_m, final_h), outputs = model(inputs, done, carry)
+
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))
+    kernel, bias = (np.asarray(p[...], np.float64) for p in (model.input_proj.kernel, model.input_proj.bias))
+    recurrent = np.asarray(model.recurrent[...], np.float64)  # [heads, head_dim in, gate, head_dim out]
+    np.testing.assert_allclose(bias[16:24], np.linspace(3, 6, 8), rtol=1e-6)
+    m, h = (np.asarray(a, np.float64) for a in (carry[2], carry[3]))
+    c, n = (np.asarray(a, np.float64) * np.exp(m) for a in (carry[0], carry[1]))
+    for t in range(TIME):
+        reset = np.asarray(done[:, t])[:, None]
+        c, n, m, h = (np.where(reset, 0.0, a) for a in (c, n, m, h))
+        mixed = np.einsum("bhi,higj->bghj", h.reshape(BATCH, 2, 4), recurrent).reshape(BATCH, 32)
+        z, i, f, o = np.split(np.asarray(inputs[:, t], np.float64) @ kernel + bias + mixed, 4, axis=-1)
+        c = sigmoid(f) * c + np.exp(i) * np.tanh(z)
+        n = sigmoid(f) * n + np.exp(i)
+        m = np.maximum(np.log(sigmoid(f)) + m, i)
+        h = sigmoid(o) * c / n
+        np.testing.assert_allclose(outputs[:, t], h, **TOL)
+    np.testing.assert_allclose(final_m, m, **TOL)
+    np.testing.assert_allclose(final_c * np.exp(final_m), c, **TOL)
+    np.testing.assert_allclose(final_n * np.exp(final_m), n, **TOL)
+    np.testing.assert_allclose(final_h, h, **TOL)
 
 
 def test_gated_residual_is_gtrxls_gate_and_post_norm_normalises_the_output():

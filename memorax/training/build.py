@@ -17,7 +17,9 @@ from memorax.networks.sequence_models import (
     GRU,
     LRU,
     LSTM,
+    MLSTM,
     S5,
+    SLSTM,
     DeltaNet,
     GatedDeltaNet,
     LinearAttention,
@@ -49,6 +51,10 @@ def sequence_model(kind: TorsoKind, options: TorsoOptions) -> nnx.Module:
         return LRU(hidden_dim=hidden)
     if kind == "ffm":
         return FFM(hidden)
+    if kind == "mlstm":
+        return MLSTM(hidden, num_heads=options.num_heads)
+    if kind == "slstm":
+        return SLSTM(hidden, num_heads=options.num_heads)
     if kind == "attention":
         return SelfAttention(num_heads=options.num_heads, head_dim=hidden // options.num_heads, features=hidden)
     if kind == "linear_attention":

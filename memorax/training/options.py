@@ -14,8 +14,8 @@ import tyro
 from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig, SACConfig
 
 Algorithm = Literal["ppo", "pqn", "dqn", "sac"]
-HEADED_KINDS = ("attention", "linear_attention", "deltanet", "gated_deltanet")  # split --torso.hidden into heads
-TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet"]
+HEADED_KINDS = ("attention", "linear_attention", "deltanet", "gated_deltanet", "mlstm", "slstm")  # split --torso.hidden into heads
+TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet", "mlstm", "slstm"]
 LoggerKind = Literal["console", "tensorboard", "wandb"]
 
 
@@ -64,7 +64,7 @@ class TorsoOptions:
     """Instead of one model, a Stack of pre-norm residual blocks of these kinds, each followed by a
     pre-norm residual FFN, e.g. --torso.stack s5 attention (the encoder's last width must equal hidden)."""
     num_heads: int = 4
-    """Attention heads (attention only); hidden must be divisible by it."""
+    """Heads of the headed kinds (attention, linear_attention, deltanet, gated_deltanet, mlstm, slstm); hidden must be divisible by it."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,10 +7,12 @@ from memorax.networks.sequence_models.linear_attention import LinearAttention
 from memorax.networks.sequence_models.lru import LRU
 from memorax.networks.sequence_models.mamba import Mamba
 from memorax.networks.sequence_models.min_rnn import MinGRU, MinLSTM
+from memorax.networks.sequence_models.mlstm import MLSTM
 from memorax.networks.sequence_models.rnn import GRU, LSTM, RNN
 from memorax.networks.sequence_models.s5 import S5
 from memorax.networks.sequence_models.self_attention import SelfAttention
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sequence_models.slstm import SLSTM
 from memorax.networks.sequence_models.wrapper import SequenceModelWrapper, as_sequence_model
 
 __all__ = [
@@ -21,9 +23,11 @@ __all__ = [
     "GRU",
     "LRU",
     "LSTM",
+    "MLSTM",
     "LinearAttention",
     "RNN",
     "S5",
+    "SLSTM",
     "Carry",
     "Mamba",
     "MinGRU",
