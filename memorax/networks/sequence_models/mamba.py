@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.linear_recurrence import run_recurrence
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
@@ -94,34 +95,11 @@ class Mamba(LazyModule, SequenceModel):
             jnp.zeros((batch_size, self.inner_dim, self.state_dim)),
         )
 
-    def _causal_conv(self, x: jax.Array, done: jax.Array, conv_state: jax.Array):
-        """Depthwise causal convolution that sees nothing before an episode start.
-
-        ``x``: ``[B, T, D]``; ``conv_state``: the previous ``conv_width - 1``
-        inputs ``[B, K-1, D]``, zeroed before a reset. Returns the convolved
-        ``[B, T, D]`` and the next conv state.
-        """
-        k, t = self.conv_width, x.shape[1]
-        window = jnp.concatenate([conv_state, x], axis=1)
-        steps = jnp.arange(t)
-        # Index of the latest episode start at or before each step; -k when none
-        # falls in this call, so that the stored inputs stay visible.
-        start = jax.lax.cummax(jnp.where(done, steps, -k), axis=1)
-        out = jnp.zeros_like(x)
-        for lag in range(k):
-            visible = (steps - lag >= start)[..., None]
-            shifted = window[:, k - 1 - lag : k - 1 - lag + t]
-            out = out + jnp.where(visible, shifted, 0) * self.conv_kernel[k - 1 - lag]
-        times = jnp.arange(t - k + 1, t)
-        keep = (times[None, :] >= start[:, -1:])[..., None]
-        next_state = jnp.where(keep, window[:, t:], 0)
-        return out + self.conv_bias, next_state
-
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
         self.build_once(inputs)
         conv_state, ssm_state = carry
         x, z = jnp.split(self.in_proj(inputs), 2, axis=-1)
-        x, conv_state = self._causal_conv(x, done, conv_state)
+        x, conv_state = causal_conv(x, done, conv_state, self.conv_kernel[...], self.conv_bias[...])
         x = nnx.silu(x)
         dt, b, c = jnp.split(self.x_proj(x), [self.dt_rank, self.dt_rank + self.state_dim], axis=-1)
         dt = nnx.softplus(self.dt_proj(dt))

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 NEVER = -1e30
@@ -21,8 +22,9 @@ def linspace_init(start: float, stop: float) -> nnx.Initializer:
 class MLSTM(LazyModule, SequenceModel):
     r"""The mLSTM cell of xLSTM: a matrix memory written with exponential input gates and sigmoid forget gates, per head.
 
-    Per head, with ``q, k, v = W_{q,k,v} x_t + b`` (``k`` scaled by ``1/\sqrt{d}``),
-    scalar gates ``\tilde\imath_t, \tilde f_t = w_{i,f}^\top x_t + b_{i,f}`` and
+    Per head, with ``v = W_v x_t + b_v``, ``q`` and ``k`` from a short causal
+    convolution ``q, k = \mathrm{SiLU}(\mathrm{conv}_{causal}(W_{q,k} x + b_{q,k}))_t``
+    (``k`` then scaled by ``1/\sqrt{d}``), scalar gates ``\tilde\imath_t, \tilde f_t = w_{i,f}^\top x_t + b_{i,f}`` and
     ``o_t = \sigma(W_o x_t + b_o)``:
 
     .. math::
@@ -36,25 +38,30 @@ class MLSTM(LazyModule, SequenceModel):
     paper does, ``C`` and ``n`` are stored divided by ``e^{m_t}``, with the
     stabiliser ``m_t = \max(\log f_t + m_{t-1}, \tilde\imath_t)``, so no
     exponential overflows; ``h`` does not depend on ``m``. At an episode start
-    ``C``, ``n`` and ``m`` are set to 0. A whole sequence is computed in chunks
+    ``C``, ``n`` and ``m`` are set to 0 and the convolution restarts. A whole sequence is computed in chunks
     (:func:`~memorax.networks.sequence_models.mlstm.chunked_mlstm`): the
     paper's parallel form within a chunk, recurrent across chunks.
 
-    The gates are initialised as in the authors' mLSTM layer: zero weights,
+    The convolution is the xLSTM block's (Mamba's too): it lets keys and
+    queries see the last few steps, which the memory itself cannot order (the
+    block convolves before its projections; here it follows them, so that the
+    carry does not depend on the input width). ``conv_width=None`` leaves the
+    paper's bare cell. The gates are initialised as in the authors' mLSTM layer: zero weights,
     forget biases evenly spaced from 3 to 6 across heads (memories that fade
     slowly at first), input biases drawn from ``N(0, 0.1²)``.
 
     Shapes: inputs ``[B, T, F]``, outputs ``[B, T, hidden_dim]``; carry
-    ``(memory [B, heads, head_dim + 1, head_dim], stabiliser [B, heads])``,
+    ``(memory [B, heads, head_dim + 1, head_dim], stabiliser [B, heads], conv_state [B, conv_width - 1, 2 hidden_dim])``,
     ``memory`` holding ``C`` with ``n`` as its last row.
 
     Args:
       hidden_dim: width of the outputs, split evenly into heads.
       num_heads: number of heads, each with a ``[head_dim, head_dim]`` memory.
+      conv_width: steps the convolution before queries and keys sees (default 4), or None for none.
       chunk_size: steps per chunk of the whole-sequence path (default 64); any value gives the same outputs.
     """
 
-    def __init__(self, hidden_dim: int, *, num_heads: int = 4, chunk_size: int = 64):
+    def __init__(self, hidden_dim: int, *, num_heads: int = 4, conv_width: int | None = 4, chunk_size: int = 64):
         if hidden_dim % num_heads:
             raise ValueError(f"MLSTM: hidden_dim ({hidden_dim}) must be a multiple of num_heads ({num_heads}).")
         if chunk_size < 1:
@@ -62,11 +69,16 @@ class MLSTM(LazyModule, SequenceModel):
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.head_dim = hidden_dim // num_heads
+        self.conv_width = conv_width
         self.chunk_size = chunk_size
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         zeros = nnx.initializers.zeros_init()
-        self.query_key_value = nnx.Linear(in_features, 3 * self.hidden_dim, rngs=rngs)
+        self.query_key = nnx.Linear(in_features, 2 * self.hidden_dim, rngs=rngs)
+        self.value = nnx.Linear(in_features, self.hidden_dim, rngs=rngs)
+        if self.conv_width:
+            self.conv_kernel = nnx.Param(nnx.initializers.lecun_uniform()(rngs.params(), (self.conv_width, 2 * self.hidden_dim)))
+            self.conv_bias = nnx.Param(jnp.zeros((2 * self.hidden_dim,)))
         self.output_gate = nnx.Linear(in_features, self.hidden_dim, rngs=rngs)
         self.input_gate = nnx.Linear(
             in_features, self.num_heads, kernel_init=zeros, bias_init=nnx.initializers.normal(0.1), rngs=rngs
@@ -75,18 +87,26 @@ class MLSTM(LazyModule, SequenceModel):
 
     def initialize_carry(self, batch_size: int) -> Carry:
         memory = jnp.zeros((batch_size, self.num_heads, self.head_dim + 1, self.head_dim))
-        return memory, jnp.zeros((batch_size, self.num_heads))
+        conv_state = jnp.zeros((batch_size, (self.conv_width or 1) - 1, 2 * self.hidden_dim))
+        return memory, jnp.zeros((batch_size, self.num_heads)), conv_state
 
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
         self.build_once(inputs)
         batch, steps = inputs.shape[:2]
-        heads = self.query_key_value(inputs).reshape(batch, steps, 3, self.num_heads, self.head_dim)
-        queries, keys, values = heads[:, :, 0], heads[:, :, 1] / jnp.sqrt(self.head_dim), heads[:, :, 2]
+        memory, stabiliser, conv_state = carry
+        query_key = self.query_key(inputs)
+        if self.conv_width:
+            query_key, conv_state = causal_conv(query_key, done, conv_state, self.conv_kernel[...], self.conv_bias[...])
+            query_key = jax.nn.silu(query_key)
+        heads = query_key.reshape(batch, steps, 2, self.num_heads, self.head_dim)
+        queries, keys = heads[:, :, 0], heads[:, :, 1] / jnp.sqrt(self.head_dim)
+        values = self.value(inputs).reshape(batch, steps, self.num_heads, self.head_dim)
         log_forget = jax.nn.log_sigmoid(self.forget_gate(inputs))
-        hidden, carry = chunked_mlstm(
-            queries, keys, values, self.input_gate(inputs), log_forget, done, carry, min(self.chunk_size, steps)
+        hidden, (memory, stabiliser) = chunked_mlstm(
+            queries, keys, values, self.input_gate(inputs), log_forget, done, (memory, stabiliser), min(self.chunk_size, steps)
         )
-        return carry, jax.nn.sigmoid(self.output_gate(inputs)) * hidden.reshape(batch, steps, self.hidden_dim)
+        outputs = jax.nn.sigmoid(self.output_gate(inputs)) * hidden.reshape(batch, steps, self.hidden_dim)
+        return (memory, stabiliser, conv_state), outputs
 
 
 def chunked_mlstm(
@@ -96,14 +116,14 @@ def chunked_mlstm(
     log_input: jax.Array,
     log_forget: jax.Array,
     done: jax.Array,
-    carry: Carry,
+    carry: tuple[jax.Array, jax.Array],
     chunk: int,
-) -> tuple[jax.Array, Carry]:
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     r"""``\tilde h_t`` of every step, and the carry after the last, of the stabilised mLSTM recurrence.
 
     ``queries, keys, values [B, T, heads, d]``, ``log_input`` (``\tilde\imath``)
     and ``log_forget`` (``\log f``) ``[B, T, heads]``, ``done [B, T]``, ``carry``
-    as :class:`MLSTM`'s. Chunks of ``chunk`` steps are scanned in order. Within
+    ``(memory, stabiliser)`` as in :class:`MLSTM`'s. Chunks of ``chunk`` steps are scanned in order. Within
     one, step ``t`` weighs step ``s`` of its episode by
     ``\exp(\tilde\imath_s + F_t - F_s - m_t)`` and the carried memory by
     ``\exp(F_t - F_{r-1} + m_{r-1} - m_t)``, where ``F`` sums ``\log f`` over the
