@@ -10,8 +10,6 @@ inherit its environment:
   that of a fresh clone.
 - LLVM's expensive optimisation passes are skipped: most tests run a
   program once or a few times, and compiling dominates their time.
-- XLA's multi-threaded Eigen pool is off, as the ``memorax`` command turns
-  it off (memorax/launch.py): it can wedge executing vmapped programs.
 """
 
 import atexit

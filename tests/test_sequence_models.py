@@ -285,12 +285,13 @@ def test_delta_nets_follow_the_delta_rule_step_by_step(gated):
     np.testing.assert_allclose(final, state, **TOL)
 
 
-@pytest.mark.parametrize("chunk_size", [32, 5], ids=["one-chunk", "chunks-of-5"])
-def test_mlstm_follows_the_papers_recurrence_without_the_stabiliser(chunk_size):
+@pytest.mark.parametrize("conv_width, chunk_size", [(3, 32), (3, 5), (None, 5)], ids=["one-chunk", "chunks-of-5", "bare-cell"])
+def test_mlstm_follows_the_papers_recurrence_without_the_stabiliser(conv_width, chunk_size):
     """xLSTM's mLSTM (Beck et al. 2024) in numpy float64, unstabilised: C_t = f C + i v kᵀ, n_t = f n + i k,
     h = σ(o) ⊙ C q / max(|nᵀq|, 1), q and k through a width-3 causal convolution that sees only the episode's
-    steps; from a warm carry (C and n stored divided by e^m, the convolution's last inputs) and zeroed at a reset."""
-    model = MLSTM(8, num_heads=2, conv_width=3, chunk_size=chunk_size)
+    steps (or straight from the projection); from a warm carry (C and n stored divided by e^m, the
+    convolution's last inputs) and zeroed at a reset."""
+    model = MLSTM(8, num_heads=2, conv_width=conv_width, chunk_size=chunk_size)
     inputs, done = make_inputs()
     done = done.at[1, 10].set(True)
     memory, stabiliser, conv_state = random_carry(model, 15)
@@ -302,21 +303,25 @@ def test_mlstm_follows_the_papers_recurrence_without_the_stabiliser(chunk_size):
     sigmoid = lambda a: 1 / (1 + np.exp(-a))
     affine = lambda linear, x: x @ np.asarray(linear.kernel[...], np.float64) + np.asarray(linear.bias[...], np.float64)
     x = np.asarray(inputs, np.float64)
-    projected = np.concatenate([np.asarray(conv_state, np.float64), affine(model.query_key, x)], axis=1)  # [B, 2 + T, 16]
-    kernel, conv_bias = np.asarray(model.conv_kernel[...], np.float64), np.asarray(model.conv_bias[...], np.float64)
-    convolved = np.zeros((BATCH, TIME, 16))
-    for b in range(BATCH):
-        start = -2  # the stored inputs count until the first reset of the call
-        for t in range(TIME):
-            start = t if done[b, t] else start
-            for lag in range(3):
-                if t - lag >= start:
-                    convolved[b, t] += kernel[2 - lag] * projected[b, 2 + t - lag]
-        visible = [s for s in range(TIME - 2, TIME) if s >= start]
-        expected_state = np.zeros((2, 16))
-        expected_state[2 - len(visible):] = projected[b, [2 + s for s in visible]]
-        np.testing.assert_allclose(final_conv_state[b], expected_state, **TOL)
-    heads = (convolved + conv_bias) / (1 + np.exp(-(convolved + conv_bias)))
+    heads = affine(model.query_key, x)
+    if conv_width:
+        projected = np.concatenate([np.asarray(conv_state, np.float64), heads], axis=1)  # [B, 2 + T, 16]
+        kernel, conv_bias = np.asarray(model.conv_kernel[...], np.float64), np.asarray(model.conv_bias[...], np.float64)
+        convolved = np.zeros((BATCH, TIME, 16))
+        for b in range(BATCH):
+            start = -2  # the stored inputs count until the first reset of the call
+            for t in range(TIME):
+                start = t if done[b, t] else start
+                for lag in range(3):
+                    if t - lag >= start:
+                        convolved[b, t] += kernel[2 - lag] * projected[b, 2 + t - lag]
+            visible = [s for s in range(TIME - 2, TIME) if s >= start]
+            expected_state = np.zeros((2, 16))
+            expected_state[2 - len(visible):] = projected[b, [2 + s for s in visible]]
+            np.testing.assert_allclose(final_conv_state[b], expected_state, **TOL)
+        heads = (convolved + conv_bias) * sigmoid(convolved + conv_bias)
+    else:
+        assert final_conv_state.shape == (BATCH, 0, 16)
     q, k = heads.reshape(BATCH, TIME, 2, 2, 4)[:, :, 0], heads.reshape(BATCH, TIME, 2, 2, 4)[:, :, 1] / 2.0
     v = affine(model.value, x).reshape(BATCH, TIME, 2, 4)
     input_gate, forget_gate = np.exp(affine(model.input_gate, x)), sigmoid(affine(model.forget_gate, x))

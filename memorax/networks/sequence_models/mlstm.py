@@ -38,7 +38,8 @@ class MLSTM(LazyModule, SequenceModel):
     paper does, ``C`` and ``n`` are stored divided by ``e^{m_t}``, with the
     stabiliser ``m_t = \max(\log f_t + m_{t-1}, \tilde\imath_t)``, so no
     exponential overflows; ``h`` does not depend on ``m``. At an episode start
-    ``C``, ``n`` and ``m`` are set to 0 and the convolution restarts. A whole sequence is computed in chunks
+    ``C``, ``n`` and ``m`` are set to 0 and the convolution restarts. A whole
+    sequence is computed in chunks
     (:func:`~memorax.networks.sequence_models.mlstm.chunked_mlstm`): the
     paper's parallel form within a chunk, recurrent across chunks.
 
@@ -46,9 +47,10 @@ class MLSTM(LazyModule, SequenceModel):
     queries see the last few steps, which the memory itself cannot order (the
     block convolves before its projections; here it follows them, so that the
     carry does not depend on the input width). ``conv_width=None`` leaves the
-    paper's bare cell. The gates are initialised as in the authors' mLSTM layer: zero weights,
-    forget biases evenly spaced from 3 to 6 across heads (memories that fade
-    slowly at first), input biases drawn from ``N(0, 0.1²)``.
+    paper's bare cell, ``q, k = W_{q,k} x_t + b_{q,k}``. The gates are
+    initialised as in the authors' mLSTM layer: zero weights, forget biases
+    evenly spaced from 3 to 6 across heads (memories that fade slowly at
+    first), input biases drawn from ``N(0, 0.1²)``.
 
     Shapes: inputs ``[B, T, F]``, outputs ``[B, T, hidden_dim]``; carry
     ``(memory [B, heads, head_dim + 1, head_dim], stabiliser [B, heads], conv_state [B, conv_width - 1, 2 hidden_dim])``,
