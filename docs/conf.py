@@ -59,6 +59,7 @@ docs/algorithms
 docs/environments
 docs/cli
 docs/scaling
+docs/diagnostics
 docs/benchmarks
 bench/RESULTS
 ```
@@ -74,6 +75,7 @@ docs/api/heads
 docs/api/algorithms
 docs/api/environments
 docs/api/buffers
+docs/api/diagnostics
 ```
 """
 

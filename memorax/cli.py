@@ -1,4 +1,5 @@
-"""The command line: ``memorax train``, ``memorax benchmark``, ``memorax evaluate RUN_DIR`` and ``memorax compare RUN_DIR...``.
+"""The command line: ``memorax train``, ``memorax benchmark``, ``memorax evaluate RUN_DIR``, ``memorax compare RUN_DIR...``
+and ``memorax diagnose RUN_DIR``.
 
 Run it through the entry point, ``memorax.launch.main`` (the ``memorax`` command
 or ``python -m memorax``), which joins the hosts of a ``--distributed`` run first.
@@ -22,6 +23,7 @@ from memorax.launch_options import Launch
 from memorax.training import TrainOptions, compare_runs, evaluate_run, train
 from memorax.training.benchmark import BenchmarkOptions, benchmark
 from memorax.training.checkpoints import CheckpointError
+from memorax.training.diagnose import diagnose_run, summary
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
@@ -92,11 +94,31 @@ class Compare:
         print(compare_runs(self.run_dirs, self.output, self.labels))
 
 
+@dataclasses.dataclass(frozen=True)
+class Diagnose:
+    """Measure how far back a run's trained policy looks (its memory horizon); writes RUN_DIR/diagnostics/."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """The run directory."""
+    max_lag: int = 16
+    """The largest lag k whose sensitivity is measured."""
+    num_envs: int = 16
+    """Sequences of the run's environment, under random actions, to average over."""
+    num_steps: int = 128
+    """Steps per sequence."""
+    seed: int = 0
+    """Seeds the sequences and the probe directions."""
+
+    def run(self) -> None:
+        print(summary(diagnose_run(self.run_dir, self.max_lag, self.num_envs, self.num_steps, self.seed)))
+
+
 Command = Union[
     Annotated[Train, tyro.conf.subcommand("train")],
     Annotated[Benchmark, tyro.conf.subcommand("benchmark")],
     Annotated[Evaluate, tyro.conf.subcommand("evaluate")],
     Annotated[Compare, tyro.conf.subcommand("compare")],
+    Annotated[Diagnose, tyro.conf.subcommand("diagnose")],
 ]
 
 
@@ -120,7 +142,7 @@ def one_line(report: str) -> str:
     return problem if re.match(r"--|[A-Z]\w*\.\w+", problem) else f"{argument}: {problem}"
 
 
-def parse(args: list[str] | None) -> Train | Benchmark | Evaluate | Compare:
+def parse(args: list[str] | None) -> Train | Benchmark | Evaluate | Compare | Diagnose:
     """The command; a bad one exits with code 2 and one line naming the problem (and, for a choice, the valid ones)."""
     report = io.StringIO()
     try:

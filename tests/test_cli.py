@@ -69,6 +69,13 @@ def test_train_evaluate_compare_end_to_end(tmp_path):
     assert compared.returncode == 0, compared.stderr
     assert matplotlib.image.imread(plot).ndim == 3
 
+    diagnosed = memorax("diagnose", str(run.directory), "--max-lag", "4", "--num-envs", "2", "--num-steps", "16")
+    assert diagnosed.returncode == 0, diagnosed.stderr
+    assert "seed 0: most sensitive to the observation" in diagnosed.stdout
+    horizon = json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())["memory_horizon"]["seed 0"]
+    assert len(horizon["sensitivity"]) == 5 and max(horizon["relative"]) == 1.0 and 0 <= horizon["horizon"] <= 4
+    assert matplotlib.image.imread(run.directory / "diagnostics" / "horizon.png").ndim == 3
+
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):

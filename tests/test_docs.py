@@ -25,7 +25,7 @@ def test_python_blocks_run(path):
 
 
 PUBLIC_MODULES = ["memorax.networks", "memorax.networks.sequence_models", "memorax.networks.blocks", "memorax.networks.heads",
-                  "memorax.algorithms", "memorax.environments", "memorax.buffers", "memorax.testing"]  # fmt: skip
+                  "memorax.algorithms", "memorax.environments", "memorax.buffers", "memorax.testing", "memorax.diagnostics"]  # fmt: skip
 
 
 def documented_objects(inventory: dict) -> tuple[set[str], set[int]]:

@@ -206,7 +206,7 @@ class DQN(Agent):
         config = self.config
         act_key, env_key, update_key = jax.random.split(key, 3)
         epsilon = config.epsilon(state.env_steps)
-        carry, q = call_on_step(self._model(state.params), state.carry, state.inputs)
+        carry, q = call_on_step(self.model(state.params), state.carry, state.inputs)
         action = distrax.EpsilonGreedy(remove_time_axis(q), epsilon).sample(seed=act_key)
         env_state, inputs, reward, terminated, truncated, info = self.envs.step(env_key, state.env_state, action)
         stored = DQNReplayStep(state.inputs, state.carry, action, reward, terminated, truncated, info["final_observation"])
@@ -238,9 +238,9 @@ class DQN(Agent):
     def _loss(self, params, target_params, batch: DQNReplayStep, weights: jax.Array, key: jax.Array):
         config = self.config
         start = first_step(batch.carry)
-        q = unroll(self._model(params), batch.inputs, start, config.burn_in)
+        q = unroll(self.model(params), batch.inputs, start, config.burn_in)
         values, final_values = self._bootstrap_values(
-            self._model(jax.lax.stop_gradient(params)), self._model(target_params), batch, start, key
+            self.model(jax.lax.stop_gradient(params)), self.model(target_params), batch, start, key
         )
         reward, terminated, truncated = swap_batch_time((batch.reward, batch.terminated, batch.truncated))
         following = next_values(values, values[-1], final_values, terminated, truncated)
@@ -290,7 +290,7 @@ class DQN(Agent):
     # -- train and evaluate -------------------------------------------------------------------
 
     def _play(self, key, params, num_episodes: int, epsilon: float):
-        return play_episodes(self.envs, self._model(params), epsilon_greedy(epsilon), key, num_episodes)
+        return play_episodes(self.envs, self.model(params), epsilon_greedy(epsilon), key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: DQNState, num_episodes: int = 64, epsilon: float = 0.0) -> dict:
         """Plays ``num_episodes`` episodes in parallel, ε-greedily (greedy by default); returns their statistics."""

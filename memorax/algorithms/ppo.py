@@ -70,7 +70,7 @@ class ActorCritic(nnx.Module):
 
     @property
     def shares_torso(self) -> bool:
-        """Whether actor and critic read the same features: one feature extractor and one torso (or none)."""
+        """True when actor and critic share one feature extractor and one torso (or have none), which then run once."""
         return self.actor.feature_extractor is self.critic.feature_extractor and self.actor.torso is self.critic.torso
 
     def __call__(self, inputs: StepInputs, actor_carry: Any, critic_carry: Any) -> tuple[Any, Any, Any, jax.Array]:
@@ -185,7 +185,7 @@ class PPO(Agent):
 
     def _env_step(self, state: PPOState, key: jax.Array) -> tuple[PPOState, PPOTransition]:
         act_key, env_key = jax.random.split(key)
-        model = self._model(state.params)
+        model = self.model(state.params)
         actor_carry, critic_carry, policy, value = model(add_time_axis(state.inputs), state.actor_carry, state.critic_carry)
         action = policy.sample(seed=act_key)
         action, log_prob = remove_time_axis((action, policy.log_prob(action)))
@@ -208,7 +208,7 @@ class PPO(Agent):
         return state, transition
 
     def _last_value(self, state: PPOState) -> jax.Array:
-        _, value = call_on_step(self._model(state.params).critic, state.critic_carry, state.inputs)
+        _, value = call_on_step(self.model(state.params).critic, state.critic_carry, state.inputs)
         return remove_time_axis(value)
 
     # -- loss and update ----------------------------------------------------------------------
@@ -216,7 +216,7 @@ class PPO(Agent):
     def _loss(self, params, batch: dict):
         """PPO's clipped surrogate, value and entropy terms on batch-major sequences ``[envs, T]``."""
         config = self.config
-        model = self._model(params)
+        model = self.model(params)
         step = batch["transition"]
         _, _, policy, values = model(step.inputs, batch["actor_carry"], batch["critic_carry"])
         advantages, targets = batch["advantages"], batch["targets"]
@@ -279,7 +279,7 @@ class PPO(Agent):
         def choose(policy, key):
             return remove_time_axis(policy.mode() if deterministic else policy.sample(seed=key))
 
-        return play_episodes(self.envs, self._model(params).actor, choose, key, num_episodes)
+        return play_episodes(self.envs, self.model(params).actor, choose, key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: PPOState, num_episodes: int = 64, deterministic: bool = True) -> dict:
         """Plays ``num_episodes`` episodes in parallel with the actor; returns their statistics."""

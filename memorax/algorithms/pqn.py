@@ -153,7 +153,7 @@ class PQN(Agent):
 
     def _env_step(self, state: PQNState, key: jax.Array, epsilon: jax.Array) -> tuple[PQNState, PQNTransition]:
         act_key, env_key = jax.random.split(key)
-        network = self._model(state.params)
+        network = self.model(state.params)
         carry, q = call_on_step(network, state.carry, state.inputs)
         q = remove_time_axis(q)
         action = distrax.EpsilonGreedy(q, epsilon).sample(seed=act_key)
@@ -178,7 +178,7 @@ class PQN(Agent):
     def _loss(self, params, batch: dict):
         """Squared TD error of the taken actions on batch-major sequences ``[envs, T]``."""
         step, inputs = batch["transition"], batch["transition"].inputs
-        _, q = self._model(params)(inputs.obs, inputs.done, batch["carry"], inputs.prev_action, inputs.prev_reward)
+        _, q = self.model(params)(inputs.obs, inputs.done, batch["carry"], inputs.prev_action, inputs.prev_reward)
         chosen = jnp.take_along_axis(q, step.action[..., None], axis=-1)[..., 0]
         loss = 0.5 * jnp.mean((chosen - batch["targets"]) ** 2)
         return loss, dict(loss=loss, q=chosen.mean(), max_q_deviation=jnp.max(jnp.abs(q.max(-1) - step.max_q)))
@@ -192,7 +192,7 @@ class PQN(Agent):
             lambda state, key: self._env_step(state, key, epsilon), state, jax.random.split(rollout_key, config.num_steps)
         )
 
-        _, last_q = call_on_step(self._model(state.params), state.carry, state.inputs)
+        _, last_q = call_on_step(self.model(state.params), state.carry, state.inputs)
         following = next_values(
             trajectory.max_q, remove_time_axis(last_q).max(-1), trajectory.final_max_q, trajectory.terminated, trajectory.truncated
         )
@@ -214,7 +214,7 @@ class PQN(Agent):
     # -- train and evaluate -------------------------------------------------------------------
 
     def _play(self, key, params, num_episodes: int, epsilon: float):
-        return play_episodes(self.envs, self._model(params), epsilon_greedy(epsilon), key, num_episodes)
+        return play_episodes(self.envs, self.model(params), epsilon_greedy(epsilon), key, num_episodes)
 
     def evaluate(self, key: jax.Array, state: PQNState, num_episodes: int = 64, epsilon: float = 0.0) -> dict:
         """Plays ``num_episodes`` episodes in parallel, ε-greedily (greedy by default); returns their statistics."""

@@ -47,8 +47,12 @@ class Agent:
         """A copy of the model with every parameter drawn from ``key``; traceable."""
         return nnx.merge(self.graphdef, redraw(self.graphdef, self._template, key))
 
-    def _model(self, params: nnx.State) -> nnx.Module:
-        """The model with ``params``; traceable."""
+    def model(self, params: nnx.State) -> nnx.Module:
+        """The agent's networks with ``params`` (a state's ``params``); traceable.
+
+        PPO's is an :class:`~memorax.algorithms.ppo.ActorCritic` (``.actor``,
+        ``.critic``), PQN's and DQN's the Q-network, SAC's an ``nnx.List`` of the actor and its two critics.
+        """
         return nnx.merge(self.graphdef, params)
 
     def _iterations(self, key: jax.Array, state: Any, num_iterations: int) -> tuple[Any, dict]:

@@ -1,0 +1,130 @@
+"""Memory horizon: how strongly a network's output at step t depends on what it observed at step t - k."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import distrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from memorax.algorithms.common.axes import swap_batch_time
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv
+from memorax.networks import Network
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryHorizon:
+    """The sensitivity of a network's outputs to earlier observations, by lag.
+
+    Attributes:
+      sensitivity: ``[max_lag + 1]``; entry ``k`` is the root mean square, over
+        every pair of steps ``(t - k, t)`` of one episode, of the Frobenius norm
+        of ``∂y_t / ∂o_{t-k}`` (``y`` the output, ``o`` the observation).
+      relative: ``sensitivity`` divided by its largest entry.
+      peak: the lag of the largest entry.
+      horizon: the largest lag whose relative sensitivity is at least
+        ``threshold``: how far back the network looks.
+      threshold: the relative sensitivity that counts as looking.
+      pairs: ``[max_lag + 1]``, the number of step pairs behind each entry.
+    """
+
+    sensitivity: np.ndarray
+    relative: np.ndarray
+    peak: int
+    horizon: int
+    threshold: float
+    pairs: np.ndarray
+
+
+def judged_output(output: Any) -> jax.Array:
+    """The array a head's output is judged by: a categorical policy's logits, a Gaussian's mean (squashed for
+    a squashed Gaussian), or the values themselves (value and Q heads)."""
+    if isinstance(output, distrax.Categorical):
+        return output.logits
+    if isinstance(output, distrax.Transformed):
+        return output.bijector.forward(output.distribution.mean())
+    if isinstance(output, distrax.Distribution):
+        return output.mean()
+    return output
+
+
+def random_rollout(env, env_params, key: jax.Array, num_envs: int, num_steps: int) -> StepInputs:
+    """What a network reads over ``num_steps`` steps of ``num_envs`` environments acting uniformly at random.
+
+    Returns :class:`~memorax.algorithms.common.vector_env.StepInputs` with
+    leaves ``[num_envs, num_steps, ...]``, ``done`` True at each episode's
+    first step (the first step of every sequence included).
+    """
+    vector_env = VectorEnv(env, env_params, "random_rollout")
+    space = env.action_space(env_params)
+    reset_key, key = jax.random.split(key)
+    env_state, inputs = vector_env.reset(reset_key, num_envs)
+
+    def step(carry, key):
+        env_state, inputs = carry
+        action_key, step_key = jax.random.split(key)
+        action = jax.vmap(space.sample)(jax.random.split(action_key, num_envs))
+        env_state, next_inputs, *_ = vector_env.step(step_key, env_state, action)
+        return (env_state, next_inputs), inputs
+
+    _, steps = jax.lax.scan(step, (env_state, inputs), jax.random.split(key, num_steps))
+    return swap_batch_time(steps)
+
+
+def memory_horizon(
+    network: Network, inputs: StepInputs, key: jax.Array, *, max_lag: int = 16, probes: int = 8, threshold: float = 0.1
+) -> MemoryHorizon:
+    """How strongly ``network``'s output at step ``t`` depends on its observation at ``t - k``, for ``k = 0..max_lag``.
+
+    ``inputs`` holds sequences ``[B, T, ...]`` (:func:`random_rollout`, or
+    steps of a trained agent) whose first step starts an episode; the network
+    runs over them from its initial carry. ``||∂y_t/∂o_s||_F²`` is estimated
+    as the mean of ``||(∂y_t/∂o_s) v||²`` over ``probes`` standard normal
+    directions ``v`` (Hutchinson's estimator): one forward-mode pass per source
+    step and probe gives every later output at once. A network that resets
+    its memory at episode starts has zero sensitivity across them; pairs that
+    cross one are left out of the averages.
+
+    Raises:
+      ValueError: if the observations are not floating point, or ``max_lag`` is not below ``T``.
+    """
+    batch, steps = inputs.done.shape
+    if not jnp.issubdtype(inputs.obs.dtype, jnp.floating):
+        raise ValueError(f"memory_horizon: observations of dtype {inputs.obs.dtype}; expected floating point, to differentiate.")
+    if not 0 <= max_lag < steps:
+        raise ValueError(f"memory_horizon: max_lag is {max_lag}; expected 0 to {steps - 1}, below the {steps} steps given.")
+    graphdef, state = nnx.split(network)
+
+    def outputs(observation: jax.Array) -> jax.Array:
+        _, output = nnx.merge(graphdef, state)(observation, inputs.done, None, inputs.prev_action, inputs.prev_reward)
+        return judged_output(output).reshape(batch, steps, -1)
+
+    def squared_response(source: jax.Array, direction: jax.Array) -> jax.Array:
+        """``||(∂y_t/∂o_source) v||²`` for every ``t``, ``[B, T]``."""
+        tangent = jnp.zeros_like(inputs.obs).at[:, source].set(direction)
+        _, response = jax.jvp(outputs, (inputs.obs,), (tangent,))
+        return jnp.sum(response**2, axis=-1)
+
+    directions = jax.random.normal(key, (steps, probes, batch, *inputs.obs.shape[2:]), inputs.obs.dtype)
+    estimate = jax.jit(
+        lambda directions: jax.lax.map(
+            lambda args: jnp.mean(jax.vmap(squared_response, (None, 0))(*args), axis=0), (jnp.arange(steps), directions)
+        )
+    )(directions)  # [source, B, T]
+
+    episode = jnp.cumsum(inputs.done, axis=1)  # [B, T]
+    squared, pairs = np.zeros(max_lag + 1), np.zeros(max_lag + 1, int)
+    for lag in range(max_lag + 1):
+        source = np.arange(steps - lag)
+        same_episode = np.asarray(episode[:, source] == episode[:, source + lag])  # [B, T - lag]
+        values = np.asarray(estimate[source, :, source + lag]).T  # [B, T - lag]
+        squared[lag] = values[same_episode].sum()
+        pairs[lag] = same_episode.sum()
+    sensitivity = np.sqrt(squared / np.maximum(pairs, 1))
+    relative = sensitivity / max(sensitivity.max(), np.finfo(float).tiny)
+    looked = np.flatnonzero(relative >= threshold)
+    return MemoryHorizon(sensitivity, relative, int(np.argmax(sensitivity)), int(looked.max()), threshold, pairs)
