@@ -9,7 +9,7 @@ from flax import nnx
 from memory_proof import trained_return
 
 from memorax.algorithms import DQN, DQNConfig
-from memorax.algorithms.common.sequences import unroll, values_step_by_step
+from memorax.algorithms.common.sequences import carry_staleness, unroll, values_step_by_step
 from memorax.algorithms.common.vector_env import StepInputs, call_on_step
 from memorax.algorithms.dqn import rescale, unrescale
 from memorax.buffers import SequenceReplay
@@ -61,6 +61,9 @@ def test_same_seed_same_metrics():
     first, second, other = run(0), run(0), run(3)
     jax.tree.map(np.testing.assert_array_equal, first, second)
     assert np.isfinite(first["loss"][-10:]).all() and not np.array_equal(first["loss"], other["loss"])
+    staleness = first["carry_staleness"][np.isfinite(first["carry_staleness"])]
+    # The first update replays carries stored with the parameters it starts from; later ones, carries of older parameters.
+    assert staleness[0] < 1e-5 and staleness[-10:].min() > 100 * max(staleness[0], 1e-7)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,10 @@ def test_burn_in_advances_the_stored_carry(gru):
     """The trained steps are the network's outputs on the whole sequence from the stored carry, minus the burn-in steps."""
     network, inputs, carry = gru
     _, whole = network(inputs.obs, inputs.done, carry)
-    np.testing.assert_allclose(unroll(network, inputs, carry, burn_in=3), whole[:, 3:], rtol=1e-5, atol=1e-6)
+    warm_carry, trained = unroll(network, inputs, carry, burn_in=3)
+    np.testing.assert_allclose(trained, whole[:, 3:], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(warm_carry, network(inputs.obs[:, :3], inputs.done[:, :3], carry)[0], rtol=1e-5, atol=1e-6)
+    assert carry_staleness(warm_carry, warm_carry) == 0 and carry_staleness(warm_carry, carry) > 0.1
     _, from_scratch = network(inputs.obs[:, 3:], inputs.done[:, 3:], None)
     assert not np.allclose(whole[:, 3:], from_scratch, atol=1e-3)
 
@@ -86,7 +92,7 @@ def test_no_gradient_flows_into_burn_in(gru):
     network, inputs, carry = gru
 
     def trained_output(obs):
-        return unroll(network, inputs.replace(obs=obs), carry, burn_in=3).sum()
+        return unroll(network, inputs.replace(obs=obs), carry, burn_in=3)[1].sum()
 
     gradient = jax.grad(trained_output)(inputs.obs)
     assert np.all(gradient[:, :3] == 0)

@@ -57,6 +57,10 @@ def test_same_seed_same_metrics():
     first, second, other = run(0), run(0), run(3)
     jax.tree.map(np.testing.assert_array_equal, first, second)
     assert np.isfinite(first["critic_loss"][-10:]).all() and not np.array_equal(first["critic_loss"], other["critic_loss"])
+    for name in ("actor_carry_staleness", "critic_carry_staleness"):
+        staleness = first[name][np.isfinite(first[name])]
+        # The first update replays carries stored with the parameters it starts from; later ones, carries of older parameters.
+        assert staleness[0] < 1e-5 and staleness[-10:].min() > 100 * max(staleness[0], 1e-7), name
 
 
 def test_heads_must_match_the_action_space():

@@ -24,11 +24,11 @@ from gymnax.environments import spaces
 from jax.sharding import Mesh
 
 from memorax.algorithms.common.agent import Agent
-from memorax.algorithms.common.axes import first_environment, first_step, remove_time_axis, swap_batch_time
+from memorax.algorithms.common.axes import first_environment, first_step, remove_time_axis, step_at, swap_batch_time
 from memorax.algorithms.common.config import EpsilonSchedule, ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
-from memorax.algorithms.common.sequences import unroll, values_step_by_step
+from memorax.algorithms.common.sequences import carry_staleness, unroll, values_step_by_step
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network
@@ -128,8 +128,13 @@ class DQN(Agent):
 
     ``state = agent.init(key)``; ``state, metrics = agent.train(key, state,
     total_steps)``; ``agent.evaluate(key, state, num_episodes, epsilon=0.0)``.
-    ``metrics`` holds one entry per vector step: ``loss`` and ``q`` (NaN at
-    steps without an update), ``epsilon``, ``env_steps`` and the episode statistics.
+    ``metrics`` holds one entry per vector step: ``loss``, ``q`` and
+    ``carry_staleness`` (NaN at steps without an update), ``epsilon``,
+    ``env_steps`` and the episode statistics. ``carry_staleness`` is how far
+    the carry stored for the first trained step of a sampled sequence is from
+    the one the burn-in recomputes with the current parameters
+    (:func:`~memorax.algorithms.common.sequences.carry_staleness`; NaN
+    without burn-in): 0 while the parameters are those that acted.
 
     Args:
       config: a :class:`DQNConfig`.
@@ -238,7 +243,8 @@ class DQN(Agent):
     def _loss(self, params, target_params, batch: DQNReplayStep, weights: jax.Array, key: jax.Array):
         config = self.config
         start = first_step(batch.carry)
-        q = unroll(self.model(params), batch.inputs, start, config.burn_in)
+        warm_carry, q = unroll(self.model(params), batch.inputs, start, config.burn_in)
+        staleness = carry_staleness(warm_carry, step_at(batch.carry, config.burn_in)) if config.burn_in else jnp.float32(jnp.nan)
         values, final_values = self._bootstrap_values(
             self.model(jax.lax.stop_gradient(params)), self.model(target_params), batch, start, key
         )
@@ -257,7 +263,7 @@ class DQN(Agent):
         loss = 0.5 * jnp.mean(weights[:, None] * td**2)
         error = jnp.abs(td)
         priorities = config.priority_eta * error.max(1) + (1 - config.priority_eta) * error.mean(1)
-        return loss, (dict(loss=loss, q=chosen.mean()), priorities)
+        return loss, (dict(loss=loss, q=chosen.mean(), carry_staleness=staleness), priorities)
 
     def _update(self, state: DQNState, key: jax.Array) -> tuple[DQNState, dict]:
         config = self.config
@@ -285,7 +291,8 @@ class DQN(Agent):
         return state, stats
 
     def _no_update(self, state: DQNState, key: jax.Array) -> tuple[DQNState, dict]:
-        return state, dict(loss=jnp.float32(jnp.nan), q=jnp.float32(jnp.nan))
+        nan = jnp.float32(jnp.nan)
+        return state, dict(loss=nan, q=nan, carry_staleness=nan)
 
     # -- train and evaluate -------------------------------------------------------------------
 

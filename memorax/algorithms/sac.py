@@ -33,11 +33,18 @@ from flax import nnx, struct
 from jax.sharding import Mesh
 
 from memorax.algorithms.common.agent import Agent
-from memorax.algorithms.common.axes import add_time_axis, first_environment, first_step, remove_time_axis, swap_batch_time
+from memorax.algorithms.common.axes import (
+    add_time_axis,
+    first_environment,
+    first_step,
+    remove_time_axis,
+    step_at,
+    swap_batch_time,
+)
 from memorax.algorithms.common.config import ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
-from memorax.algorithms.common.sequences import unroll, values_step_by_step
+from memorax.algorithms.common.sequences import carry_staleness, unroll, values_step_by_step
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network, heads
@@ -131,8 +138,11 @@ class SAC(Agent):
     ``state = agent.init(key)``; ``state, metrics = agent.train(key, state,
     total_steps)``; ``agent.evaluate(key, state, num_episodes, deterministic=True)``.
     ``metrics`` holds one entry per vector step: ``critic_loss``,
-    ``actor_loss``, ``alpha``, ``entropy`` and ``q`` (NaN at steps without an
-    update), ``env_steps`` and the episode statistics.
+    ``actor_loss``, ``alpha``, ``entropy``, ``q``, ``actor_carry_staleness``
+    and ``critic_carry_staleness`` (NaN at steps without an update),
+    ``env_steps`` and the episode statistics. The staleness metrics compare
+    the carries stored for the first trained step with those the burn-in
+    recomputes, as DQN's ``carry_staleness`` (NaN without burn-in).
 
     Args:
       config: a :class:`SACConfig`.
@@ -279,8 +289,9 @@ class SAC(Agent):
         kwargs = self._action_kwargs(action)
         return jax.vmap(lambda p, c: call_on_step(self._critic(p), c, inputs, **kwargs))(params, carries)
 
-    def _critic_features(self, params, inputs: StepInputs, start) -> jax.Array:
-        """Both critics' features (their heads' input) on the steps after burn-in: ``[NUM_CRITICS, batch, time - burn_in, H]``."""
+    def _critic_features(self, params, inputs: StepInputs, start) -> tuple[Any, jax.Array]:
+        """Both critics' carries after burn-in and features (their heads' input) on the steps after it:
+        ``[NUM_CRITICS, batch, time - burn_in, H]``."""
         return jax.vmap(lambda p, c: unroll(self._critic(p).encode, inputs, c, self.config.burn_in))(params, start)
 
     def _critic_heads(self, params, features: jax.Array, action: jax.Array | None) -> jax.Array:
@@ -360,13 +371,13 @@ class SAC(Agent):
 
         targets = jax.lax.stop_gradient(self._targets(constant, target_critic_params, batch, actor_start, critic_start, target_key))
         stored_action = None if self.envs.discrete else batch.action[:, config.burn_in :]
-        features = self._critic_features(params["critics"], batch.inputs, critic_start)
+        warm_critic_carries, features = self._critic_features(params["critics"], batch.inputs, critic_start)
         q = self._critic_heads(params["critics"], features, stored_action)
         q_taken = self._taken(q, batch.action[:, config.burn_in :])[:, :, trained]
         critic_loss = 0.5 * ((q_taken - targets) ** 2).mean(axis=(1, 2)).sum()
 
         actor = nnx.merge(self.actor_graphdef, params["actor"])
-        policy = unroll(actor, batch.inputs, actor_start, config.burn_in)
+        warm_actor_carry, policy = unroll(actor, batch.inputs, actor_start, config.burn_in)
 
         if self.envs.discrete:  # the critic loss's q already values every action
             value, entropy = discrete_soft_value(policy.logits, jax.lax.stop_gradient(q), alpha)
@@ -380,7 +391,20 @@ class SAC(Agent):
         alpha_loss = params["log_alpha"] * (entropy - self.target_entropy)
 
         stats = dict(critic_loss=critic_loss, actor_loss=actor_loss, alpha=alpha, entropy=entropy, q=q_taken.mean())
+        stats.update(self._staleness(batch, warm_actor_carry, warm_critic_carries))
         return critic_loss + actor_loss + alpha_loss, stats
+
+    def _staleness(self, batch, warm_actor_carry: Any, warm_critic_carries: Any) -> dict:
+        """``actor_carry_staleness`` and ``critic_carry_staleness`` (both critics' sequences pooled); NaN without burn-in."""
+        burn_in = self.config.burn_in
+        if not burn_in:
+            return dict(actor_carry_staleness=jnp.float32(jnp.nan), critic_carry_staleness=jnp.float32(jnp.nan))
+        stored_critic_carries = self._env_major(step_at(batch.critic_carry, burn_in))
+        pooled = lambda tree: jax.tree.map(lambda leaf: leaf.reshape(-1, *leaf.shape[2:]), tree)  # [critics * batch, ...]
+        return dict(
+            actor_carry_staleness=carry_staleness(warm_actor_carry, step_at(batch.actor_carry, burn_in)),
+            critic_carry_staleness=carry_staleness(pooled(warm_critic_carries), pooled(stored_critic_carries)),
+        )
 
     def _update(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
         sample_key, loss_key = jax.random.split(key)
@@ -400,7 +424,9 @@ class SAC(Agent):
 
     def _no_update(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
         nan = jnp.float32(jnp.nan)
-        return state, dict(critic_loss=nan, actor_loss=nan, alpha=nan, entropy=nan, q=nan)
+        return state, dict(
+            critic_loss=nan, actor_loss=nan, alpha=nan, entropy=nan, q=nan, actor_carry_staleness=nan, critic_carry_staleness=nan
+        )
 
     # -- train and evaluate -------------------------------------------------------------------
 

@@ -25,7 +25,12 @@ def swap_batch_time(tree: Any) -> Any:
 
 def first_step(tree: Any) -> Any:
     """Every leaf ``[batch, time, ...] -> [batch, ...]`` at time 0, e.g. the carry a stored sequence starts from."""
-    return jax.tree.map(lambda leaf: leaf[:, 0], tree)
+    return step_at(tree, 0)
+
+
+def step_at(tree: Any, index: int) -> Any:
+    """Every leaf ``[batch, time, ...] -> [batch, ...]`` at time ``index``."""
+    return jax.tree.map(lambda leaf: leaf[:, index], tree)
 
 
 def first_environment(tree: Any) -> Any:

@@ -18,15 +18,19 @@ def time_slice(tree: Any, start: int, stop: int | None = None) -> Any:
     return jax.tree.map(lambda leaf: leaf[:, start:stop], tree)
 
 
-def unroll(network: Network | Callable[..., tuple[Any, Any]], inputs: StepInputs, carry: Any, burn_in: int = 0, **head_kwargs) -> Any:
-    """The network's outputs on steps ``burn_in:`` of sequences ``[batch, time, ...]`` that start from ``carry``.
+def unroll(
+    network: Network | Callable[..., tuple[Any, Any]], inputs: StepInputs, carry: Any, burn_in: int = 0, **head_kwargs
+) -> tuple[Any, Any]:
+    """``(warm_carry, outputs)``: the network's outputs on steps ``burn_in:`` of sequences ``[batch, time, ...]`` that start
+    from ``carry``, and the carry they start from.
 
     ``network`` is a :class:`Network`, or its ``encode`` for the features its head reads.
 
     The first ``burn_in`` steps only advance the carry (R2D2, Kapturowski et
     al. 2019): a stored carry is stale, and the burn-in refreshes it with the
-    current parameters. No gradient flows through them: the carry they produce
-    enters the trained steps as a constant.
+    current parameters. No gradient flows through them: the carry they produce,
+    ``warm_carry`` (``carry`` itself without burn-in), enters the trained steps
+    as a constant.
     """
     if burn_in:
         warm = time_slice(inputs, 0, burn_in)
@@ -36,7 +40,23 @@ def unroll(network: Network | Callable[..., tuple[Any, Any]], inputs: StepInputs
     _, outputs = network(
         trained.obs, trained.done, carry, trained.prev_action, trained.prev_reward, **time_slice(head_kwargs, burn_in)
     )
-    return outputs
+    return carry, outputs
+
+
+def carry_staleness(recomputed: Any, stored: Any) -> jax.Array:
+    """The mean over sequences of ``‖stored - recomputed‖ / ‖recomputed‖``, the norms over every leaf of the carry.
+
+    With ``recomputed`` the carry a burn-in computes with the current
+    parameters and ``stored`` the one acting computed for the same step, it
+    is 0 while the parameters have not changed since acting and grows as they
+    drift: how stale the replay's carries are. Leaves are ``[batch, ...]``.
+    """
+
+    def squared(tree: Any) -> jax.Array:
+        return sum(jnp.sum(jnp.abs(leaf.reshape(leaf.shape[0], -1)) ** 2, axis=1) for leaf in jax.tree.leaves(tree))
+
+    difference = jax.tree.map(lambda a, b: a - b, stored, recomputed)
+    return jnp.mean(jnp.sqrt(squared(difference) / jnp.maximum(squared(recomputed), jnp.finfo(jnp.float32).tiny)))
 
 
 def values_step_by_step(
