@@ -75,6 +75,10 @@ def test_train_evaluate_compare_end_to_end(tmp_path):
     horizon = json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())["memory_horizon"]["seed 0"]
     assert len(horizon["sensitivity"]) == 5 and max(horizon["relative"]) == 1.0 and 0 <= horizon["horizon"] <= 4
     assert matplotlib.image.imread(run.directory / "diagnostics" / "horizon.png").ndim == 3
+    probe = json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())["probe"]  # one-hot cards: probed
+    assert probe["chance"] == 0.25 and set(probe["accuracy"]) == {"seed 0", "untrained"}
+    assert all(len(values) == 5 and all(0 <= v <= 1 for v in values) for values in probe["accuracy"].values())
+    assert matplotlib.image.imread(run.directory / "diagnostics" / "probe.png").ndim == 3
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""``memorax diagnose RUN_DIR``: the memory horizon of a run's trained policy, as a plot, a JSON and a summary."""
+"""``memorax diagnose RUN_DIR``: the memory horizon of a run's trained policy and, for one-hot observations, linear probes
+of its carry; as plots, a JSON and a summary."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from memorax.algorithms import PPO, SAC  # noqa: E402
-from memorax.diagnostics import MemoryHorizon, memory_horizon, random_rollout  # noqa: E402
+from memorax.diagnostics import MemoryHorizon, carries, memory_horizon, probe_accuracy, random_rollout, remembered_observation  # noqa: E402
 from memorax.environments import make  # noqa: E402
 from memorax.training.run import load  # noqa: E402
 
@@ -37,7 +38,7 @@ def plot_horizons(horizons: dict[str, MemoryHorizon], path: Path, title: str) ->
         axis.plot(np.arange(len(horizon.relative)), horizon.relative, marker="o", label=f"{label}: horizon {horizon.horizon}")
     axis.axhline(next(iter(horizons.values())).threshold, color="gray", linestyle="--", linewidth=1, label="threshold")
     axis.set_xlabel("lag k (steps back)")
-    axis.set_ylabel("relative sensitivity of the output to o(t-k)")
+    axis.set_ylabel("relative sensitivity to o(t-k)")
     axis.set_title(title, fontsize=10)
     axis.legend(fontsize=8)
     figure.tight_layout()
@@ -45,19 +46,54 @@ def plot_horizons(horizons: dict[str, MemoryHorizon], path: Path, title: str) ->
     plt.close(figure)
 
 
+def plot_probes(accuracies: dict[str, list[float]], chance: float, path: Path, title: str) -> None:
+    """Probe accuracy against lag, one line per network, with chance."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for label, values in accuracies.items():
+        axis.plot(np.arange(len(values)), values, marker="o", label=label, linestyle="--" if label == "untrained" else "-")
+    axis.axhline(chance, color="gray", linestyle=":", linewidth=1, label="chance")
+    axis.set_xlabel("lag k (steps back)")
+    axis.set_ylabel("probe accuracy for o(t-k)")
+    axis.set_ylim(0, 1.02)
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def is_one_hot(observation: np.ndarray) -> bool:
+    """Whether every observation is a one-hot vector (the card and symbol tasks)."""
+    flat = observation.reshape(*observation.shape[:2], -1)
+    return bool(np.all((flat == 0) | (flat == 1)) and np.all(flat.sum(-1) == 1))
+
+
+def probe_lags(network: nnx.Module, inputs, max_lag: int) -> list[float]:
+    """Held-out accuracy of a linear probe reading the observation ``k`` steps back from the carry, for ``k = 0..max_lag``."""
+    features = np.asarray(carries(network, inputs))
+    return [probe_accuracy(features, *remembered_observation(inputs, lag)) for lag in range(max_lag + 1)]
+
+
 def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_steps: int = 128, seed: int = 0) -> dict:
     """The memory horizon of each seed of a run's latest checkpoint, over ``num_envs`` sequences of ``num_steps``
     steps of the run's environment under random actions. Writes ``diagnostics/horizon.png`` and
-    ``diagnostics/diagnostics.json`` in the run directory and returns what the JSON holds."""
+    ``diagnostics/diagnostics.json`` in the run directory and returns what the JSON holds.
+
+    With one-hot observations it also probes the carry: for each lag ``k``, the
+    held-out accuracy of a linear classifier reading the observation ``k``
+    steps back from the carry after step ``t`` (``diagnostics/probe.png``),
+    next to the same probe on the carry of an untrained network (drawn with
+    ``key(seed)``)."""
     options, agent, state, progress = load(directory)
     env, env_params = make(options.env)
     rollout_key, probe_key = jax.random.split(jax.random.key(seed))
     inputs = random_rollout(env, env_params, rollout_key, num_envs, num_steps)
     seeds = list(range(options.seed, options.seed + options.seeds))
-    horizons = {}
-    for index, value in enumerate(seeds):
-        params = jax.tree.map(lambda leaf: leaf[index], state.params) if options.seeds > 1 else state.params
-        horizons[f"seed {value}"] = memory_horizon(policy_network(agent, params), inputs, probe_key, max_lag=max_lag)
+    params = {
+        f"seed {value}": jax.tree.map(lambda leaf: leaf[index], state.params) if options.seeds > 1 else state.params
+        for index, value in enumerate(seeds)
+    }
+    horizons = {label: memory_horizon(policy_network(agent, p), inputs, probe_key, max_lag=max_lag) for label, p in params.items()}
     output = Path(directory) / "diagnostics"
     output.mkdir(exist_ok=True)
     title = f"{options.algorithm.upper()}-{options.torso.kind} on {options.env}, {progress['env_steps']:,} steps"
@@ -73,6 +109,13 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
             for label, h in horizons.items()
         },
     )
+    observation = np.asarray(inputs.obs)
+    if is_one_hot(observation):
+        accuracies = {label: probe_lags(policy_network(agent, p), inputs, max_lag) for label, p in params.items()}
+        accuracies["untrained"] = probe_lags(policy_network(agent, agent.init(jax.random.key(seed)).params), inputs, max_lag)
+        chance = 1 / observation.reshape(*observation.shape[:2], -1).shape[-1]
+        plot_probes(accuracies, chance, output / "probe.png", title)
+        record["probe"] = dict(chance=chance, accuracy=accuracies)
     (output / "diagnostics.json").write_text(json.dumps(record, indent=2))
     return record
 
@@ -85,4 +128,8 @@ def summary(record: dict) -> str:
             f"  {label}: most sensitive to the observation {horizon['peak']} steps back; looks back "
             f"{horizon['horizon']} steps (relative sensitivity >= {horizon['threshold']})"
         )
+    if "probe" in record:
+        lines.append("linear probes of the carry (diagnostics/probe.png), accuracy of reading the observation k steps back:")
+        for label, values in record["probe"]["accuracy"].items():
+            lines.append(f"  {label}: " + ", ".join(f"k={k} {v:.2f}" for k, v in enumerate(values[:6])) + (" ..." if len(values) > 6 else ""))
     return "\n".join(lines)

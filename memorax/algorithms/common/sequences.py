@@ -24,7 +24,7 @@ def unroll(
     """``(warm_carry, outputs)``: the network's outputs on steps ``burn_in:`` of sequences ``[batch, time, ...]`` that start
     from ``carry``, and the carry they start from.
 
-    ``network`` is a :class:`Network`, or its ``encode`` for the features its head reads.
+    ``network`` is a :class:`~memorax.networks.Network`, or its ``encode`` for the features its head reads.
 
     The first ``burn_in`` steps only advance the carry (R2D2, Kapturowski et
     al. 2019): a stored carry is stale, and the burn-in refreshes it with the

@@ -1,0 +1,73 @@
+"""Linear probes: what a network's memory holds, read off its carry."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from memorax.algorithms.common.axes import add_time_axis, swap_batch_time
+from memorax.algorithms.common.vector_env import StepInputs
+from memorax.networks import Network
+
+
+def carries(network: Network, inputs: StepInputs) -> jax.Array:
+    """The carry after each step, flattened: ``[B, T, D]`` (complex leaves as real and imaginary parts).
+
+    ``network`` runs step by step over ``inputs`` (leaves ``[B, T, ...]``)
+    from its initial carry, as an agent acts.
+    """
+    graphdef, state = nnx.split(network)
+
+    def step(carry, inputs):
+        step_inputs = add_time_axis(inputs)
+        carry, _ = nnx.merge(graphdef, state)(
+            step_inputs.obs, step_inputs.done, carry, step_inputs.prev_action, step_inputs.prev_reward
+        )
+        leaves = [leaf.reshape(leaf.shape[0], -1) for leaf in jax.tree.leaves(carry)]
+        flat = [part for leaf in leaves for part in ((leaf.real, leaf.imag) if jnp.iscomplexobj(leaf) else (leaf,))]
+        return carry, jnp.concatenate(flat, axis=-1) if flat else jnp.zeros((inputs.done.shape[0], 0))
+
+    initial = network.initialize_carry(inputs.done.shape[0])
+    _, features = jax.jit(lambda inputs: jax.lax.scan(step, initial, swap_batch_time(inputs)))(inputs)
+    return jnp.swapaxes(features, 0, 1)
+
+
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, mask: np.ndarray, *, ridge: float = 1.0) -> float:
+    """Held-out accuracy of a linear classifier of ``labels`` from ``features``.
+
+    ``features [B, T, D]``, integer ``labels [B, T]``, ``mask [B, T]`` (the
+    steps to use). The first half of the sequences fits a ridge regression of
+    the one-hot labels on the standardised features (with a bias); the other
+    half is classified by its largest output.
+    """
+    features, labels, mask = np.asarray(features, np.float64), np.asarray(labels), np.asarray(mask, bool)
+    half = features.shape[0] // 2
+    fit_x, fit_y = features[:half][mask[:half]], labels[:half][mask[:half]]
+    test_x, test_y = features[half:][mask[half:]], labels[half:][mask[half:]]
+    mean, scale = fit_x.mean(0), fit_x.std(0) + 1e-6
+    design = lambda x: np.concatenate([(x - mean) / scale, np.ones((len(x), 1))], axis=1)
+    classes = int(labels.max()) + 1
+    x = design(fit_x)
+    weights = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ np.eye(classes)[fit_y])
+    return float(np.mean(np.argmax(design(test_x) @ weights, axis=1) == test_y))
+
+
+def remembered_observation(inputs: StepInputs, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, mask)`` ``[B, T]``: the index of the largest entry of the observation ``lag`` steps back (the class of a
+    one-hot observation), and whether that step is in the same episode."""
+    observation = np.asarray(inputs.obs).reshape(*inputs.done.shape, -1)
+    episode = np.cumsum(np.asarray(inputs.done), axis=1)
+    labels = np.zeros(inputs.done.shape, int)
+    mask = np.zeros(inputs.done.shape, bool)
+    labels[:, lag:] = np.argmax(observation[:, : observation.shape[1] - lag], axis=-1)
+    mask[:, lag:] = episode[:, lag:] == episode[:, : episode.shape[1] - lag]
+    return labels, mask
+
+
+def probe_remembered_observation(network: Network, inputs: StepInputs, lag: int) -> float:
+    """Held-out accuracy of a linear probe that reads, from the carry after step ``t``, the class of the one-hot
+    observation at ``t - lag`` (the card RepeatPrevious-Easy asks for at ``lag=3``)."""
+    labels, mask = remembered_observation(inputs, lag)
+    return probe_accuracy(np.asarray(carries(network, inputs)), labels, mask)
