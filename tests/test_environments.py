@@ -39,7 +39,7 @@ def test_jit_vmap_spaces_auto_reset_and_determinism(env_id):
     jax.tree.map(np.testing.assert_array_equal, trajectory, rollout_player(env_id)(jax.random.key(0), "random"))
 
 
-RETURN_BOUNDS = {"Battleship": None, "StatelessCartPole": (0.0, 1.0), "NoisyStatelessCartPole": (0.0, 1.0)}
+RETURN_BOUNDS = {"Battleship": None, "StatelessCartPole": (0.0, 1.0), "NoisyStatelessCartPole": (0.0, 1.0), "VelocityOnlyCartPole": (0.0, 1.0)}
 
 
 @pytest.mark.parametrize("env_id", MEMORAX)

@@ -15,6 +15,7 @@ from popgym.envs.noisy_position_only_cartpole import NoisyPositionOnlyCartPoleEa
 from popgym.envs.position_only_cartpole import PositionOnlyCartPoleEasy
 from popgym.envs.repeat_first import RepeatFirstEasy
 from popgym.envs.repeat_previous import RepeatPreviousEasy, RepeatPreviousMedium
+from popgym.envs.velocity_only_cartpole import VelocityOnlyCartPoleEasy, VelocityOnlyCartPoleHard
 from rollouts import finished_returns, rollout
 
 from memorax.environments import make
@@ -68,6 +69,8 @@ CASES = {
     ),
     "MultiarmedBandit-Easy": (MultiarmedBanditEasy, None, argmax_parts([2])),
     "StatelessCartPole-Easy": (PositionOnlyCartPoleEasy, None, None),
+    "VelocityOnlyCartPole-Easy": (VelocityOnlyCartPoleEasy, None, None),
+    "VelocityOnlyCartPole-Hard": (VelocityOnlyCartPoleHard, None, None),
 }
 
 
@@ -94,7 +97,7 @@ def test_same_hidden_state_and_actions_give_same_rewards(env_id):
             # Payout probabilities of 0 and 1 make both implementations' coin flips agree.
             reference.bandits = (rng.random(env.num_bandits) < 0.5).astype(np.float32)
             state = MultiarmedBanditState(payout_probabilities=jnp.asarray(reference.bandits), time=0)
-        elif env_id.startswith("StatelessCartPole"):
+        elif "CartPole" in env_id:
             x, x_dot, theta, theta_dot = (float(v) for v in reference.state)
             state = cartpole.EnvState(x=x, x_dot=x_dot, theta=theta, theta_dot=theta_dot, time=0)
         else:
@@ -122,6 +125,7 @@ RANDOM_RETURN_CASES = {
     "Battleship-Easy": BattleshipEasy,
     "StatelessCartPole-Easy": PositionOnlyCartPoleEasy,
     "NoisyStatelessCartPole-Easy": NoisyPositionOnlyCartPoleEasy,
+    "VelocityOnlyCartPole-Easy": VelocityOnlyCartPoleEasy,
 }
 
 
@@ -162,3 +166,20 @@ def test_battleship_boards_follow_popgym_placement():
     assert np.all(np.abs(ours - theirs) < 4.5 * error + 1e-3)
     # The edges are where the two would differ first: corners hold fewer ships than the centre.
     assert ours[0] < ours[27]
+
+
+def test_velocity_only_cartpole_starts_from_the_positions_as_popgym_does_and_popgym_names_work():
+    """POPGym 1.0.7's VelocityOnlyCartPole.reset returns [x, θ], its steps [ẋ, θ̇]; PositionOnlyCartPole is StatelessCartPole."""
+    env, params = make("memorax::VelocityOnlyCartPole-Medium")
+    obs, state = env.reset(jax.random.key(0), params)
+    np.testing.assert_array_equal(obs, [state.x, state.theta])
+    obs, state, *_ = env.step(jax.random.key(1), state, 1, params)
+    np.testing.assert_array_equal(obs, [state.x_dot, state.theta_dot])
+    assert int(params.max_steps_in_episode) == 400
+    reference = VelocityOnlyCartPoleEasy()
+    first, _ = reference.reset(seed=0)
+    np.testing.assert_allclose(first, np.asarray(reference.state)[[0, 2]], rtol=1e-6)
+    for popgym_name, name in [("PositionOnlyCartPole-Hard", "StatelessCartPole-Hard"), ("NoisyPositionOnlyCartPole-Easy", "NoisyStatelessCartPole-Easy")]:
+        alias, alias_params = make(f"memorax::{popgym_name}")
+        original, original_params = make(f"memorax::{name}")
+        assert (type(alias), alias.noise_std, alias_params) == (type(original), original.noise_std, original_params)

@@ -8,7 +8,7 @@ import gymnax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
-from memorax.environments.popgym import LEVELS, TASKS
+from memorax.environments.popgym import ALIASES, LEVELS, TASKS
 from memorax.environments.tmaze import TMaze
 from memorax.environments.wrappers import Wrapper
 
@@ -34,6 +34,7 @@ def _make_memorax(env_id: str, **kwargs: Any):
     if env_id == "TMaze":
         return TMaze(**kwargs)
     task, _, level = env_id.partition("-")
+    task = ALIASES.get(task, task)
     if task not in LEVELS:
         raise ValueError(f"make: unknown memorax environment {env_id!r}; valid ids: {', '.join(memorax_ids())}.")
     if level not in LEVELS[task]:
@@ -48,7 +49,9 @@ def make(env_id: str, **kwargs: Any):
     ``gymnax::Id`` builds any environment registered in the installed gymnax
     (e.g. ``gymnax::CartPole-v1``, ``gymnax::MemoryChain-bsuite``);
     ``memorax::Id`` the built-in memory suite (e.g. ``memorax::RepeatPrevious-Easy``,
-    ``memorax::TMaze``). ``kwargs`` go to the environment's constructor.
+    ``memorax::TMaze``); POPGym's names ``PositionOnlyCartPole`` and
+    ``NoisyPositionOnlyCartPole`` name ``StatelessCartPole`` and
+    ``NoisyStatelessCartPole``. ``kwargs`` go to the environment's constructor.
 
     Returns:
       ``(env, env_params)``.

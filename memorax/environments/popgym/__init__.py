@@ -15,7 +15,7 @@ from memorax.environments.popgym.minesweeper import MineSweeper
 from memorax.environments.popgym.multiarmed_bandit import MultiarmedBandit
 from memorax.environments.popgym.repeat_first import RepeatFirst
 from memorax.environments.popgym.repeat_previous import RepeatPrevious
-from memorax.environments.popgym.stateless_cartpole import StatelessCartPole
+from memorax.environments.popgym.stateless_cartpole import StatelessCartPole, VelocityOnlyCartPole
 
 LEVELS = {
     "RepeatPrevious": {"Easy": dict(num_decks=1, k=4), "Medium": dict(num_decks=2, k=32), "Hard": dict(num_decks=3, k=64)},
@@ -32,6 +32,7 @@ LEVELS = {
         "Medium": dict(noise_std=0.2),
         "Hard": dict(noise_std=0.3),
     },
+    "VelocityOnlyCartPole": {"Easy": dict(max_steps=200), "Medium": dict(max_steps=400), "Hard": dict(max_steps=600)},
     "MineSweeper": {
         "Easy": dict(rows=4, cols=4, num_mines=2),
         "Medium": dict(rows=6, cols=6, num_mines=6),
@@ -46,6 +47,9 @@ LEVELS = {
     },
 }
 
+# POPGym's names of tasks that are here under other names.
+ALIASES = {"PositionOnlyCartPole": "StatelessCartPole", "NoisyPositionOnlyCartPole": "NoisyStatelessCartPole"}
+
 TASKS = {
     "RepeatPrevious": RepeatPrevious,
     "RepeatFirst": RepeatFirst,
@@ -53,6 +57,7 @@ TASKS = {
     "Autoencode": Autoencode,
     "StatelessCartPole": StatelessCartPole,
     "NoisyStatelessCartPole": StatelessCartPole,
+    "VelocityOnlyCartPole": VelocityOnlyCartPole,
     "MineSweeper": MineSweeper,
     "Battleship": Battleship,
     "HigherLower": HigherLower,
@@ -60,6 +65,7 @@ TASKS = {
 }
 
 __all__ = [
+    "ALIASES",
     "LEVELS",
     "TASKS",
     "Autoencode",
@@ -71,4 +77,5 @@ __all__ = [
     "RepeatFirst",
     "RepeatPrevious",
     "StatelessCartPole",
+    "VelocityOnlyCartPole",
 ]

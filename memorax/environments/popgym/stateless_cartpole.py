@@ -1,4 +1,5 @@
-"""StatelessCartPole and NoisyStatelessCartPole (POPGym, Morad et al. 2023, arXiv:2303.01859)."""
+"""CartPole observed in part: StatelessCartPole, NoisyStatelessCartPole and VelocityOnlyCartPole (POPGym, Morad et al. 2023,
+arXiv:2303.01859)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,24 @@ class StatelessCartPole(Environment):
         _, state, _, terminated, _ = self.cartpole.step_env(step_key, state, action, params)
         reward = jnp.array(1.0 / params.max_steps_in_episode)
         return self.observe(noise_key, state, action, params), state, reward, terminated, {}
+
+
+class VelocityOnlyCartPole(StatelessCartPole):
+    """CartPole (gymnax's dynamics) observed through its velocities only: ``[ẋ, θ̇]``, unbounded as in POPGym.
+
+    As POPGym 1.0.7's ``VelocityOnlyCartPole`` does, the first observation of
+    an episode is ``[x, θ]`` (its reset returns the positions); every later
+    one is ``[ẋ, θ̇]``. Rewards, termination and levels are
+    :class:`StatelessCartPole`'s: Easy / Medium / Hard ``max_steps`` 200 / 400 / 600.
+    """
+
+    def observation_space(self, params=None):
+        return spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)
+
+    def observe(self, key, state, action, params):
+        return jnp.array([state.x_dot, state.theta_dot])
+
+    def reset_env(self, key, params):
+        state_key, _ = jax.random.split(key)
+        _, state = self.cartpole.reset_env(state_key, params)
+        return jnp.array([state.x, state.theta]), state
