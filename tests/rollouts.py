@@ -14,6 +14,7 @@ from memorax.environments.popgym import (
     HigherLower,
     MineSweeper,
     MultiarmedBandit,
+    PositionOnlyPendulum,
     RepeatFirst,
     RepeatPrevious,
     StatelessCartPole,
@@ -52,6 +53,8 @@ def oracle(env):
         return lambda key, s: (jnp.argmax(s.board & ~s.guesses), jnp.array(True))
     if isinstance(env, StatelessCartPole):
         return lambda key, s: (balance(s), jnp.array(True))
+    if isinstance(env, PositionOnlyPendulum):
+        return lambda key, s: (hold_up(s), jnp.array(True))
     if isinstance(env, TMaze):
 
         def tmaze(key, s):
@@ -60,6 +63,12 @@ def oracle(env):
 
         return tmaze
     raise NotImplementedError(type(env))
+
+
+def hold_up(state):
+    """A PD controller on the pendulum's full state towards upright, ``[-2, 2]``: it holds the pendulum up once there."""
+    angle = (state.theta + jnp.pi) % (2 * jnp.pi) - jnp.pi
+    return jnp.clip(-10.0 * angle - 2.0 * state.theta_dot, -2.0, 2.0)[None]
 
 
 def balance(state):
@@ -108,10 +117,11 @@ def rollout_program(env_id, num_envs=NUM_ENVS):
     env, params = make(env_id)
     random = random_policy(env, params)
     scripted = oracle(env) if env_id.startswith("memorax::") else random
+    dtype = env.action_space(params).dtype
 
     def policy(key, state, use_oracle):
         (oracle_action, oracle_matters), (random_action, random_matters) = scripted(key, state.env_state), random(key, state.env_state)
-        action = jnp.where(use_oracle, jnp.asarray(oracle_action, jnp.int32), jnp.asarray(random_action, jnp.int32))
+        action = jnp.where(use_oracle, jnp.asarray(oracle_action, dtype), jnp.asarray(random_action, dtype))
         return action, jnp.where(use_oracle, oracle_matters, random_matters)
 
     steps = int(params.max_steps_in_episode) + 1

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments.classic_control import cartpole
+from gymnax.environments.classic_control import cartpole, pendulum
 from popgym.envs.autoencode import AutoencodeEasy
 from popgym.envs.battleship import BattleshipEasy
 from popgym.envs.count_recall import CountRecallEasy, CountRecallHard
@@ -12,7 +12,9 @@ from popgym.envs.higher_lower import HigherLowerEasy
 from popgym.envs.minesweeper import MineSweeperEasy
 from popgym.envs.multiarmed_bandit import MultiarmedBanditEasy
 from popgym.envs.noisy_position_only_cartpole import NoisyPositionOnlyCartPoleEasy
+from popgym.envs.noisy_position_only_pendulum import NoisyPositionOnlyPendulumEasy
 from popgym.envs.position_only_cartpole import PositionOnlyCartPoleEasy
+from popgym.envs.position_only_pendulum import PositionOnlyPendulumEasy, PositionOnlyPendulumHard
 from popgym.envs.repeat_first import RepeatFirstEasy
 from popgym.envs.repeat_previous import RepeatPreviousEasy, RepeatPreviousMedium
 from popgym.envs.velocity_only_cartpole import VelocityOnlyCartPoleEasy, VelocityOnlyCartPoleHard
@@ -71,7 +73,16 @@ CASES = {
     "StatelessCartPole-Easy": (PositionOnlyCartPoleEasy, None, None),
     "VelocityOnlyCartPole-Easy": (VelocityOnlyCartPoleEasy, None, None),
     "VelocityOnlyCartPole-Hard": (VelocityOnlyCartPoleHard, None, None),
+    "PositionOnlyPendulum-Easy": (PositionOnlyPendulumEasy, None, None),
+    "PositionOnlyPendulum-Hard": (PositionOnlyPendulumHard, None, None),
 }
+
+
+def random_action(env, params, rng):
+    """A uniformly random action; torques from beyond the box, to check both clip them alike."""
+    if "Pendulum" in env.name:
+        return rng.uniform(-2.5, 2.5, size=(1,)).astype(np.float32)
+    return int(rng.integers(env.num_actions))
 
 
 def popgym_action(env_id, action):
@@ -97,13 +108,18 @@ def test_same_hidden_state_and_actions_give_same_rewards(env_id):
             # Payout probabilities of 0 and 1 make both implementations' coin flips agree.
             reference.bandits = (rng.random(env.num_bandits) < 0.5).astype(np.float32)
             state = MultiarmedBanditState(payout_probabilities=jnp.asarray(reference.bandits), time=0)
+        elif "Pendulum" in env_id:
+            theta, theta_dot = (float(v) for v in reference.state)
+            state = pendulum.EnvState(theta=theta, theta_dot=theta_dot, last_u=0.0, time=0)
         elif "CartPole" in env_id:
             x, x_dot, theta, theta_dot = (float(v) for v in reference.state)
             state = cartpole.EnvState(x=x, x_dot=x_dot, theta=theta, theta_dot=theta_dot, time=0)
         else:
             state = state_of(env, reference)
         for t in range(int(params.max_steps_in_episode)):
-            action = int(rng.integers(env.num_actions))
+            if "Pendulum" in env_id:  # float64 there, float32 here: a chaotic pendulum would drift apart, so re-align it
+                state = state.replace(theta=float(reference.state[0]), theta_dot=float(reference.state[1]))
+            action = random_action(env, params, rng)
             ref_obs, ref_reward, ref_terminated, ref_truncated, _ = reference.step(popgym_action(env_id, action))
             obs, state, reward, terminated, _ = step(jax.random.key(t), state, action, params)
             assert float(reward) == pytest.approx(ref_reward, abs=1e-6), (seed, t)
@@ -126,6 +142,8 @@ RANDOM_RETURN_CASES = {
     "StatelessCartPole-Easy": PositionOnlyCartPoleEasy,
     "NoisyStatelessCartPole-Easy": NoisyPositionOnlyCartPoleEasy,
     "VelocityOnlyCartPole-Easy": VelocityOnlyCartPoleEasy,
+    "PositionOnlyPendulum-Easy": PositionOnlyPendulumEasy,
+    "NoisyPositionOnlyPendulum-Easy": NoisyPositionOnlyPendulumEasy,
 }
 
 
@@ -141,7 +159,7 @@ def test_random_returns_match_popgym(env_id):
         reference.reset(seed=seed)
         total, over = 0.0, False
         while not over:
-            _, reward, terminated, truncated, _ = reference.step(popgym_action(env_id, int(rng.integers(env.num_actions))))
+            _, reward, terminated, truncated, _ = reference.step(popgym_action(env_id, random_action(env, None, rng)))
             total, over = total + reward, terminated or truncated
         theirs.append(total)
     theirs = np.array(theirs)

@@ -15,7 +15,7 @@ EnvParams = environment.EnvParams
 
 
 class Environment(environment.Environment):
-    """A gymnax ``Environment`` with discrete actions.
+    """A gymnax ``Environment``, with discrete actions unless a subclass says otherwise.
 
     ``reset(key, params) -> (obs, state)`` and ``step(key, state, action, params)
     -> (obs, state, reward, terminated, truncated, info)`` with auto-reset, as in
@@ -29,19 +29,23 @@ class Environment(environment.Environment):
     it cheaper.
 
     Actions outside ``Discrete(num_actions)`` raise a ValueError when ``step``
-    is called eagerly; under ``jit`` they are clipped into the space (see
+    is called eagerly (a task with other actions overrides ``action_space``,
+    ``check_action`` and ``clip_action``); under ``jit`` they are clipped into the space (see
     :meth:`~memorax.environments.Environment.clip_action`), so a wrong index can never index another action's reward.
     """
 
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
         if not isinstance(action, jax.core.Tracer):
-            values = np.asarray(action)
-            if values.dtype.kind not in "iu" or np.any(values < 0) or np.any(values >= self.num_actions):
-                raise ValueError(
-                    f"{self.name}: action {values.tolist()} is outside the action space "
-                    f"Discrete({self.num_actions}); expected integers in [0, {self.num_actions - 1}]."
-                )
+            self.check_action(np.asarray(action))
         return self._auto_reset_step(key, state, action, self.default_params if params is None else params)
+
+    def check_action(self, values: np.ndarray) -> None:
+        """Raises a ValueError naming the space if ``values`` is not an action of it."""
+        if values.dtype.kind not in "iu" or np.any(values < 0) or np.any(values >= self.num_actions):
+            raise ValueError(
+                f"{self.name}: action {values.tolist()} is outside the action space "
+                f"Discrete({self.num_actions}); expected integers in [0, {self.num_actions - 1}]."
+            )
 
     @partial(jax.jit, static_argnums=0)
     def _auto_reset_step(self, key, state, action, params):

@@ -13,6 +13,7 @@ from memorax.environments.popgym.count_recall import CountRecall
 from memorax.environments.popgym.higher_lower import HigherLower
 from memorax.environments.popgym.minesweeper import MineSweeper
 from memorax.environments.popgym.multiarmed_bandit import MultiarmedBandit
+from memorax.environments.popgym.position_only_pendulum import PositionOnlyPendulum
 from memorax.environments.popgym.repeat_first import RepeatFirst
 from memorax.environments.popgym.repeat_previous import RepeatPrevious
 from memorax.environments.popgym.stateless_cartpole import StatelessCartPole, VelocityOnlyCartPole
@@ -33,6 +34,12 @@ LEVELS = {
         "Hard": dict(noise_std=0.3),
     },
     "VelocityOnlyCartPole": {"Easy": dict(max_steps=200), "Medium": dict(max_steps=400), "Hard": dict(max_steps=600)},
+    "PositionOnlyPendulum": {"Easy": dict(max_steps=200), "Medium": dict(max_steps=150), "Hard": dict(max_steps=100)},
+    "NoisyPositionOnlyPendulum": {
+        "Easy": dict(noise_std=0.1),
+        "Medium": dict(noise_std=0.2),
+        "Hard": dict(noise_std=0.3),
+    },
     "MineSweeper": {
         "Easy": dict(rows=4, cols=4, num_mines=2),
         "Medium": dict(rows=6, cols=6, num_mines=6),
@@ -58,6 +65,8 @@ TASKS = {
     "StatelessCartPole": StatelessCartPole,
     "NoisyStatelessCartPole": StatelessCartPole,
     "VelocityOnlyCartPole": VelocityOnlyCartPole,
+    "PositionOnlyPendulum": PositionOnlyPendulum,
+    "NoisyPositionOnlyPendulum": PositionOnlyPendulum,
     "MineSweeper": MineSweeper,
     "Battleship": Battleship,
     "HigherLower": HigherLower,
@@ -74,6 +83,7 @@ __all__ = [
     "HigherLower",
     "MineSweeper",
     "MultiarmedBandit",
+    "PositionOnlyPendulum",
     "RepeatFirst",
     "RepeatPrevious",
     "StatelessCartPole",
