@@ -8,7 +8,14 @@ import pytest
 from flax import nnx
 
 from memorax.algorithms import PPO, PPOConfig
-from memorax.diagnostics import memory_horizon, probe_remembered_observation, random_rollout
+from memorax.diagnostics import (
+    hidden_state_labels,
+    memory_horizon,
+    probe_remembered_observation,
+    random_rollout,
+    random_rollout_with_states,
+    remembered_observation,
+)
 from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.sequence_models import GRU, SequenceModel
@@ -93,3 +100,18 @@ def test_a_linear_probe_reads_the_card_to_repeat_from_the_trained_grus_carry(rep
     assert after >= 0.95 and before <= 0.8, (before, after)
     agent, state = trained["mlp"]
     assert probe_remembered_observation(agent.model(state.params).actor, inputs, lag=3) <= 0.3  # no carry: the majority suit
+
+
+def test_the_hidden_state_of_repeat_previous_is_the_observation_three_steps_back_and_tmaze_its_cue():
+    env, params = make("memorax::RepeatPrevious-Easy")
+    inputs, states = random_rollout_with_states(env, params, jax.random.key(3), num_envs=4, num_steps=60)
+    labels, mask = hidden_state_labels(env, states)
+    seen, seen_mask = remembered_observation(inputs, lag=3)
+    assert mask.sum() == 4 * (52 - 3 + 8 - 3) and np.array_equal(mask, seen_mask)  # from the 4th card of each episode
+    np.testing.assert_array_equal(labels[mask], seen[mask])
+    env, params = make("memorax::TMaze")
+    inputs, states = random_rollout_with_states(env, params, jax.random.key(4), num_envs=4, num_steps=30)
+    labels, mask = hidden_state_labels(env, states)
+    first = np.asarray(inputs.done)
+    np.testing.assert_array_equal(labels[first], np.argmax(np.asarray(inputs.obs)[first][:, :2], axis=-1))  # the cue shown
+    assert mask.all() and hidden_state_labels(make("memorax::MineSweeper-Easy")[0], None) is None

@@ -59,6 +59,12 @@ def random_rollout(env, env_params, key: jax.Array, num_envs: int, num_steps: in
     leaves ``[num_envs, num_steps, ...]``, ``done`` True at each episode's
     first step (the first step of every sequence included).
     """
+    return random_rollout_with_states(env, env_params, key, num_envs, num_steps)[0]
+
+
+def random_rollout_with_states(env, env_params, key: jax.Array, num_envs: int, num_steps: int) -> tuple[StepInputs, Any]:
+    """:func:`random_rollout` and the environment's state at each step (the state the step's observation shows),
+    leaves ``[num_envs, num_steps, ...]``."""
     vector_env = VectorEnv(env, env_params, "random_rollout")
     space = env.action_space(env_params)
     reset_key, key = jax.random.split(key)
@@ -68,8 +74,8 @@ def random_rollout(env, env_params, key: jax.Array, num_envs: int, num_steps: in
         env_state, inputs = carry
         action_key, step_key = jax.random.split(key)
         action = jax.vmap(space.sample)(jax.random.split(action_key, num_envs))
-        env_state, next_inputs, *_ = vector_env.step(step_key, env_state, action)
-        return (env_state, next_inputs), inputs
+        next_env_state, next_inputs, *_ = vector_env.step(step_key, env_state, action)
+        return (next_env_state, next_inputs), (inputs, env_state.env_state)
 
     _, steps = jax.lax.scan(step, (env_state, inputs), jax.random.split(key, num_steps))
     return swap_batch_time(steps)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,8 @@ from flax import nnx
 
 from memorax.algorithms.common.axes import add_time_axis, swap_batch_time
 from memorax.algorithms.common.vector_env import StepInputs
+from memorax.environments import TMaze
+from memorax.environments.popgym import Autoencode, CountRecall, RepeatFirst, RepeatPrevious
 from memorax.networks import Network
 
 
@@ -64,6 +68,27 @@ def remembered_observation(inputs: StepInputs, lag: int) -> tuple[np.ndarray, np
     labels[:, lag:] = np.argmax(observation[:, : observation.shape[1] - lag], axis=-1)
     mask[:, lag:] = episode[:, lag:] == episode[:, : episode.shape[1] - lag]
     return labels, mask
+
+
+def hidden_state_labels(env, states: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(labels, mask)`` ``[B, T]`` of what a built-in task asks its agent to remember, at the steps where it is defined,
+    from the environment's states ``[B, T, ...]`` (:func:`~memorax.diagnostics.random_rollout_with_states`).
+
+    RepeatPrevious: the suit ``k - 1`` cards back (from the ``k``-th card on);
+    RepeatFirst: the first card's suit; CountRecall: the count asked for;
+    Autoencode: the suit to name (in the naming phase); TMaze: the cued goal.
+    None for other tasks.
+    """
+    target = jax.vmap(jax.vmap(env.target)) if hasattr(env, "target") else None
+    if isinstance(env, RepeatPrevious):
+        return np.asarray(target(states)), np.asarray(states.time + 1 >= env.k)
+    if isinstance(env, (RepeatFirst, CountRecall)):
+        return np.asarray(target(states)), np.ones(states.time.shape, bool)
+    if isinstance(env, Autoencode):
+        return np.asarray(target(states)), np.asarray(states.time >= env.num_cards - 1)
+    if isinstance(env, TMaze):
+        return np.asarray(states.cue), np.ones(states.cue.shape, bool)
+    return None
 
 
 def probe_remembered_observation(network: Network, inputs: StepInputs, lag: int) -> float:

@@ -16,7 +16,15 @@ import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from memorax.algorithms import PPO, SAC  # noqa: E402
-from memorax.diagnostics import MemoryHorizon, carries, memory_horizon, probe_accuracy, random_rollout, remembered_observation  # noqa: E402
+from memorax.diagnostics import (  # noqa: E402
+    MemoryHorizon,
+    carries,
+    hidden_state_labels,
+    memory_horizon,
+    probe_accuracy,
+    random_rollout_with_states,
+    remembered_observation,
+)
 from memorax.environments import make  # noqa: E402
 from memorax.training.run import load  # noqa: E402
 
@@ -83,11 +91,12 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     held-out accuracy of a linear classifier reading the observation ``k``
     steps back from the carry after step ``t`` (``diagnostics/probe.png``),
     next to the same probe on the carry of an untrained network (drawn with
-    ``key(seed)``)."""
+    ``key(seed)``). For the built-in tasks that say what must be remembered
+    (:func:`~memorax.diagnostics.hidden_state_labels`) it probes that too."""
     options, agent, state, progress = load(directory)
     env, env_params = make(options.env)
     rollout_key, probe_key = jax.random.split(jax.random.key(seed))
-    inputs = random_rollout(env, env_params, rollout_key, num_envs, num_steps)
+    inputs, states = random_rollout_with_states(env, env_params, rollout_key, num_envs, num_steps)
     seeds = list(range(options.seed, options.seed + options.seeds))
     params = {
         f"seed {value}": jax.tree.map(lambda leaf: leaf[index], state.params) if options.seeds > 1 else state.params
@@ -116,6 +125,11 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
         chance = 1 / observation.reshape(*observation.shape[:2], -1).shape[-1]
         plot_probes(accuracies, chance, output / "probe.png", title)
         record["probe"] = dict(chance=chance, accuracy=accuracies)
+    hidden = hidden_state_labels(env, states)
+    if hidden is not None:
+        untrained = policy_network(agent, agent.init(jax.random.key(seed)).params)
+        networks = {**{label: policy_network(agent, p) for label, p in params.items()}, "untrained": untrained}
+        record["hidden_state_probe"] = {label: probe_accuracy(np.asarray(carries(n, inputs)), *hidden) for label, n in networks.items()}
     (output / "diagnostics.json").write_text(json.dumps(record, indent=2))
     return record
 
@@ -132,4 +146,7 @@ def summary(record: dict) -> str:
         lines.append("linear probes of the carry (diagnostics/probe.png), accuracy of reading the observation k steps back:")
         for label, values in record["probe"]["accuracy"].items():
             lines.append(f"  {label}: " + ", ".join(f"k={k} {v:.2f}" for k, v in enumerate(values[:6])) + (" ..." if len(values) > 6 else ""))
+    if "hidden_state_probe" in record:
+        accuracies = ", ".join(f"{label} {value:.2f}" for label, value in record["hidden_state_probe"].items())
+        lines.append(f"linear probe of what the task asks to remember, read from the carry: {accuracies}")
     return "\n".join(lines)
