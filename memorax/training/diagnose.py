@@ -76,9 +76,9 @@ def is_one_hot(observation: np.ndarray) -> bool:
     return bool(np.all((flat == 0) | (flat == 1)) and np.all(flat.sum(-1) == 1))
 
 
-def probe_lags(network: nnx.Module, inputs, max_lag: int) -> list[float]:
-    """Held-out accuracy of a linear probe reading the observation ``k`` steps back from the carry, for ``k = 0..max_lag``."""
-    features = np.asarray(carries(network, inputs))
+def probe_lags(features: np.ndarray, inputs, max_lag: int) -> list[float]:
+    """Held-out accuracy of a linear probe reading the observation ``k`` steps back from the carries ``features``
+    (:func:`~memorax.diagnostics.carries` over ``inputs``), for ``k = 0..max_lag``."""
     return [probe_accuracy(features, *remembered_observation(inputs, lag)) for lag in range(max_lag + 1)]
 
 
@@ -119,17 +119,18 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
         },
     )
     observation = np.asarray(inputs.obs)
+    hidden = hidden_state_labels(env, states)
+    if is_one_hot(observation) or hidden is not None:
+        networks = {label: policy_network(agent, p) for label, p in params.items()}
+        networks["untrained"] = policy_network(agent, agent.init(jax.random.key(seed)).params)
+        features = {label: np.asarray(carries(network, inputs)) for label, network in networks.items()}
     if is_one_hot(observation):
-        accuracies = {label: probe_lags(policy_network(agent, p), inputs, max_lag) for label, p in params.items()}
-        accuracies["untrained"] = probe_lags(policy_network(agent, agent.init(jax.random.key(seed)).params), inputs, max_lag)
+        accuracies = {label: probe_lags(carried, inputs, max_lag) for label, carried in features.items()}
         chance = 1 / observation.reshape(*observation.shape[:2], -1).shape[-1]
         plot_probes(accuracies, chance, output / "probe.png", title)
         record["probe"] = dict(chance=chance, accuracy=accuracies)
-    hidden = hidden_state_labels(env, states)
     if hidden is not None:
-        untrained = policy_network(agent, agent.init(jax.random.key(seed)).params)
-        networks = {**{label: policy_network(agent, p) for label, p in params.items()}, "untrained": untrained}
-        record["hidden_state_probe"] = {label: probe_accuracy(np.asarray(carries(n, inputs)), *hidden) for label, n in networks.items()}
+        record["hidden_state_probe"] = {label: probe_accuracy(carried, *hidden) for label, carried in features.items()}
     (output / "diagnostics.json").write_text(json.dumps(record, indent=2))
     return record
 
