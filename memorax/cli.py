@@ -103,11 +103,11 @@ class Diagnose:
     max_lag: int = 16
     """The largest lag k whose sensitivity is measured."""
     num_envs: int = 16
-    """Sequences of the run's environment, under random actions, to average over."""
+    """Sequences of the run's environment, played by the trained policy, to average over."""
     num_steps: int = 128
     """Steps per sequence."""
     seed: int = 0
-    """Seeds the sequences and the probe directions."""
+    """Seeds the sequences, the probe directions and the untrained network."""
 
     def run(self) -> None:
         print(summary(diagnose_run(self.run_dir, self.max_lag, self.num_envs, self.num_steps, self.seed)))

@@ -80,7 +80,8 @@ def test_train_evaluate_compare_end_to_end(tmp_path):
     assert all(len(values) == 5 and all(0 <= v <= 1 for v in values) for values in probe["accuracy"].values())
     assert matplotlib.image.imread(run.directory / "diagnostics" / "probe.png").ndim == 3
     hidden = json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())["hidden_state_probe"]
-    assert set(hidden) == {"seed 0", "untrained"} and all(0 <= v <= 1 for v in hidden.values())
+    assert set(hidden["accuracy"]) == {"seed 0", "untrained"} and all(0 <= v <= 1 for v in hidden["accuracy"].values())
+    assert 0 < hidden["baseline"] <= 1
     assert "linear probe of what the task asks to remember" in diagnosed.stdout
 
 

@@ -9,12 +9,15 @@ from flax import nnx
 
 from memorax.algorithms import PPO, PPOConfig
 from memorax.diagnostics import (
+    baseline_accuracy,
+    carries,
     hidden_state_labels,
     memory_horizon,
+    probe_accuracy,
     probe_remembered_observation,
     random_rollout,
-    random_rollout_with_states,
     remembered_observation,
+    rollout_with_states,
 )
 from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
@@ -35,6 +38,29 @@ class WindowSum(SequenceModel):
     def __call__(self, inputs, done, carry):
         outputs, carry = causal_conv(inputs, done, carry, jnp.ones((self.width, self.features)), jnp.zeros(self.features))
         return carry, outputs
+
+
+class Marks(SequenceModel):
+    """Marks each (observation, previous action) pair seen in the episode: ``c_t = max([not done_t] c_{t-1}, o_t ⊗ a_{t-1})``,
+    for inputs ``[o_t, a_{t-1}]`` with ``observations`` entries of ``o``: Battleship's board, as hits and misses by cell."""
+
+    def __init__(self, observations: int, actions: int):
+        self.observations, self.actions = observations, actions
+
+    def initialize_carry(self, batch_size: int):
+        return jnp.zeros((batch_size, self.observations * self.actions))
+
+    def __call__(self, inputs, done, carry):
+        observation, action = inputs[..., : self.observations], inputs[..., self.observations :]
+        pairs = (observation[..., :, None] * action[..., None, :]).reshape(*inputs.shape[:2], -1)
+
+        def step(carry, step_inputs):
+            pair, first = step_inputs
+            carry = jnp.maximum(jnp.where(first[:, None], 0.0, carry), pair)
+            return carry, carry
+
+        carry, outputs = jax.lax.scan(step, carry, (jnp.swapaxes(pairs, 0, 1), jnp.swapaxes(done, 0, 1)))
+        return carry, jnp.swapaxes(outputs, 0, 1)
 
 
 class Identity(nnx.Module):
@@ -104,14 +130,66 @@ def test_a_linear_probe_reads_the_card_to_repeat_from_the_trained_grus_carry(rep
 
 def test_the_hidden_state_of_repeat_previous_is_the_observation_three_steps_back_and_tmaze_its_cue():
     env, params = make("memorax::RepeatPrevious-Easy")
-    inputs, states = random_rollout_with_states(env, params, jax.random.key(3), num_envs=4, num_steps=60)
+    inputs, states = rollout_with_states(env, params, jax.random.key(3), num_envs=4, num_steps=60)
     labels, mask = hidden_state_labels(env, states)
     seen, seen_mask = remembered_observation(inputs, lag=3)
     assert mask.sum() == 4 * (52 - 3 + 8 - 3) and np.array_equal(mask, seen_mask)  # from the 4th card of each episode
     np.testing.assert_array_equal(labels[mask], seen[mask])
     env, params = make("memorax::TMaze")
-    inputs, states = random_rollout_with_states(env, params, jax.random.key(4), num_envs=4, num_steps=30)
+    inputs, states = rollout_with_states(env, params, jax.random.key(4), num_envs=4, num_steps=30)
     labels, mask = hidden_state_labels(env, states)
     first = np.asarray(inputs.done)
     np.testing.assert_array_equal(labels[first], np.argmax(np.asarray(inputs.obs)[first][:, :2], axis=-1))  # the cue shown
-    assert mask.all() and hidden_state_labels(make("memorax::MineSweeper-Easy")[0], None) is None
+    assert mask.all() and hidden_state_labels(make("memorax::HigherLower-Easy")[0], None) is None
+
+
+def test_the_boards_of_minesweeper_and_battleship_change_at_the_cell_clicked_as_the_observation_says():
+    env, params = make("memorax::MineSweeper-Easy")
+    inputs, states = rollout_with_states(env, params, jax.random.key(5), num_envs=8, num_steps=40)
+    labels, mask = hidden_state_labels(env, states)
+    first, clicked = np.asarray(inputs.done), np.argmax(np.asarray(inputs.prev_action), axis=-1)
+    assert labels.shape == (8, 40, 16) and mask.all() and first[:, 1:].any()
+    assert np.all((labels[first] == 2).sum(-1) == 2) and not np.any(labels[first] == 1)  # two mines, nothing cleared
+    later = ~first[:, 1:]
+    changed = labels[:, 1:] != labels[:, :-1]
+    np.testing.assert_array_equal(changed[later].sum(-1) <= 1, True)  # a click clears at most one new cell ...
+    cell = clicked[:, 1:][later]
+    np.testing.assert_array_equal(labels[:, 1:][later][np.arange(cell.size), cell], 1)  # ... the one clicked, not a mine
+
+    env, params = make("memorax::Battleship-Easy")
+    inputs, states = rollout_with_states(env, params, jax.random.key(6), num_envs=8, num_steps=70)
+    labels, _ = hidden_state_labels(env, states)
+    first, fired = np.asarray(inputs.done), np.argmax(np.asarray(inputs.prev_action), axis=-1)
+    hit = np.argmax(np.asarray(inputs.obs), axis=-1) == 1
+    assert labels.shape == (8, 70, 64) and not labels[first].any() and first[:, 64].all()  # 64 shots truncate
+    later = ~first[:, 1:]
+    cell = fired[:, 1:][later]
+    shown = labels[:, 1:][later][np.arange(cell.size), cell]
+    np.testing.assert_array_equal(shown[hit[:, 1:][later]], 2)  # a hit marks a ship cell
+    assert set(np.unique(shown)) == {1, 2}  # a miss marks water, or a ship cell hit before
+    unchanged = np.delete(labels[:, 1:][later] == labels[:, :-1][later], cell + 64 * np.arange(cell.size))
+    assert unchanged.all()
+
+
+def test_a_probe_reads_battleships_board_from_a_memory_of_shots_and_not_from_a_memoryless_network():
+    """Marks of (hit or miss, cell fired at) hold the board; a network without a carry holds nothing: the best constant guess."""
+    env, params = make("memorax::Battleship-Easy")
+    inputs, states = rollout_with_states(env, params, jax.random.key(7), num_envs=32, num_steps=64)
+    labels, mask = hidden_state_labels(env, states)
+    extractor = lambda: FeatureExtractor(observation_extractor=Identity(), action_extractor=Identity())
+    marks = Network(extractor(), SequenceModelWrapper(Marks(2, 64)), Identity())
+    memoryless = Network(extractor(), SequenceModelWrapper(MLP(features=(16,))), Identity())
+    memoryless.init(0, inputs.obs, inputs.done, inputs.prev_action)
+    baseline = baseline_accuracy(labels, mask)
+    remembered = probe_accuracy(carries(marks, inputs), labels, mask)
+    forgotten = probe_accuracy(carries(memoryless, inputs), labels, mask)
+    assert 0.5 < baseline < 0.8 and forgotten == baseline and remembered > 0.95, (baseline, forgotten, remembered)
+
+
+def test_a_rollout_played_by_the_trained_gru_names_the_card_three_steps_back(repeat_previous, trained):
+    env, params, _ = repeat_previous
+    agent, state = trained["gru"]
+    inputs, _ = rollout_with_states(env, params, jax.random.key(8), num_envs=8, num_steps=64, policy=agent.model(state.params).actor)
+    reward = np.asarray(inputs.prev_reward)[~np.asarray(inputs.done)]
+    reward = reward[reward != 0]  # the first three steps of an episode are not scored
+    assert reward.size > 300 and np.mean(reward > 0) > 0.9  # the suit named was the one asked for

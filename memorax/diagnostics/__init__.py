@@ -1,16 +1,19 @@
-"""Diagnostics of a network's memory: what it depends on, and how far back."""
+"""Diagnostics of a network's memory: what it depends on, how far back, and what its carry holds."""
 
-from memorax.diagnostics.horizon import MemoryHorizon, judged_output, memory_horizon, random_rollout, random_rollout_with_states
+from memorax.diagnostics.horizon import MemoryHorizon, judged_output, memory_horizon
 from memorax.diagnostics.probe import (
+    baseline_accuracy,
     carries,
     hidden_state_labels,
     probe_accuracy,
     probe_remembered_observation,
     remembered_observation,
 )
+from memorax.diagnostics.rollouts import random_rollout, rollout_with_states, sampled_action
 
 __all__ = [
     "MemoryHorizon",
+    "baseline_accuracy",
     "carries",
     "hidden_state_labels",
     "judged_output",
@@ -18,6 +21,7 @@ __all__ = [
     "probe_accuracy",
     "probe_remembered_observation",
     "random_rollout",
-    "random_rollout_with_states",
     "remembered_observation",
+    "rollout_with_states",
+    "sampled_action",
 ]

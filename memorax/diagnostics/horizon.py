@@ -11,8 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from memorax.algorithms.common.axes import swap_batch_time
-from memorax.algorithms.common.vector_env import StepInputs, VectorEnv
+from memorax.algorithms.common.vector_env import StepInputs
 from memorax.networks import Network
 
 
@@ -52,46 +51,18 @@ def judged_output(output: Any) -> jax.Array:
     return output
 
 
-def random_rollout(env, env_params, key: jax.Array, num_envs: int, num_steps: int) -> StepInputs:
-    """What a network reads over ``num_steps`` steps of ``num_envs`` environments acting uniformly at random.
-
-    Returns :class:`~memorax.algorithms.common.vector_env.StepInputs` with
-    leaves ``[num_envs, num_steps, ...]``, ``done`` True at each episode's
-    first step (the first step of every sequence included).
-    """
-    return random_rollout_with_states(env, env_params, key, num_envs, num_steps)[0]
-
-
-def random_rollout_with_states(env, env_params, key: jax.Array, num_envs: int, num_steps: int) -> tuple[StepInputs, Any]:
-    """:func:`random_rollout` and the environment's state at each step (the state the step's observation shows),
-    leaves ``[num_envs, num_steps, ...]``."""
-    vector_env = VectorEnv(env, env_params, "random_rollout")
-    space = env.action_space(env_params)
-    reset_key, key = jax.random.split(key)
-    env_state, inputs = vector_env.reset(reset_key, num_envs)
-
-    def step(carry, key):
-        env_state, inputs = carry
-        action_key, step_key = jax.random.split(key)
-        action = jax.vmap(space.sample)(jax.random.split(action_key, num_envs))
-        next_env_state, next_inputs, *_ = vector_env.step(step_key, env_state, action)
-        return (next_env_state, next_inputs), (inputs, env_state.env_state)
-
-    _, steps = jax.lax.scan(step, (env_state, inputs), jax.random.split(key, num_steps))
-    return swap_batch_time(steps)
-
-
 def memory_horizon(
     network: Network, inputs: StepInputs, key: jax.Array, *, max_lag: int = 16, probes: int = 8, threshold: float = 0.1
 ) -> MemoryHorizon:
     """How strongly ``network``'s output at step ``t`` depends on its observation at ``t - k``, for ``k = 0..max_lag``.
 
-    ``inputs`` holds sequences ``[B, T, ...]`` (:func:`random_rollout`, or
-    steps of a trained agent) whose first step starts an episode; the network
+    ``inputs`` holds sequences ``[B, T, ...]`` (:func:`~memorax.diagnostics.random_rollout`,
+    :func:`~memorax.diagnostics.rollout_with_states`) whose first step starts an episode; the network
     runs over them from its initial carry. ``||∂y_t/∂o_s||_F²`` is estimated
     as the mean of ``||(∂y_t/∂o_s) v||²`` over ``probes`` standard normal
-    directions ``v`` (Hutchinson's estimator): one forward-mode pass per source
-    step and probe gives every later output at once. A network that resets
+    directions ``v`` (Hutchinson's estimator): the network is linearised once,
+    and one pass of the linearisation per source step and probe gives every
+    later output's response at once. A network that resets
     its memory at episode starts has zero sensitivity across them; pairs that
     cross one are left out of the averages.
 
@@ -109,18 +80,21 @@ def memory_horizon(
         _, output = nnx.merge(graphdef, state)(observation, inputs.done, None, inputs.prev_action, inputs.prev_reward)
         return judged_output(output).reshape(batch, steps, -1)
 
-    def squared_response(source: jax.Array, direction: jax.Array) -> jax.Array:
-        """``||(∂y_t/∂o_source) v||²`` for every ``t``, ``[B, T]``."""
-        tangent = jnp.zeros_like(inputs.obs).at[:, source].set(direction)
-        _, response = jax.jvp(outputs, (inputs.obs,), (tangent,))
-        return jnp.sum(response**2, axis=-1)
+    def estimate(observation: jax.Array, directions: jax.Array) -> jax.Array:
+        """``||(∂y_t/∂o_s) v||²`` averaged over the directions ``v``, ``[source s, B, T]``: the network runs forward
+        once (``jax.linearize``) and its linearisation once per source step and direction."""
+        _, respond = jax.linearize(outputs, observation)
 
-    directions = jax.random.normal(key, (steps, probes, batch, *inputs.obs.shape[2:]), inputs.obs.dtype)
-    estimate = jax.jit(
-        lambda directions: jax.lax.map(
+        def squared_response(source: jax.Array, direction: jax.Array) -> jax.Array:
+            tangent = jnp.zeros_like(observation).at[:, source].set(direction)
+            return jnp.sum(respond(tangent) ** 2, axis=-1)
+
+        return jax.lax.map(
             lambda args: jnp.mean(jax.vmap(squared_response, (None, 0))(*args), axis=0), (jnp.arange(steps), directions)
         )
-    )(directions)  # [source, B, T]
+
+    directions = jax.random.normal(key, (steps, probes, batch, *inputs.obs.shape[2:]), inputs.obs.dtype)
+    estimate = jax.jit(estimate)(inputs.obs, directions)
 
     episode = jnp.cumsum(inputs.done, axis=1)  # [B, T]
     squared, pairs = np.zeros(max_lag + 1), np.zeros(max_lag + 1, int)

@@ -12,7 +12,7 @@ from flax import nnx
 from memorax.algorithms.common.axes import add_time_axis, swap_batch_time
 from memorax.algorithms.common.vector_env import StepInputs
 from memorax.environments import TMaze
-from memorax.environments.popgym import Autoencode, CountRecall, RepeatFirst, RepeatPrevious
+from memorax.environments.popgym import Autoencode, Battleship, CountRecall, MineSweeper, RepeatFirst, RepeatPrevious
 from memorax.networks import Network
 
 
@@ -41,21 +41,33 @@ def carries(network: Network, inputs: StepInputs) -> jax.Array:
 def probe_accuracy(features: np.ndarray, labels: np.ndarray, mask: np.ndarray, *, ridge: float = 1.0) -> float:
     """Held-out accuracy of a linear classifier of ``labels`` from ``features``.
 
-    ``features [B, T, D]``, integer ``labels [B, T]``, ``mask [B, T]`` (the
-    steps to use). The first half of the sequences fits a ridge regression of
-    the one-hot labels on the standardised features (with a bias); the other
-    half is classified by its largest output.
+    ``features [B, T, D]``; integer ``labels [B, T]``, or ``[B, T, C]`` for
+    ``C`` values at once (the cells of a board), each classified on its own;
+    ``mask [B, T]``, the steps to use. The first half of the sequences fits a
+    ridge regression of the one-hot labels on the standardised features (with
+    a bias; a feature constant there is only centred); the other half is classified by the largest output of each value.
+    The accuracy is the mean over steps and values. With ``D = 0`` the probe is
+    the best constant guess: the baseline to compare with.
     """
     features, labels, mask = np.asarray(features, np.float64), np.asarray(labels), np.asarray(mask, bool)
+    labels = labels.reshape(*labels.shape[:2], -1)  # [B, T, C]
     half = features.shape[0] // 2
     fit_x, fit_y = features[:half][mask[:half]], labels[:half][mask[:half]]
     test_x, test_y = features[half:][mask[half:]], labels[half:][mask[half:]]
-    mean, scale = fit_x.mean(0), fit_x.std(0) + 1e-6
+    mean, spread = fit_x.mean(0), fit_x.std(0)
+    scale = np.where(spread > 1e-6, spread, 1.0)  # a feature constant in the fit half is only centred
     design = lambda x: np.concatenate([(x - mean) / scale, np.ones((len(x), 1))], axis=1)
     classes = int(labels.max()) + 1
     x = design(fit_x)
-    weights = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ np.eye(classes)[fit_y])
-    return float(np.mean(np.argmax(design(test_x) @ weights, axis=1) == test_y))
+    targets = np.eye(classes)[fit_y].reshape(len(fit_y), -1)  # [N, C * classes]
+    weights = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ targets)
+    scores = (design(test_x) @ weights).reshape(len(test_y), -1, classes)
+    return float(np.mean(np.argmax(scores, axis=-1) == test_y))
+
+
+def baseline_accuracy(labels: np.ndarray, mask: np.ndarray) -> float:
+    """:func:`probe_accuracy` with no features: the best constant guess of each value."""
+    return probe_accuracy(np.zeros((*mask.shape, 0)), labels, mask)
 
 
 def remembered_observation(inputs: StepInputs, lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,13 +83,15 @@ def remembered_observation(inputs: StepInputs, lag: int) -> tuple[np.ndarray, np
 
 
 def hidden_state_labels(env, states: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(labels, mask)`` ``[B, T]`` of what a built-in task asks its agent to remember, at the steps where it is defined,
-    from the environment's states ``[B, T, ...]`` (:func:`~memorax.diagnostics.random_rollout_with_states`).
+    """``(labels, mask)`` of what a built-in task asks its agent to remember, at the steps ``mask [B, T]`` where it is
+    defined, from the environment's states ``[B, T, ...]`` (:func:`~memorax.diagnostics.rollout_with_states`).
 
-    RepeatPrevious: the suit ``k - 1`` cards back (from the ``k``-th card on);
-    RepeatFirst: the first card's suit; CountRecall: the count asked for;
-    Autoencode: the suit to name (in the naming phase); TMaze: the cued goal.
-    None for other tasks.
+    One label per step, ``[B, T]``: RepeatPrevious, the suit ``k - 1`` cards
+    back (from the ``k``-th card on); RepeatFirst, the first card's suit;
+    CountRecall, the count asked for; Autoencode, the suit to name (in the
+    naming phase); TMaze, the cued goal. One label per cell, ``[B, T, cells]``:
+    MineSweeper, 0 for a cell not clicked, 1 cleared, 2 a mine; Battleship, 0
+    not fired at, 1 a miss, 2 a hit. None for other tasks.
     """
     target = jax.vmap(jax.vmap(env.target)) if hasattr(env, "target") else None
     if isinstance(env, RepeatPrevious):
@@ -88,6 +102,11 @@ def hidden_state_labels(env, states: Any) -> tuple[np.ndarray, np.ndarray] | Non
         return np.asarray(target(states)), np.asarray(states.time >= env.num_cards - 1)
     if isinstance(env, TMaze):
         return np.asarray(states.cue), np.ones(states.cue.shape, bool)
+    if isinstance(env, MineSweeper):
+        return np.where(np.asarray(states.mines), 2, np.asarray(states.viewed).astype(int)), np.ones(states.time.shape, bool)
+    if isinstance(env, Battleship):
+        guesses = np.asarray(states.guesses)
+        return np.where(guesses, np.where(np.asarray(states.board), 2, 1), 0), np.ones(states.time.shape, bool)
     return None
 
 

@@ -18,12 +18,13 @@ from flax import nnx  # noqa: E402
 from memorax.algorithms import PPO, SAC  # noqa: E402
 from memorax.diagnostics import (  # noqa: E402
     MemoryHorizon,
+    baseline_accuracy,
     carries,
     hidden_state_labels,
     memory_horizon,
     probe_accuracy,
-    random_rollout_with_states,
     remembered_observation,
+    rollout_with_states,
 )
 from memorax.environments import make  # noqa: E402
 from memorax.training.run import load  # noqa: E402
@@ -84,24 +85,26 @@ def probe_lags(features: np.ndarray, inputs, max_lag: int) -> list[float]:
 
 def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_steps: int = 128, seed: int = 0) -> dict:
     """The memory horizon of each seed of a run's latest checkpoint, over ``num_envs`` sequences of ``num_steps``
-    steps of the run's environment under random actions. Writes ``diagnostics/horizon.png`` and
-    ``diagnostics/diagnostics.json`` in the run directory and returns what the JSON holds.
+    steps of the run's environment, played by the first seed's policy (sampling its actions). Writes
+    ``diagnostics/horizon.png`` and ``diagnostics/diagnostics.json`` in the run directory and returns what the JSON
+    holds.
 
     With one-hot observations it also probes the carry: for each lag ``k``, the
     held-out accuracy of a linear classifier reading the observation ``k``
     steps back from the carry after step ``t`` (``diagnostics/probe.png``),
     next to the same probe on the carry of an untrained network (drawn with
     ``key(seed)``). For the built-in tasks that say what must be remembered
-    (:func:`~memorax.diagnostics.hidden_state_labels`) it probes that too."""
+    (:func:`~memorax.diagnostics.hidden_state_labels`) it probes that too, next to the best constant guess."""
     options, agent, state, progress = load(directory)
     env, env_params = make(options.env)
     rollout_key, probe_key = jax.random.split(jax.random.key(seed))
-    inputs, states = random_rollout_with_states(env, env_params, rollout_key, num_envs, num_steps)
     seeds = list(range(options.seed, options.seed + options.seeds))
     params = {
         f"seed {value}": jax.tree.map(lambda leaf: leaf[index], state.params) if options.seeds > 1 else state.params
         for index, value in enumerate(seeds)
     }
+    player = policy_network(agent, next(iter(params.values())))
+    inputs, states = rollout_with_states(env, env_params, rollout_key, num_envs, num_steps, policy=player)
     horizons = {label: memory_horizon(policy_network(agent, p), inputs, probe_key, max_lag=max_lag) for label, p in params.items()}
     output = Path(directory) / "diagnostics"
     output.mkdir(exist_ok=True)
@@ -110,7 +113,7 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     record = dict(
         env=options.env,
         env_steps=progress["env_steps"],
-        rollout=dict(num_envs=num_envs, num_steps=num_steps, actions="uniformly random"),
+        rollout=dict(num_envs=num_envs, num_steps=num_steps, actions=f"sampled from the policy of seed {options.seed}"),
         memory_horizon={
             label: dict(
                 peak=h.peak, horizon=h.horizon, threshold=h.threshold, sensitivity=h.sensitivity.tolist(), relative=h.relative.tolist()
@@ -130,7 +133,9 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
         plot_probes(accuracies, chance, output / "probe.png", title)
         record["probe"] = dict(chance=chance, accuracy=accuracies)
     if hidden is not None:
-        record["hidden_state_probe"] = {label: probe_accuracy(carried, *hidden) for label, carried in features.items()}
+        record["hidden_state_probe"] = dict(
+            baseline=baseline_accuracy(*hidden), accuracy={label: probe_accuracy(carried, *hidden) for label, carried in features.items()}
+        )
     (output / "diagnostics.json").write_text(json.dumps(record, indent=2))
     return record
 
@@ -148,6 +153,9 @@ def summary(record: dict) -> str:
         for label, values in record["probe"]["accuracy"].items():
             lines.append(f"  {label}: " + ", ".join(f"k={k} {v:.2f}" for k, v in enumerate(values[:6])) + (" ..." if len(values) > 6 else ""))
     if "hidden_state_probe" in record:
-        accuracies = ", ".join(f"{label} {value:.2f}" for label, value in record["hidden_state_probe"].items())
-        lines.append(f"linear probe of what the task asks to remember, read from the carry: {accuracies}")
+        probe = record["hidden_state_probe"]
+        accuracies = ", ".join(f"{label} {value:.2f}" for label, value in probe["accuracy"].items())
+        lines.append(
+            f"linear probe of what the task asks to remember, read from the carry: {accuracies} (best constant guess {probe['baseline']:.2f})"
+        )
     return "\n".join(lines)
