@@ -51,6 +51,8 @@ MODELS = {
     # A context shorter than the sequence, so the window slides within a call.
     "attention": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5),
     "attention_alibi": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5, positional="alibi"),
+    # context 8: queries in blocks of 2, each against 10 keys, for calls longer than 2 steps
+    "attention_alibi_blocks": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=8, positional="alibi"),
     "attention_learned": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=5, positional="learned"),
     "attention_no_position": lambda: SelfAttention(num_heads=2, head_dim=3, context_length=5, positional=None),
     "gtrxl": lambda: Stack(

@@ -32,6 +32,12 @@ def alibi_slopes(num_heads: int) -> jax.Array:
     return 2.0 ** (-8.0 * jnp.arange(1, num_heads + 1) / num_heads)
 
 
+QUERY_BLOCKS_PER_CONTEXT = 4
+"""The whole-sequence path cuts queries into blocks of ``context_length / 4`` (when it divides), chosen from 1, 2, 4 and 8
+blocks per context on a 2-core CPU at ``[16, 1024, 64]``, context 128: 1 was clearly slower, the others within the
+run-to-run spread (bench/RESULTS.md)."""
+
+
 class SelfAttention(LazyModule, SequenceModel):
     r"""Causal multi-head self-attention whose memory is a cache of the last ``context_length`` steps.
 
@@ -109,6 +115,58 @@ class SelfAttention(LazyModule, SequenceModel):
     def _heads(self, x: jax.Array) -> jax.Array:
         return x.reshape(x.shape[:2] + (self.num_heads, self.head_dim))
 
+    def _attend_in_blocks(
+        self, queries: jax.Array, keys: jax.Array, values: jax.Array, valid: jax.Array, episode_start: jax.Array
+    ) -> jax.Array:
+        """Attention of ``queries [B, T, heads, d]`` over the cache and this call's steps, ``keys``, ``values``
+        ``[B, L + T, heads, d]``, ``valid [B, L + T]``; ``episode_start [B, T]`` as in ``__call__``.
+
+        Query ``i`` sees keys ``i .. L + i``. Cut into blocks of ``Q = L / m``
+        queries, block ``b`` sees only the key blocks ``b .. b + m``: the scores
+        cost ``T (Q + L)`` instead of ``T (T + L)`` and equal those of one
+        masked product over every key. Sequences of at most ``Q`` steps (acting)
+        are one block against every key.
+        """
+        batch, steps, window = queries.shape[0], queries.shape[1], self.context_length
+        block = window // QUERY_BLOCKS_PER_CONTEXT if window % QUERY_BLOCKS_PER_CONTEXT == 0 else window
+        pad = lambda x, size, value=0: jnp.pad(x, [(0, 0), (0, size)] + [(0, 0)] * (x.ndim - 2), constant_values=value)
+        if steps <= block:
+            blocks, block, seen = 1, steps, window + steps
+            key_blocks = lambda x, value=0: x[:, None]
+        else:
+            spans = window // block
+            blocks, seen = -(-steps // block), (window // block + 1) * block
+            queries, episode_start = pad(queries, blocks * block - steps), pad(episode_start, blocks * block - steps)
+
+            def key_blocks(x: jax.Array, value=0) -> jax.Array:
+                """``[B, L + T, ...]`` as each block's keys ``[B, blocks, (m + 1) Q, ...]``: slices, no gather."""
+                x = pad(x, (blocks + spans) * block - window - steps, value)
+                x = x.reshape(batch, blocks + spans, block, *x.shape[2:])
+                return jnp.concatenate([x[:, span : span + blocks] for span in range(spans + 1)], axis=2)
+
+        first = jnp.arange(blocks)[:, None] * block
+        query_pos = window + first + jnp.arange(block)  # [blocks, Q]
+        key_pos = first + jnp.arange(seen)  # [blocks, seen]
+        mask = (
+            key_blocks(valid, False)[:, :, None, :]
+            & (key_pos[:, None, :] >= episode_start.reshape(batch, blocks, block, 1))
+            & (key_pos[:, None, :] <= query_pos[:, :, None])
+            & (key_pos[:, None, :] >= query_pos[:, :, None] - window)
+        )  # [B, blocks, Q, seen]
+        bias = None
+        if self.positional == "alibi":
+            distance = (query_pos[0][:, None] - key_pos[0][None, :]).astype(jnp.float32)  # the same in every block
+            bias = -(alibi_slopes(self.num_heads)[:, None, None] * distance)[None]  # [1, heads, Q, seen]
+        merge = lambda x: x.reshape(batch * blocks, *x.shape[2:])
+        attended = jax.nn.dot_product_attention(
+            merge(queries.reshape(batch, blocks, block, *queries.shape[2:])),
+            merge(key_blocks(keys)),
+            merge(key_blocks(values)),
+            bias=bias,
+            mask=merge(mask)[:, None],
+        )
+        return attended.reshape(batch, blocks * block, -1)[:, :steps]
+
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
         self.build_once(inputs)
         cached_keys, cached_values, cached_valid = carry[:3]
@@ -125,20 +183,10 @@ class SelfAttention(LazyModule, SequenceModel):
         valid = jnp.concatenate([cached_valid, jnp.ones((batch, steps), bool)], axis=1)
 
         key_pos = jnp.arange(window + steps)
-        mask = (
-            valid[:, None, :]
-            & (key_pos >= episode_start[..., None])
-            & (key_pos <= query_pos[:, None])
-            & (key_pos >= query_pos[:, None] - window)
-        )
         queries = self._heads(self.query_proj(inputs))
-        bias = None
         if self.positional == "rope":
             queries, keys = rotate(queries, query_pos), rotate(keys, key_pos)
-        elif self.positional == "alibi":
-            distance = (query_pos[:, None] - key_pos[None, :]).astype(jnp.float32)  # [T, L + T]
-            bias = -(alibi_slopes(self.num_heads)[:, None, None] * distance)[None]  # [1, heads, T, L + T]
-        attended = jax.nn.dot_product_attention(queries, keys, values, bias=bias, mask=mask[:, None])
+        attended = self._attend_in_blocks(queries, keys, values, valid, episode_start)
         outputs = self.out_proj(attended.reshape(batch, steps, -1))
 
         still_valid = valid[:, steps:] & (key_pos[steps:] >= episode_start[:, -1:])
