@@ -158,6 +158,40 @@ def test_linear_recurrence_gradient_equals_autodiff_of_the_loop():
     allclose(grads(linear_recurrence), grads(loop))
 
 
+def test_selective_scan_and_its_gradient_equal_a_plain_loop_across_chunks_and_resets():
+    """Mamba's chunked scan with its hand-written backward pass, against JAX differentiating the recurrence written as a
+    loop, over 37 steps (chunks of 16 and a padded one) with resets, a final-state loss and a nonzero first state."""
+    from memorax.networks.sequence_models.selective_scan import CHUNK, selective_scan
+
+    steps, d, n = 37, 5, 3
+    assert steps % CHUNK and steps > 2 * CHUNK
+    keys = jax.random.split(jax.random.key(0), 9)
+    dt = jax.nn.softplus(jax.random.normal(keys[0], (BATCH, steps, d)))
+    x = jax.random.normal(keys[1], (BATCH, steps, d))
+    b, c = jax.random.normal(keys[2], (BATCH, steps, n)), jax.random.normal(keys[3], (BATCH, steps, n))
+    a = -jnp.exp(jax.random.normal(keys[4], (d, n)))
+    done = jax.random.bernoulli(keys[5], 0.1, (BATCH, steps))
+    h0 = jax.random.normal(keys[6], (BATCH, d, n))
+    weights, final_weights = jax.random.normal(keys[7], (BATCH, steps, d)), jax.random.normal(keys[8], (BATCH, d, n))
+
+    def loop(dt, x, b, c, a, done, h0):
+        h, ys = h0, []
+        for t in range(steps):
+            h = jnp.exp(dt[:, t, :, None] * a) * jnp.where(done[:, t, None, None], 0, h) + (dt * x)[:, t, :, None] * b[:, t, None]
+            ys.append(jnp.einsum("bdn,bn->bd", h, c[:, t]))
+        return jnp.stack(ys, axis=1), h
+
+    def grads(scan):
+        def loss(dt, x, b, c, a, h0):
+            y, h = scan(dt, x, b, c, a, done, h0)
+            return jnp.sum(y * weights) + jnp.sum(h * final_weights)
+
+        return jax.value_and_grad(loss, argnums=tuple(range(6)))(dt, x, b, c, a, h0)
+
+    allclose(selective_scan(dt, x, b, c, a, done, h0), loop(dt, x, b, c, a, done, h0))
+    allclose(grads(selective_scan), grads(loop))
+
+
 @pytest.mark.parametrize("kind", ["mingru", "minlstm"])
 def test_minimal_rnns_follow_the_papers_equations(kind):
     """minGRU and minLSTM (Feng et al. 2024, equations 3 and 4) step by step in numpy, with a reset zeroing h."""

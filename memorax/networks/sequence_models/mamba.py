@@ -10,7 +10,7 @@ from flax import nnx
 
 from memorax.networks.lazy import LazyModule
 from memorax.networks.sequence_models.causal_conv import causal_conv
-from memorax.networks.sequence_models.linear_recurrence import run_recurrence
+from memorax.networks.sequence_models.selective_scan import selective_scan
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 
@@ -36,7 +36,9 @@ class Mamba(LazyModule, SequenceModel):
     with ``A = -exp(A_log)`` (S4D-real init ``A_log[d, n] = log(n + 1)``) and
     ``b_Δ`` chosen so that ``softplus(b_Δ)`` is log-uniform in ``[dt_min, dt_max]``.
     The causal depthwise convolution has width ``conv_width``; like the state,
-    it sees nothing from before an episode start.
+    it sees nothing from before an episode start. The state runs through
+    :func:`~memorax.networks.sequence_models.selective_scan.selective_scan`,
+    in chunks, never holding ``[B, T, D, N]``.
 
     Shapes: inputs ``[B, T, F]`` (any F), outputs ``[B, T, hidden_dim]``; the
     carry is ``(conv_state [B, conv_width - 1, D], ssm_state [B, D, N])``.
@@ -103,10 +105,6 @@ class Mamba(LazyModule, SequenceModel):
         x = nnx.silu(x)
         dt, b, c = jnp.split(self.x_proj(x), [self.dt_rank, self.dt_rank + self.state_dim], axis=-1)
         dt = nnx.softplus(self.dt_proj(dt))
-        a = -jnp.exp(self.A_log[...])
-        decay = jnp.exp(dt[..., None] * a)
-        drive = (dt * x)[..., None] * b[:, :, None, :]
-        h = run_recurrence(decay, drive, done, ssm_state)
-        y = jnp.einsum("btdn,btn->btd", h, c) + self.D * x
-        y = y * nnx.silu(z)
-        return (conv_state, h[:, -1]), self.out_proj(y)
+        y, ssm_state = selective_scan(dt, x, b, c, -jnp.exp(self.A_log[...]), done, ssm_state)
+        y = (y + self.D * x) * nnx.silu(z)
+        return (conv_state, ssm_state), self.out_proj(y)
