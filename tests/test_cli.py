@@ -232,7 +232,7 @@ def test_bad_input_in_a_real_process_has_no_traceback():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "memorax: error: invalid choice 'transformer' for argument '--torso.kind'. "
-        "Expected one of ('mlp', 'lstm', 'gru', 'mingru', 'minlstm', 'mamba', 's5', 'lru', 'attention', 'linear_attention', 'ffm', 'deltanet', 'gated_deltanet', 'mlstm', 'slstm')."
+        "Expected one of ('mlp', 'lstm', 'gru', 'mingru', 'minlstm', 'mamba', 'mamba2', 's5', 'lru', 'attention', 'linear_attention', 'ffm', 'deltanet', 'gated_deltanet', 'mlstm', 'slstm')."
     ]
 
 
@@ -251,7 +251,7 @@ def test_sac_on_a_box_action_space_trains_checkpoints_and_evaluates(tmp_path):
 
 @pytest.mark.parametrize(
     "torso",
-    [TorsoOptions(kind=kind, hidden=16) for kind in ("mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet", "mlstm", "slstm")]
+    [TorsoOptions(kind=kind, hidden=16) for kind in ("mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "mamba2", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet", "mlstm", "slstm")]
     + [TorsoOptions(stack=("lru", "attention"), hidden=16)],
     ids=lambda torso: "-".join(torso.stack) or torso.kind,
 )

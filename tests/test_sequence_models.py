@@ -21,6 +21,7 @@ from memorax.networks.sequence_models import (
     GatedDeltaNet,
     LinearAttention,
     Mamba,
+    Mamba2,
     MinGRU,
     MinLSTM,
     SelfAttention,
@@ -37,6 +38,7 @@ MODELS = {
     "optimized_lstm": lambda: RNN(nnx.OptimizedLSTMCell(FEATURES, 16, rngs=nnx.Rngs(0))),
     "simple": lambda: RNN(nnx.SimpleCell(FEATURES, 16, rngs=nnx.Rngs(0))),
     "mamba": lambda: Mamba(hidden_dim=16),
+    "mamba2": lambda: Mamba2(16, state_dim=4, head_dim=8, chunk_size=5),  # chunks shorter than the sequence
     "s5": lambda: S5(hidden_dim=16, state_dim=16),
     "s5_same_width": lambda: S5(hidden_dim=FEATURES, state_dim=8),
     "lru": lambda: LRU(hidden_dim=16),
@@ -156,6 +158,30 @@ def test_linear_recurrence_gradient_equals_autodiff_of_the_loop():
         return jax.grad(loss, argnums=(0, 1, 2))(a, b, h0)
 
     allclose(grads(linear_recurrence), grads(loop))
+
+
+def test_mamba2s_chunked_ssd_is_the_scalar_decay_recurrence():
+    """h_t = exp(Δ_t a_h) h_{t-1} + Δ_t x_t B_tᵀ per head (0 before an episode start), y_t = h_t C_t, in numpy float64,
+    against chunks of 8 over 23 steps from a nonzero state."""
+    from memorax.networks.sequence_models.mamba2 import chunked_ssd
+
+    steps, heads, p, n = 23, 3, 2, 4
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, steps, heads, p))
+    dt = np.log1p(np.exp(rng.normal(size=(BATCH, steps, heads))))
+    a = -rng.uniform(1, 16, size=heads)
+    b, c = rng.normal(size=(BATCH, steps, n)), rng.normal(size=(BATCH, steps, n))
+    done = rng.random((BATCH, steps)) < 0.15
+    h0 = rng.normal(size=(BATCH, heads, p, n))
+    h, expected = h0.copy(), np.zeros_like(x)
+    for t in range(steps):
+        h = np.where(done[:, t, None, None, None], 0.0, h) * np.exp(dt[:, t] * a)[..., None, None]
+        h = h + dt[:, t, :, None, None] * x[:, t, :, :, None] * b[:, t, None, None, :]
+        expected[:, t] = np.einsum("bhpn,bn->bhp", h, c[:, t])
+    as32 = lambda v: jnp.asarray(v, jnp.float32)
+    y, final = chunked_ssd(*(as32(v) for v in (x, dt, a, b, c)), jnp.asarray(done), as32(h0), chunk_size=8)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(final, h, rtol=1e-4, atol=1e-4)
 
 
 def test_selective_scan_and_its_gradient_equal_a_plain_loop_across_chunks_and_resets():

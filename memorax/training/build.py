@@ -24,6 +24,7 @@ from memorax.networks.sequence_models import (
     GatedDeltaNet,
     LinearAttention,
     Mamba,
+    Mamba2,
     MinGRU,
     MinLSTM,
     SelfAttention,
@@ -51,6 +52,8 @@ def sequence_model(kind: TorsoKind, options: TorsoOptions) -> nnx.Module:
         return LRU(hidden_dim=hidden)
     if kind == "ffm":
         return FFM(hidden)
+    if kind == "mamba2":
+        return Mamba2(hidden)
     if kind == "mlstm":
         return MLSTM(hidden, num_heads=options.num_heads)
     if kind == "slstm":

@@ -15,7 +15,7 @@ from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig, SACConfig
 
 Algorithm = Literal["ppo", "pqn", "dqn", "sac"]
 HEADED_KINDS = ("attention", "linear_attention", "deltanet", "gated_deltanet", "mlstm", "slstm")  # split --torso.hidden into heads
-TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet", "mlstm", "slstm"]
+TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "mamba2", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet", "mlstm", "slstm"]
 LoggerKind = Literal["console", "tensorboard", "wandb"]
 
 

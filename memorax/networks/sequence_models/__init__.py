@@ -6,6 +6,7 @@ from memorax.networks.sequence_models.ffm import FFM
 from memorax.networks.sequence_models.linear_attention import LinearAttention
 from memorax.networks.sequence_models.lru import LRU
 from memorax.networks.sequence_models.mamba import Mamba
+from memorax.networks.sequence_models.mamba2 import Mamba2
 from memorax.networks.sequence_models.min_rnn import MinGRU, MinLSTM
 from memorax.networks.sequence_models.mlstm import MLSTM
 from memorax.networks.sequence_models.rnn import GRU, LSTM, RNN
@@ -30,6 +31,7 @@ __all__ = [
     "SLSTM",
     "Carry",
     "Mamba",
+    "Mamba2",
     "MinGRU",
     "MinLSTM",
     "SelfAttention",
