@@ -119,6 +119,32 @@ def test_rnn_equals_cell_by_hand(cell):
         allclose(jax.tree.map(lambda x: x[b : b + 1], final), c)
 
 
+def test_the_gru_path_and_its_gradient_equal_the_cell_stepped_and_differentiated_by_jax():
+    """RNN(nnx.GRUCell) runs gru_scan (hoisted input projection, written backward pass): outputs, final carry and the
+    gradients of the cell's parameters, the inputs and the starting carry equal JAX's through the cell step by step."""
+    rnn = RNN(nnx.GRUCell(FEATURES, 16, rngs=nnx.Rngs(3)))
+    inputs, done = make_inputs()
+    carry = random_carry(rnn, 10)
+    out_weights, carry_weights = jax.random.normal(jax.random.key(1), (BATCH, TIME, 16)), jax.random.normal(jax.random.key(2), (BATCH, 16))
+
+    def stepped(rnn, inputs, carry):
+        initial, outputs = rnn.initialize_carry(BATCH), []
+        for t in range(TIME):
+            carry, y = rnn.cell(jnp.where(done[:, t, None], initial, carry), inputs[:, t])
+            outputs.append(y)
+        return carry, jnp.stack(outputs, axis=1)
+
+    def gradients(run):
+        def loss(rnn, inputs, carry):
+            final, outputs = run(rnn, inputs, carry)
+            return jnp.sum(outputs * out_weights) + jnp.sum(final * carry_weights)
+
+        return nnx.value_and_grad(loss, argnums=(0, 1, 2))(rnn, inputs, carry)
+
+    allclose(rnn(inputs, done, carry), stepped(rnn, inputs, carry))
+    allclose(gradients(lambda rnn, inputs, carry: rnn(inputs, done, carry)), gradients(stepped))
+
+
 @pytest.mark.parametrize("lazy, cell", [(GRU, nnx.GRUCell), (LSTM, nnx.OptimizedLSTMCell)], ids=["gru", "lstm"])
 def test_lazy_rnns_are_the_guides_rnn_of_their_cell(lazy, cell):
     """``GRU(16)`` is ``RNN(nnx.GRUCell(F, 16))`` built from its input: the same cell class, widths and outputs."""

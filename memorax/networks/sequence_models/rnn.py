@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.sequence_models.gru_scan import gru_scan, is_standard_gru
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 
@@ -31,7 +32,9 @@ class RNN(LazyModule, SequenceModel):
     """Runs an ``nnx`` recurrent cell over time, resetting its carry at episode starts.
 
     For each step t: ``c = initial if done_t else c_{t-1}``, then
-    ``c_t, y_t = cell(c, x_t)``.
+    ``c_t, y_t = cell(c, x_t)``. An ``nnx.GRUCell`` with its default gates
+    runs through :func:`~memorax.networks.sequence_models.gru_scan.gru_scan`
+    instead: the same values, about twice as fast to train on a CPU.
 
     Shapes: inputs ``[B, T, in_features]``, outputs ``[B, T, hidden_features]``;
     the carry is the cell's (``[B, hidden]``, or ``(c, h)`` for LSTMs).
@@ -65,13 +68,17 @@ class RNN(LazyModule, SequenceModel):
     def __call__(self, inputs: jax.Array, done: jax.Array, carry: Carry) -> tuple[Carry, jax.Array]:
         self.build_once(inputs)
         initial = self.initialize_carry(inputs.shape[0])
+        time_major = (jnp.swapaxes(inputs, 0, 1), jnp.swapaxes(done, 0, 1))
+        if is_standard_gru(self.cell):
+            cell = self.cell
+            outputs, carry = gru_scan(cell.dense_i(time_major[0]), time_major[1], carry, initial, cell.dense_h.kernel[...])
+            return carry, jnp.swapaxes(outputs, 0, 1)
 
         def step(carry, xs):
             x, reset = xs
             carry = jax.tree.map(lambda c0, c: jnp.where(reset[:, None], c0, c), initial, carry)
             return self.cell(carry, x)
 
-        time_major = (jnp.swapaxes(inputs, 0, 1), jnp.swapaxes(done, 0, 1))
         carry, outputs = jax.lax.scan(step, carry, time_major)
         return carry, jnp.swapaxes(outputs, 0, 1)
 
