@@ -119,25 +119,30 @@ def test_rnn_equals_cell_by_hand(cell):
         allclose(jax.tree.map(lambda x: x[b : b + 1], final), c)
 
 
-def test_the_gru_path_and_its_gradient_equal_the_cell_stepped_and_differentiated_by_jax():
-    """RNN(nnx.GRUCell) runs gru_scan (hoisted input projection, written backward pass): outputs, final carry and the
-    gradients of the cell's parameters, the inputs and the starting carry equal JAX's through the cell step by step."""
-    rnn = RNN(nnx.GRUCell(FEATURES, 16, rngs=nnx.Rngs(3)))
+@pytest.mark.parametrize("cell", [nnx.GRUCell, nnx.LSTMCell, nnx.OptimizedLSTMCell])
+def test_the_fused_paths_and_their_gradients_equal_the_cell_stepped_and_differentiated_by_jax(cell):
+    """RNN runs NNX's GRU and LSTM cells through gru_scan and lstm_scan (input projection hoisted, written backward
+    pass): outputs, final carry and the gradients of the cell's parameters, the inputs and the starting carry equal
+    JAX's through the cell step by step, with resets."""
+    rnn = RNN(cell(FEATURES, 16, rngs=nnx.Rngs(3)))
     inputs, done = make_inputs()
     carry = random_carry(rnn, 10)
-    out_weights, carry_weights = jax.random.normal(jax.random.key(1), (BATCH, TIME, 16)), jax.random.normal(jax.random.key(2), (BATCH, 16))
+    keys = jax.random.split(jax.random.key(1), 3)
+    out_weights = jax.random.normal(keys[0], (BATCH, TIME, 16))
+    carry_weights = [jax.random.normal(key, leaf.shape) for leaf, key in zip(jax.tree.leaves(carry), keys[1:])]
 
     def stepped(rnn, inputs, carry):
         initial, outputs = rnn.initialize_carry(BATCH), []
         for t in range(TIME):
-            carry, y = rnn.cell(jnp.where(done[:, t, None], initial, carry), inputs[:, t])
+            carry = jax.tree.map(lambda start, value: jnp.where(done[:, t, None], start, value), initial, carry)
+            carry, y = rnn.cell(carry, inputs[:, t])
             outputs.append(y)
         return carry, jnp.stack(outputs, axis=1)
 
     def gradients(run):
         def loss(rnn, inputs, carry):
             final, outputs = run(rnn, inputs, carry)
-            return jnp.sum(outputs * out_weights) + jnp.sum(final * carry_weights)
+            return jnp.sum(outputs * out_weights) + sum(jnp.sum(a * b) for a, b in zip(jax.tree.leaves(final), carry_weights))
 
         return nnx.value_and_grad(loss, argnums=(0, 1, 2))(rnn, inputs, carry)
 

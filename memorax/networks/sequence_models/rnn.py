@@ -13,6 +13,7 @@ from flax import nnx
 
 from memorax.networks.lazy import LazyModule
 from memorax.networks.sequence_models.gru_scan import gru_scan, is_standard_gru
+from memorax.networks.sequence_models.lstm_scan import lstm_scan, standard_lstm_weights
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 
@@ -32,9 +33,11 @@ class RNN(LazyModule, SequenceModel):
     """Runs an ``nnx`` recurrent cell over time, resetting its carry at episode starts.
 
     For each step t: ``c = initial if done_t else c_{t-1}``, then
-    ``c_t, y_t = cell(c, x_t)``. An ``nnx.GRUCell`` with its default gates
-    runs through :func:`~memorax.networks.sequence_models.gru_scan.gru_scan`
-    instead: the same values, about twice as fast to train on a CPU.
+    ``c_t, y_t = cell(c, x_t)``. NNX's ``GRUCell``, ``LSTMCell`` and
+    ``OptimizedLSTMCell`` with their default gates run through
+    :func:`~memorax.networks.sequence_models.gru_scan.gru_scan` and
+    :func:`~memorax.networks.sequence_models.lstm_scan.lstm_scan` instead: the
+    same values, about twice as fast to train on a CPU.
 
     Shapes: inputs ``[B, T, in_features]``, outputs ``[B, T, hidden_features]``;
     the carry is the cell's (``[B, hidden]``, or ``(c, h)`` for LSTMs).
@@ -72,6 +75,11 @@ class RNN(LazyModule, SequenceModel):
         if is_standard_gru(self.cell):
             cell = self.cell
             outputs, carry = gru_scan(cell.dense_i(time_major[0]), time_major[1], carry, initial, cell.dense_h.kernel[...])
+            return carry, jnp.swapaxes(outputs, 0, 1)
+        lstm_weights = standard_lstm_weights(self.cell)
+        if lstm_weights is not None:
+            input_kernel, bias, recurrent_kernel = lstm_weights
+            outputs, carry = lstm_scan(time_major[0] @ input_kernel + bias, time_major[1], carry, initial, recurrent_kernel)
             return carry, jnp.swapaxes(outputs, 0, 1)
 
         def step(carry, xs):

@@ -1,0 +1,93 @@
+"""An LSTM over a whole sequence with its input projections hoisted out of the loop and a written backward pass."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def standard_lstm_weights(cell: nnx.Module) -> tuple[jax.Array, jax.Array, jax.Array] | None:
+    """``(W_i [F, 4H], b [4H], W_h [H, 4H])``, gates in the order ``i, f, g, o``, of an ``nnx.OptimizedLSTMCell`` or
+    ``nnx.LSTMCell`` with its default gates and no dtype; None for any other cell (it runs step by step)."""
+    if type(cell) not in (nnx.OptimizedLSTMCell, nnx.LSTMCell):
+        return None
+    if cell.gate_fn is not jax.nn.sigmoid or cell.activation_fn is not jax.nn.tanh or cell.dtype is not None:
+        return None
+    if type(cell) is nnx.OptimizedLSTMCell:
+        return cell.dense_i.kernel[...], cell.dense_h.bias[...], cell.dense_h.kernel[...]
+    inputs, hidden = (cell.ii, cell.if_, cell.ig, cell.io), (cell.hi, cell.hf, cell.hg, cell.ho)
+    return (
+        jnp.concatenate([layer.kernel[...] for layer in inputs], axis=1),
+        jnp.concatenate([layer.bias[...] for layer in hidden]),
+        jnp.concatenate([layer.kernel[...] for layer in hidden], axis=1),
+    )
+
+
+@jax.custom_vjp
+def lstm_scan(projected: jax.Array, reset: jax.Array, carry: tuple, initial: tuple, recurrent_kernel: jax.Array):
+    r"""``(h [T, B, H], (c_T, h_T))`` of the LSTM recurrence of NNX's cells over time-major inputs,
+
+    .. math::
+
+        [i, f, g, o] = [\sigma, \sigma, \tanh, \sigma](x_t + W_h h), \quad
+        c' = f \odot c + i \odot g, \quad h' = o \odot \tanh(c'),
+
+    from ``projected = W_i x + b`` ``[T, B, 4H]`` (one matrix product for the
+    whole sequence, outside the loop), ``reset [T, B]`` (``(c, h)`` is replaced
+    by ``initial`` before a step where it is True), ``carry = (c_0, h_0)`` and
+    ``recurrent_kernel`` ``[H, 4H]``.
+
+    The backward pass runs the adjoints of ``c`` and ``h`` back through the
+    steps, one matrix product by ``W_h^T`` per step, and forms ``∂W_h`` as one
+    product after the loop, as :func:`~memorax.networks.sequence_models.gru_scan.gru_scan`.
+    """
+    return _forward(projected, reset, carry, initial, recurrent_kernel)[0]
+
+
+def _previous(reset: jax.Array, initial: jax.Array, first: jax.Array, states: jax.Array) -> jax.Array:
+    """The state each step starts from ``[T, B, H]``: the step before's, or ``initial`` at a reset."""
+    return jnp.where(reset[..., None], initial, jnp.concatenate([first[None], states[:-1]], axis=0))
+
+
+def _forward(projected, reset, carry, initial, recurrent_kernel):
+    def step(carry, inputs):
+        projected, reset = inputs
+        c, h = (jnp.where(reset[:, None], start, value) for start, value in zip(initial, carry))
+        i, f, g, o = jnp.split(projected + h @ recurrent_kernel, 4, axis=-1)
+        i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+        c = f * c + i * g
+        squashed = jnp.tanh(c)
+        h = o * squashed
+        return (c, h), (c, h, (i, f, g, o, squashed))
+
+    final, (cells, states, gates) = jax.lax.scan(step, carry, (projected, reset))
+    return (states, final), (reset, carry, initial, recurrent_kernel, cells, states, gates)
+
+
+def _backward(residuals, cotangents):
+    reset, (c0, h0), (c_initial, h_initial), recurrent_kernel, cells, states, (i, f, g, o, squashed) = residuals
+    g_states, (g_c, g_h) = cotangents
+    previous_c = _previous(reset, c_initial, c0, cells)
+    previous_h = _previous(reset, h_initial, h0, states)
+
+    def step(later, inputs):
+        g_c, g_h = later
+        g_state, i, f, g, o, squashed, previous_c, reset = inputs
+        g_h = g_h + g_state
+        g_c = g_c + g_h * o * (1 - squashed * squashed)
+        g_pre = jnp.concatenate(
+            [g_c * g * i * (1 - i), g_c * previous_c * f * (1 - f), g_c * i * (1 - g * g), g_h * squashed * o * (1 - o)], axis=-1
+        )
+        before = (g_c * f, g_pre @ recurrent_kernel.T)
+        kept = tuple(jnp.where(reset[:, None], 0.0, value) for value in before)
+        return kept, (g_pre, tuple(value - k for value, k in zip(before, kept)))
+
+    g_carry, (g_projected, g_initial) = jax.lax.scan(
+        step, (g_c, g_h), (g_states, i, f, g, o, squashed, previous_c, reset), reverse=True
+    )
+    g_kernel = jnp.einsum("tbh,tbk->hk", previous_h, g_projected)
+    return g_projected, None, g_carry, tuple(value.sum(0) for value in g_initial), g_kernel
+
+
+lstm_scan.defvjp(_forward, _backward)
