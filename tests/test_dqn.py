@@ -159,3 +159,11 @@ def test_prioritised_replay_samples_in_proportion_to_priority_to_the_alpha():
 def test_config_names_the_wrong_field(fields, message):
     with pytest.raises(ValueError, match=message):
         DQNConfig(**fields)
+
+
+def test_carry_staleness_counts_the_floating_leaves_of_an_attention_cache_and_not_its_flags():
+    """SelfAttention's carry holds keys and values with a bool validity flag per slot (and, with learned positions, an
+    integer count): only the keys and values drift with the parameters. Each stored entry 2 against 1 recomputed: 1.0."""
+    recomputed = (jnp.ones((2, 3, 4)), jnp.ones((2, 3, 4)), jnp.zeros((2, 3), bool), jnp.zeros(2, jnp.int32))
+    stored = (2 * jnp.ones((2, 3, 4)), 2 * jnp.ones((2, 3, 4)), jnp.ones((2, 3), bool), jnp.ones(2, jnp.int32))
+    assert float(carry_staleness(recomputed, stored)) == pytest.approx(1.0)

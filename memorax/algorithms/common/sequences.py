@@ -44,18 +44,23 @@ def unroll(
 
 
 def carry_staleness(recomputed: Any, stored: Any) -> jax.Array:
-    """The mean over sequences of ``‖stored - recomputed‖ / ‖recomputed‖``, the norms over every leaf of the carry.
+    """The mean over sequences of ``‖stored - recomputed‖ / ‖recomputed‖``, the norms over the carry's floating leaves.
 
     With ``recomputed`` the carry a burn-in computes with the current
     parameters and ``stored`` the one acting computed for the same step, it
     is 0 while the parameters have not changed since acting and grows as they
-    drift: how stale the replay's carries are. Leaves are ``[batch, ...]``.
+    drift: how stale the replay's carries are. Leaves are ``[batch, ...]``;
+    only floating and complex ones count (an attention cache's validity flags
+    and step counts are not memory the parameters compute).
     """
 
-    def squared(tree: Any) -> jax.Array:
-        return sum(jnp.sum(jnp.abs(leaf.reshape(leaf.shape[0], -1)) ** 2, axis=1) for leaf in jax.tree.leaves(tree))
+    def squared(leaves: list[jax.Array]) -> jax.Array:
+        return sum(jnp.sum(jnp.abs(leaf.reshape(leaf.shape[0], -1)) ** 2, axis=1) for leaf in leaves)
 
-    difference = jax.tree.map(lambda a, b: a - b, stored, recomputed)
+    inexact = lambda leaf: jnp.issubdtype(leaf.dtype, jnp.inexact)  # noqa: E731
+    recomputed = [leaf for leaf in jax.tree.leaves(recomputed) if inexact(leaf)]
+    stored = [leaf for leaf in jax.tree.leaves(stored) if inexact(leaf)]
+    difference = [a - b for a, b in zip(stored, recomputed)]
     return jnp.mean(jnp.sqrt(squared(difference) / jnp.maximum(squared(recomputed), jnp.finfo(jnp.float32).tiny)))
 
 
