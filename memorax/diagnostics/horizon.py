@@ -59,10 +59,10 @@ def memory_horizon(
     ``inputs`` holds sequences ``[B, T, ...]`` (:func:`~memorax.diagnostics.random_rollout`,
     :func:`~memorax.diagnostics.rollout_with_states`) whose first step starts an episode; the network
     runs over them from its initial carry. ``||∂y_t/∂o_s||_F²`` is estimated
-    as the mean of ``||(∂y_t/∂o_s) v||²`` over ``probes`` standard normal
-    directions ``v`` (Hutchinson's estimator): the network is linearised once,
-    and one pass of the linearisation per source step and probe gives every
-    later output's response at once. A network that resets
+    as the mean of ``||u^T (∂y_t/∂o_s)||²`` over ``probes`` standard normal
+    directions ``u`` of the output (Hutchinson's estimator): one backward pass
+    per target step and probe gives the gradients for every earlier
+    observation at once. A network that resets
     its memory at episode starts has zero sensitivity across them; pairs that
     cross one are left out of the averages.
 
@@ -81,19 +81,21 @@ def memory_horizon(
         return judged_output(output).reshape(batch, steps, -1)
 
     def estimate(observation: jax.Array, directions: jax.Array) -> jax.Array:
-        """``||(∂y_t/∂o_s) v||²`` averaged over the directions ``v``, ``[source s, B, T]``: the network runs forward
-        once (``jax.linearize``) and its linearisation once per source step and direction."""
-        _, respond = jax.linearize(outputs, observation)
+        """``||u^T ∂y_t/∂o_s||²`` averaged over the directions ``u``, ``[target t, B, source s]``: the network runs
+        forward once (``jax.vjp``) and back once per target step and direction. Reverse mode, because the fused
+        recurrences (GRU, LSTM, Mamba, the linear recurrences) define their own backward pass, not a forward one."""
+        _, pull_back = jax.vjp(outputs, observation)
 
-        def squared_response(source: jax.Array, direction: jax.Array) -> jax.Array:
-            tangent = jnp.zeros_like(observation).at[:, source].set(direction)
-            return jnp.sum(respond(tangent) ** 2, axis=-1)
+        def squared_response(target: jax.Array, direction: jax.Array) -> jax.Array:
+            (gradient,) = pull_back(jnp.zeros((batch, steps, direction.shape[-1])).at[:, target].set(direction))
+            return jnp.sum(gradient.reshape(batch, steps, -1) ** 2, axis=-1)
 
         return jax.lax.map(
             lambda args: jnp.mean(jax.vmap(squared_response, (None, 0))(*args), axis=0), (jnp.arange(steps), directions)
         )
 
-    directions = jax.random.normal(key, (steps, probes, batch, *inputs.obs.shape[2:]), inputs.obs.dtype)
+    width = jax.eval_shape(outputs, inputs.obs).shape[-1]
+    directions = jax.random.normal(key, (steps, probes, batch, width), inputs.obs.dtype)
     estimate = jax.jit(estimate)(inputs.obs, directions)
 
     episode = jnp.cumsum(inputs.done, axis=1)  # [B, T]
@@ -101,7 +103,7 @@ def memory_horizon(
     for lag in range(max_lag + 1):
         source = np.arange(steps - lag)
         same_episode = np.asarray(episode[:, source] == episode[:, source + lag])  # [B, T - lag]
-        values = np.asarray(estimate[source, :, source + lag]).T  # [B, T - lag]
+        values = np.asarray(estimate[source + lag, :, source]).T  # [B, T - lag]
         squared[lag] = values[same_episode].sum()
         pairs[lag] = same_episode.sum()
     sensitivity = np.sqrt(squared / np.maximum(pairs, 1))
