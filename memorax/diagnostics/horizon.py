@@ -80,7 +80,7 @@ def memory_horizon(
         _, output = nnx.merge(graphdef, state)(observation, inputs.done, None, inputs.prev_action, inputs.prev_reward)
         return judged_output(output).reshape(batch, steps, -1)
 
-    def estimate(observation: jax.Array, directions: jax.Array) -> jax.Array:
+    def squared_responses(observation: jax.Array, directions: jax.Array) -> jax.Array:
         """``||u^T ∂y_t/∂o_s||²`` averaged over the directions ``u``, ``[target t, B, source s]``: the network runs
         forward once (``jax.vjp``) and back once per target step and direction. Reverse mode, because the fused
         recurrences (GRU, LSTM, Mamba, the linear recurrences) define their own backward pass, not a forward one."""
@@ -96,7 +96,7 @@ def memory_horizon(
 
     width = jax.eval_shape(outputs, inputs.obs).shape[-1]
     directions = jax.random.normal(key, (steps, probes, batch, width), inputs.obs.dtype)
-    estimate = jax.jit(estimate)(inputs.obs, directions)
+    estimate = jax.jit(squared_responses)(inputs.obs, directions)  # [target, B, source]
 
     episode = jnp.cumsum(inputs.done, axis=1)  # [B, T]
     squared, pairs = np.zeros(max_lag + 1), np.zeros(max_lag + 1, int)

@@ -7,15 +7,19 @@ import jax.numpy as jnp
 from flax import nnx
 
 
-def is_standard_gru(cell: nnx.Module) -> bool:
-    """Whether ``cell`` is an ``nnx.GRUCell`` computing exactly what :func:`gru_scan` computes (its default gates, no dtype)."""
-    return (
-        type(cell) is nnx.GRUCell
-        and cell.gate_fn is jax.nn.sigmoid
-        and cell.activation_fn is jax.nn.tanh
-        and cell.dtype is None
-        and not cell.dense_h.use_bias
-    )
+def standard_gru_weights(cell: nnx.Module) -> tuple[jax.Array, jax.Array, jax.Array] | None:
+    """``(W_i [F, 3H], b [3H], W_h [H, 3H])``, gates in the order ``r, z, n``, of an ``nnx.GRUCell`` with its default
+    gates and no dtype; None for any other cell (it runs step by step)."""
+    if type(cell) is not nnx.GRUCell or cell.dense_h.use_bias:
+        return None
+    if cell.gate_fn is not jax.nn.sigmoid or cell.activation_fn is not jax.nn.tanh or cell.dtype is not None:
+        return None
+    return cell.dense_i.kernel[...], cell.dense_i.bias[...], cell.dense_h.kernel[...]
+
+
+def starting_states(reset: jax.Array, initial: jax.Array, first: jax.Array, states: jax.Array) -> jax.Array:
+    """The state each step starts from ``[T, B, H]``: the step before's (``first`` for step 0), or ``initial`` at a reset."""
+    return jnp.where(reset[..., None], initial, jnp.concatenate([first[None], states[:-1]], axis=0))
 
 
 def _step(recurrent_kernel: jax.Array, h: jax.Array, projected: jax.Array, reset: jax.Array, initial: jax.Array):
@@ -62,7 +66,7 @@ def _forward(projected, reset, h0, initial, recurrent_kernel):
 def _backward(residuals, cotangents):
     reset, h0, initial, recurrent_kernel, states, (r, z, n, h_n) = residuals
     g_states, g_h = cotangents
-    previous = jnp.where(reset[..., None], initial, jnp.concatenate([h0[None], states[:-1]], axis=0))
+    previous = starting_states(reset, initial, h0, states)
 
     def step(g_later, inputs):
         g_state, r, z, n, h_n, previous, reset = inputs

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from memorax.networks.sequence_models.gru_scan import starting_states
+
 
 def standard_lstm_weights(cell: nnx.Module) -> tuple[jax.Array, jax.Array, jax.Array] | None:
     """``(W_i [F, 4H], b [4H], W_h [H, 4H])``, gates in the order ``i, f, g, o``, of an ``nnx.OptimizedLSTMCell`` or
@@ -45,11 +47,6 @@ def lstm_scan(projected: jax.Array, reset: jax.Array, carry: tuple, initial: tup
     return _forward(projected, reset, carry, initial, recurrent_kernel)[0]
 
 
-def _previous(reset: jax.Array, initial: jax.Array, first: jax.Array, states: jax.Array) -> jax.Array:
-    """The state each step starts from ``[T, B, H]``: the step before's, or ``initial`` at a reset."""
-    return jnp.where(reset[..., None], initial, jnp.concatenate([first[None], states[:-1]], axis=0))
-
-
 def _forward(projected, reset, carry, initial, recurrent_kernel):
     def step(carry, inputs):
         projected, reset = inputs
@@ -68,8 +65,8 @@ def _forward(projected, reset, carry, initial, recurrent_kernel):
 def _backward(residuals, cotangents):
     reset, (c0, h0), (c_initial, h_initial), recurrent_kernel, cells, states, (i, f, g, o, squashed) = residuals
     g_states, (g_c, g_h) = cotangents
-    previous_c = _previous(reset, c_initial, c0, cells)
-    previous_h = _previous(reset, h_initial, h0, states)
+    previous_c = starting_states(reset, c_initial, c0, cells)
+    previous_h = starting_states(reset, h_initial, h0, states)
 
     def step(later, inputs):
         g_c, g_h = later

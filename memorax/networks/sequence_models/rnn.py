@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
-from memorax.networks.sequence_models.gru_scan import gru_scan, is_standard_gru
+from memorax.networks.sequence_models.gru_scan import gru_scan, standard_gru_weights
 from memorax.networks.sequence_models.lstm_scan import lstm_scan, standard_lstm_weights
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
@@ -72,15 +72,13 @@ class RNN(LazyModule, SequenceModel):
         self.build_once(inputs)
         initial = self.initialize_carry(inputs.shape[0])
         time_major = (jnp.swapaxes(inputs, 0, 1), jnp.swapaxes(done, 0, 1))
-        if is_standard_gru(self.cell):
-            cell = self.cell
-            outputs, carry = gru_scan(cell.dense_i(time_major[0]), time_major[1], carry, initial, cell.dense_h.kernel[...])
-            return carry, jnp.swapaxes(outputs, 0, 1)
-        lstm_weights = standard_lstm_weights(self.cell)
-        if lstm_weights is not None:
-            input_kernel, bias, recurrent_kernel = lstm_weights
-            outputs, carry = lstm_scan(time_major[0] @ input_kernel + bias, time_major[1], carry, initial, recurrent_kernel)
-            return carry, jnp.swapaxes(outputs, 0, 1)
+        for weights_of, fused_scan in ((standard_gru_weights, gru_scan), (standard_lstm_weights, lstm_scan)):
+            weights = weights_of(self.cell)
+            if weights is not None:
+                input_kernel, bias, recurrent_kernel = weights
+                projected = time_major[0] @ input_kernel + bias  # one product for every step
+                outputs, carry = fused_scan(projected, time_major[1], carry, initial, recurrent_kernel)
+                return carry, jnp.swapaxes(outputs, 0, 1)
 
         def step(carry, xs):
             x, reset = xs

@@ -135,7 +135,7 @@ class SelfAttention(LazyModule, SequenceModel):
             key_blocks = lambda x, value=0: x[:, None]
         else:
             spans = window // block
-            blocks, seen = -(-steps // block), (window // block + 1) * block
+            blocks, seen = -(-steps // block), (spans + 1) * block
             queries, episode_start = pad(queries, blocks * block - steps), pad(episode_start, blocks * block - steps)
 
             def key_blocks(x: jax.Array, value=0) -> jax.Array:
