@@ -75,9 +75,7 @@ class RNN(LazyModule, SequenceModel):
         for weights_of, fused_scan in ((standard_gru_weights, gru_scan), (standard_lstm_weights, lstm_scan)):
             weights = weights_of(self.cell)
             if weights is not None:
-                input_kernel, bias, recurrent_kernel = weights
-                projected = time_major[0] @ input_kernel + bias  # one product for every step
-                outputs, carry = fused_scan(projected, time_major[1], carry, initial, recurrent_kernel)
+                outputs, carry = fused_scan(*time_major, carry, initial, *weights)
                 return carry, jnp.swapaxes(outputs, 0, 1)
 
         def step(carry, xs):
