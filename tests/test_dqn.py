@@ -9,7 +9,7 @@ from flax import nnx
 from memory_proof import trained_return
 
 from memorax.algorithms import DQN, DQNConfig
-from memorax.algorithms.common.sequences import carry_staleness, unroll, values_step_by_step
+from memorax.algorithms.common.sequences import carry_staleness, sequence_values, unroll
 from memorax.algorithms.common.vector_env import StepInputs, call_on_step
 from memorax.algorithms.dqn import rescale, unrescale
 from memorax.buffers import SequenceReplay
@@ -99,24 +99,30 @@ def test_no_gradient_flows_into_burn_in(gru):
     assert np.all(np.abs(gradient[:, 3:]).sum(-1) > 0)
 
 
-def test_values_step_by_step_value_final_observations_with_the_memory_of_their_episode(gru):
-    """Step t's final observation is read with the carry after step t, and only at steps where some sequence was truncated."""
+@pytest.mark.parametrize(
+    "truncated_at", [(), ((1, 2), (0, 4)), ((0, 1), (0, 4), (1, 6))], ids=["none", "one-per-sequence", "two-and-the-last-step"]
+)
+def test_sequence_values_value_final_observations_with_the_memory_of_their_episode(gru, truncated_at):
+    """Whole-sequence passes give what acting step by step gives: every step's value, and at a truncated step t the
+    final observation's value read with the carry after step t (0 at the other steps)."""
     network, inputs, carry = gru
     final = inputs.replace(obs=-inputs.obs, done=jnp.zeros_like(inputs.done))
-    truncated = jnp.zeros((2, 7), bool).at[1, 2].set(True).at[0, 4].set(True)
+    truncated = jnp.zeros((2, 7), bool)
+    for b, t in truncated_at:
+        truncated = truncated.at[b, t].set(True)
 
-    def value_of(carry, step_inputs, key):
-        carry, q = call_on_step(network, carry, step_inputs)
-        return carry, q[:, 0].max(-1)
+    expected_values, expected_finals, step_carry = [], [], carry
+    for t in range(7):
+        step_carry, q = call_on_step(network, step_carry, jax.tree.map(lambda leaf: leaf[:, t], inputs))
+        _, q_final = call_on_step(network, step_carry, jax.tree.map(lambda leaf: leaf[:, t], final))
+        expected_values.append(q[:, 0].max(-1))
+        expected_finals.append(jnp.where(truncated[:, t], q_final[:, 0].max(-1), 0))
 
-    values, final_values = values_step_by_step(value_of, carry, inputs, final, truncated, jax.random.key(0))
-    _, whole = network(inputs.obs, inputs.done, carry)
-    np.testing.assert_allclose(values, whole.max(-1).T, rtol=1e-5, atol=1e-6)
-    for t in (2, 4):
-        after_t, _ = network(inputs.obs[:, : t + 1], inputs.done[:, : t + 1], carry)
-        _, q = network(final.obs[:, t : t + 1], final.done[:, t : t + 1], after_t)
-        np.testing.assert_allclose(final_values[t], q[:, 0].max(-1), rtol=1e-5, atol=1e-6)
-    assert np.all(np.delete(np.asarray(final_values), [2, 4], axis=0) == 0)
+    value_of = lambda carry, inputs, key: unroll(network, inputs, carry)[1].max(-1)  # noqa: E731
+    values, final_values = jax.jit(sequence_values, static_argnums=0)(value_of, carry, inputs, final, truncated, jax.random.key(0))
+    np.testing.assert_allclose(values, jnp.stack(expected_values), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(final_values, jnp.stack(expected_finals), rtol=1e-5, atol=1e-6)
+    assert np.count_nonzero(final_values) == len(truncated_at)
 
 
 def test_value_rescaling_inverts():

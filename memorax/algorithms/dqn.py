@@ -28,7 +28,7 @@ from memorax.algorithms.common.axes import first_environment, first_step, remove
 from memorax.algorithms.common.config import EpsilonSchedule, ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
-from memorax.algorithms.common.sequences import carry_staleness, unroll, values_step_by_step
+from memorax.algorithms.common.sequences import carry_staleness, sequence_values, unroll
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network
@@ -230,15 +230,14 @@ class DQN(Agent):
     # -- learning -----------------------------------------------------------------------------
 
     def _bootstrap_values(self, online: Network, target: Network, batch: DQNReplayStep, start: Any, key: jax.Array):
-        """Double-DQN values ``[T, B]`` of every observation and of every truncated step's final observation, step by step from ``start``."""
+        """Double-DQN values ``[T, B]`` of every observation and of every truncated step's final observation, from ``start``
+        (:func:`~memorax.algorithms.common.sequences.sequence_values`)."""
 
-        def value_of(carries, inputs, key):
-            online_carry, online_q = call_on_step(online, carries[0], inputs)
-            target_carry, target_q = call_on_step(target, carries[1], inputs)
-            return (online_carry, target_carry), _double_q(*remove_time_axis((online_q, target_q)))
+        def value_of(carry, inputs, key):
+            return _double_q(unroll(online, inputs, carry)[1], unroll(target, inputs, carry)[1])
 
         final = self.envs.final_inputs(batch.action, batch.reward, {"final_observation": batch.final_obs})
-        return values_step_by_step(value_of, (start, start), batch.inputs, final, batch.truncated, key)
+        return sequence_values(value_of, start, batch.inputs, final, batch.truncated, key)
 
     def _loss(self, params, target_params, batch: DQNReplayStep, weights: jax.Array, key: jax.Array):
         config = self.config

@@ -44,7 +44,7 @@ from memorax.algorithms.common.axes import (
 from memorax.algorithms.common.config import ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
-from memorax.algorithms.common.sequences import carry_staleness, unroll, values_step_by_step
+from memorax.algorithms.common.sequences import carry_staleness, sequence_values, unroll
 from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network, heads
@@ -289,6 +289,11 @@ class SAC(Agent):
         kwargs = self._action_kwargs(action)
         return jax.vmap(lambda p, c: call_on_step(self._critic(p), c, inputs, **kwargs))(params, carries)
 
+    def _target_q(self, params, inputs: StepInputs, start, action: jax.Array | None) -> jax.Array:
+        """Both critics over whole sequences from ``start``: q ``[NUM_CRITICS, batch, time(, num_actions)]``."""
+        kwargs = self._action_kwargs(action)
+        return jax.vmap(lambda p, c: unroll(self._critic(p), inputs, c, **kwargs)[1])(params, start)
+
     def _critic_features(self, params, inputs: StepInputs, start) -> tuple[Any, jax.Array]:
         """Both critics' carries after burn-in and features (their heads' input) on the steps after it:
         ``[NUM_CRITICS, batch, time - burn_in, H]``."""
@@ -337,24 +342,20 @@ class SAC(Agent):
     # -- learning -----------------------------------------------------------------------------
 
     def _targets(self, params, target_critic_params, batch: SACReplayStep, actor_start, critic_start, key) -> jax.Array:
-        """n-step soft targets ``[batch, trained_steps]``, bootstrapped step by step by the episode-end rule."""
+        """n-step soft targets ``[batch, trained_steps]``, bootstrapped by the episode-end rule."""
         config = self.config
         actor = nnx.merge(self.actor_graphdef, params["actor"])
         alpha = jnp.exp(params["log_alpha"])
 
         def value_of(carries, inputs, key):
-            actor_carry, policy = call_on_step(actor, carries[0], inputs)
+            _, policy = unroll(actor, inputs, carries[0])
             if self.envs.discrete:
-                critic_carry, q = self._critics_on_step(target_critic_params, carries[1], inputs, None)
-                value, _ = discrete_soft_value(policy.logits, q, alpha)
-            else:
-                action, log_prob = policy.sample_and_log_prob(seed=key)
-                critic_carry, q = self._critics_on_step(target_critic_params, carries[1], inputs, action)
-                value, _ = continuous_soft_value(q, log_prob, alpha)
-            return (actor_carry, critic_carry), remove_time_axis(value)
+                return discrete_soft_value(policy.logits, self._target_q(target_critic_params, inputs, carries[1], None), alpha)[0]
+            action, log_prob = policy.sample_and_log_prob(seed=key)
+            return continuous_soft_value(self._target_q(target_critic_params, inputs, carries[1], action), log_prob, alpha)[0]
 
         final = self.envs.final_inputs(self._env_action(batch.action), batch.reward, {"final_observation": batch.final_obs})
-        values, final_values = values_step_by_step(value_of, (actor_start, critic_start), batch.inputs, final, batch.truncated, key)
+        values, final_values = sequence_values(value_of, (actor_start, critic_start), batch.inputs, final, batch.truncated, key)
         reward, terminated, truncated = swap_batch_time((batch.reward, batch.terminated, batch.truncated))
         following = next_values(values, values[-1], final_values, terminated, truncated)
         targets = n_step_returns(reward, following, terminated | truncated, config.gamma, config.n_step)

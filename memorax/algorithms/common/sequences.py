@@ -1,4 +1,4 @@
-"""Replayed sequences: unrolling a network from a stored carry with a burn-in that is not trained on, and valuing them step by step."""
+"""Replayed sequences: unrolling a network from a stored carry with a burn-in that is not trained on, and valuing them."""
 
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def carry_staleness(recomputed: Any, stored: Any) -> jax.Array:
     return jnp.mean(jnp.sqrt(squared(difference) / jnp.maximum(squared(recomputed), jnp.finfo(jnp.float32).tiny)))
 
 
-def values_step_by_step(
-    value_of: Callable[[Any, StepInputs, jax.Array], tuple[Any, jax.Array]],
+def sequence_values(
+    value_of: Callable[[Any, StepInputs, jax.Array], jax.Array],
     carry: Any,
     inputs: StepInputs,
     final_inputs: StepInputs,
@@ -74,28 +74,35 @@ def values_step_by_step(
 ) -> tuple[jax.Array, jax.Array]:
     """Values of every observation and of every truncated step's final observation, time-major ``[T, batch]``.
 
-    ``value_of(carry, step_inputs, key) -> (carry, values [batch])`` reads one
-    step. It runs along ``inputs [batch, T, ...]`` from ``carry``; at each step
-    where some sequence was ``truncated [batch, T]`` it also values
-    ``final_inputs`` (the observation that step ended on, before any
-    auto-reset) with the carry that step produced, so the final observation of
-    a truncated episode is valued with the memory of that episode, as acting
-    would have seen it. At the other steps the final values are 0:
-    :func:`~memorax.algorithms.common.returns.next_values` reads them only
-    where a step was truncated, and skipping the call saves a network pass
-    at almost every step.
+    ``value_of(carry, inputs, key) -> values [batch, T]`` reads the sequences
+    ``inputs [batch, T, ...]`` from ``carry`` in one pass. The final
+    observation of an episode truncated at step ``t`` (``truncated [batch, T]``;
+    ``final_inputs`` as ``inputs``: the observation that step ended on, before
+    any auto-reset) is valued with the memory of its episode, as acting would
+    have seen it: by a pass over the sequence with that observation put at step
+    ``t + 1``, in place of the next episode's first (``done`` False there, so
+    the memory carries on). The networks are causal, so up to ``t + 1`` that
+    pass reads the sequence itself. One pass values the ``k``-th truncated step
+    of every sequence: there are as many as the most truncated steps in one
+    sequence, none for tasks that end by termination (the card games, most of
+    POPGym). Elsewhere the final values are 0:
+    :func:`~memorax.algorithms.common.returns.next_values` reads them only where
+    a step was truncated.
     """
-    time_major = swap_batch_time((inputs, final_inputs, truncated))
-    num_steps = inputs.done.shape[1]
+    values_key, final_key = jax.random.split(key)
+    values = value_of(carry, inputs, values_key)
+    nth = jnp.cumsum(truncated, axis=1) * truncated  # k at a sequence's k-th truncated step, 0 elsewhere
+    # One step more, so that a sequence truncated at its last step has a step t + 1.
+    padded = jax.tree.map(lambda leaf: jnp.concatenate([leaf, leaf[:, -1:]], axis=1), inputs)
+    following = jax.tree.map(lambda leaf: jnp.concatenate([leaf[:, :1], leaf], axis=1), final_inputs)  # t + 1 holds t's
 
-    def step(carry, xs):
-        step_inputs, step_final, step_truncated, step_key = xs
-        value_key, final_key = jax.random.split(step_key)
-        carry, values = value_of(carry, step_inputs, value_key)
-        final_values = jax.lax.cond(
-            step_truncated.any(), lambda: value_of(carry, step_final, final_key)[1], lambda: jnp.zeros_like(values)
+    def value_kth(k, final_values):
+        at = nth == k
+        put = jnp.pad(at, ((0, 0), (1, 0)))
+        spliced = jax.tree.map(
+            lambda leaf, final: jnp.where(put.reshape(put.shape + (1,) * (leaf.ndim - 2)), final, leaf), padded, following
         )
-        return carry, (values, final_values)
+        return final_values + jnp.where(at, value_of(carry, spliced, jax.random.fold_in(final_key, k))[:, 1:], 0)
 
-    _, (values, final_values) = jax.lax.scan(step, carry, (*time_major, jax.random.split(key, num_steps)))
-    return values, final_values
+    final_values = jax.lax.fori_loop(1, nth.max() + 1, value_kth, jnp.zeros_like(values))
+    return swap_batch_time((values, final_values))
