@@ -1,5 +1,7 @@
 """DQN and R2D2: CartPole, a memory task only a recurrent Q-network solves, burn-in, value rescaling, the replay."""
 
+import unittest.mock
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -142,6 +144,19 @@ def test_replay_samples_consecutive_steps_of_one_environment_from_stride_starts(
     assert sample["time"].shape == (64, 4)
     assert np.all(sample["env"] == sample["env"][:, :1])
     assert np.all(np.diff(sample["time"], axis=1) == 1) and np.all(sample["time"][:, 0] % 2 == 0)
+
+
+def test_a_replay_too_large_for_the_device_is_refused_before_it_is_allocated():
+    """50,000 steps of an attention carry (keys and values of 128 steps x 4 heads x 16, 64 KiB) would take 3.1 GiB:
+    the error names the buffer, the bytes per step and the part that takes them, before anything is allocated."""
+    attention_cache = (jax.ShapeDtypeStruct((128, 4, 16), jnp.float32), jax.ShapeDtypeStruct((128, 4, 16), jnp.float32))
+    step = {"obs": jax.ShapeDtypeStruct((4,), jnp.float32), "carry": attention_cache}
+    replay = SequenceReplay(num_envs=8, capacity=50_000, sequence_length=24, batch_size=32, stride=12)
+    memory = 50_000 * 64 * 1024 * 5  # the buffer would be a fifth of this device
+    with unittest.mock.patch("memorax.buffers.sequence_replay.device_memory", return_value=memory):
+        with pytest.raises(ValueError, match=r"49,920 steps \(buffer_size\) of 64.0 KiB each would take 3.0 GiB.*\['carry'\] \(64.0 KiB\)"):
+            replay.check_memory(step)
+        SequenceReplay(num_envs=8, capacity=20_000, sequence_length=24, batch_size=32, stride=12).check_memory(step)
 
 
 def test_prioritised_replay_samples_in_proportion_to_priority_to_the_alpha():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import flashbax as fbx
@@ -9,6 +10,26 @@ import jax
 import jax.numpy as jnp
 
 from memorax.parallel import DataParallel
+
+# Training keeps a few copies of the buffer alive at once (XLA's loop and branch buffers); a buffer larger than this
+# share of the device's memory is refused before it is allocated, where the process would otherwise be killed later.
+MAX_MEMORY_SHARE = 1 / 10
+
+
+def device_memory() -> int | None:
+    """Bytes of memory of JAX's default device: the GPU's limit, or the machine's RAM for a CPU; None if unknown."""
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    stats = device.memory_stats() or {}
+    return stats.get("bytes_limit")
+
+
+def _size(num_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if num_bytes < 1024 or unit == "GiB":
+            return f"{num_bytes:.1f} {unit}"
+        num_bytes /= 1024
 
 
 class SequenceReplay:
@@ -37,6 +58,7 @@ class SequenceReplay:
                 f"environment (whole strides); expected at least sequence_length ({sequence_length})."
             )
         self.num_envs = num_envs
+        self.steps_per_env = capacity // num_envs // stride * stride
         self.sequence_length = sequence_length
         self.buffer = fbx.make_prioritised_trajectory_buffer(
             add_batch_size=num_envs,
@@ -44,13 +66,38 @@ class SequenceReplay:
             sample_sequence_length=sequence_length,
             period=stride,
             min_length_time_axis=sequence_length,
-            max_length_time_axis=capacity // num_envs // stride * stride,  # flashbax wants whole strides
+            max_length_time_axis=self.steps_per_env,  # flashbax wants whole strides
             priority_exponent=priority_exponent,
         )
 
     def init(self, step: Any):
-        """An empty buffer for steps shaped like ``step`` (one step of one stream)."""
+        """An empty buffer for steps shaped like ``step`` (one step of one stream).
+
+        Raises a ValueError, before allocating, when the buffer would take more
+        than ``MAX_MEMORY_SHARE`` of the default device's memory; the message
+        names the bytes per step and the largest part of a step (an attention
+        cache, stored with every step as the carry, is the usual one).
+        """
+        self.check_memory(step)
         return self.buffer.init(step)
+
+    def check_memory(self, step: Any) -> None:
+        """Raises the ValueError of :meth:`init` for a buffer of steps shaped like ``step``."""
+        parts: dict[str, int] = {}  # bytes per top-level field of a step
+        for path, leaf in jax.tree_util.tree_leaves_with_path(step):
+            field = jax.tree_util.keystr(path[:1])
+            parts[field] = parts.get(field, 0) + leaf.size * leaf.dtype.itemsize
+        per_step = sum(parts.values())
+        total = per_step * self.num_envs * self.steps_per_env
+        memory = device_memory()
+        if memory is not None and total > MAX_MEMORY_SHARE * memory:
+            largest = max(parts, key=parts.get)
+            raise ValueError(
+                f"SequenceReplay: {self.num_envs * self.steps_per_env:,} steps (buffer_size) of {_size(per_step)} each "
+                f"would take {_size(total)}, more than {MAX_MEMORY_SHARE:.0%} of the device's {_size(memory)}; the "
+                f"largest part of a step is {largest} ({_size(parts[largest])}). Use a smaller buffer_size, or a "
+                "torso with a smaller carry (an attention cache holds context_length steps of keys and values)."
+            )
 
     def add(self, state, steps: Any):
         return self.buffer.add(state, jax.tree.map(lambda leaf: leaf[:, None], steps))
