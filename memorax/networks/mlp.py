@@ -9,6 +9,7 @@ import jax
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 
 
 class MLP(LazyModule):
@@ -52,7 +53,7 @@ class MLP(LazyModule):
         sizes = (in_features,) + self.features
         self.layers = nnx.List(
             [
-                nnx.Linear(a, b, kernel_init=self.kernel_init, bias_init=self.bias_init, rngs=rngs)
+                Linear(a, b, kernel_init=self.kernel_init, bias_init=self.bias_init, rngs=rngs)
                 for a, b in zip(sizes[:-1], sizes[1:])
             ]
         )

@@ -8,6 +8,7 @@ import jax
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 
 
 class FFN(LazyModule):
@@ -27,8 +28,8 @@ class FFN(LazyModule):
         self.activation = activation
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.up = nnx.Linear(in_features, self.hidden_dim, rngs=rngs)
-        self.down = nnx.Linear(self.hidden_dim, in_features, rngs=rngs)
+        self.up = Linear(in_features, self.hidden_dim, rngs=rngs)
+        self.down = Linear(self.hidden_dim, in_features, rngs=rngs)
 
     def __call__(self, inputs: jax.Array) -> jax.Array:
         self.build_once(inputs)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 from memorax.networks.sequence_models.wrapper import as_sequence_model
 
@@ -40,9 +41,9 @@ class GatedResidual(LazyModule, SequenceModel):
         self.bias = bias
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.from_output = nnx.Linear(in_features, 3 * in_features, use_bias=False, rngs=rngs)  # W_r, W_z, W_h
-        self.from_stream = nnx.Linear(in_features, 2 * in_features, use_bias=False, rngs=rngs)  # U_r, U_z
-        self.from_reset_stream = nnx.Linear(in_features, in_features, use_bias=False, rngs=rngs)  # U_h
+        self.from_output = Linear(in_features, 3 * in_features, use_bias=False, rngs=rngs)  # W_r, W_z, W_h
+        self.from_stream = Linear(in_features, 2 * in_features, use_bias=False, rngs=rngs)  # U_r, U_z
+        self.from_reset_stream = Linear(in_features, in_features, use_bias=False, rngs=rngs)  # U_h
         self.gate_bias = nnx.Param(jnp.full((in_features,), self.bias))
 
     def initialize_carry(self, batch_size: int) -> Carry:

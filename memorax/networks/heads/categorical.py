@@ -7,6 +7,7 @@ import jax
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 
 
 class Categorical(LazyModule):
@@ -26,7 +27,7 @@ class Categorical(LazyModule):
         self.kernel_init = kernel_init
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.logits = nnx.Linear(in_features, self.action_dim, kernel_init=self.kernel_init, rngs=rngs)
+        self.logits = Linear(in_features, self.action_dim, kernel_init=self.kernel_init, rngs=rngs)
 
     def __call__(self, inputs: jax.Array) -> distrax.Categorical:
         self.build_once(inputs)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.mlp import MLP
 
 
@@ -33,7 +34,7 @@ class ContinuousQNetwork(LazyModule):
         self.hidden = MLP(features) if features else None
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.q = nnx.Linear(in_features, 1, rngs=rngs)
+        self.q = Linear(in_features, 1, rngs=rngs)
 
     def __call__(self, inputs: jax.Array, *, action: jax.Array) -> jax.Array:
         if action.shape[:2] != inputs.shape[:2] or action.ndim != 3:

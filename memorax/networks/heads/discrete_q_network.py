@@ -6,6 +6,7 @@ import jax
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 
 
 class DiscreteQNetwork(LazyModule):
@@ -21,7 +22,7 @@ class DiscreteQNetwork(LazyModule):
         self.action_dim = action_dim
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.q = nnx.Linear(in_features, self.action_dim, rngs=rngs)
+        self.q = Linear(in_features, self.action_dim, rngs=rngs)
 
     def __call__(self, inputs: jax.Array) -> jax.Array:
         self.build_once(inputs)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 
 
 class Gaussian(LazyModule):
@@ -26,7 +27,7 @@ class Gaussian(LazyModule):
         self.log_std_init = log_std_init
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.mean = nnx.Linear(
+        self.mean = Linear(
             in_features, self.action_dim, kernel_init=nnx.initializers.orthogonal(0.01), rngs=rngs
         )
         self.log_std = nnx.Param(jnp.full((self.action_dim,), self.log_std_init))

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 
 
 class ClippedTanh(distrax.Tanh):
@@ -56,8 +57,8 @@ class SquashedGaussian(LazyModule):
         self.log_std_max = log_std_max
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.mean = nnx.Linear(in_features, self.action_dim, rngs=rngs)
-        self.log_std = nnx.Linear(in_features, self.action_dim, rngs=rngs)
+        self.mean = Linear(in_features, self.action_dim, rngs=rngs)
+        self.log_std = Linear(in_features, self.action_dim, rngs=rngs)
 
     def __call__(self, inputs: jax.Array) -> distrax.Transformed:
         self.build_once(inputs)

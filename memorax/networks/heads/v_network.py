@@ -6,6 +6,7 @@ import jax
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 
 
 class VNetwork(LazyModule):
@@ -15,7 +16,7 @@ class VNetwork(LazyModule):
     """
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.v = nnx.Linear(in_features, 1, kernel_init=nnx.initializers.orthogonal(1.0), rngs=rngs)
+        self.v = Linear(in_features, 1, kernel_init=nnx.initializers.orthogonal(1.0), rngs=rngs)
 
     def __call__(self, inputs: jax.Array) -> jax.Array:
         self.build_once(inputs)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 
@@ -49,10 +50,10 @@ class DeltaNet(LazyModule, SequenceModel):
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         width = self.num_heads * self.head_dim
-        self.query_key_value = nnx.Linear(in_features, 3 * width, use_bias=False, rngs=rngs)
-        self.beta_proj = nnx.Linear(in_features, self.num_heads, use_bias=False, rngs=rngs)
+        self.query_key_value = Linear(in_features, 3 * width, use_bias=False, rngs=rngs)
+        self.beta_proj = Linear(in_features, self.num_heads, use_bias=False, rngs=rngs)
         self.norm = nnx.RMSNorm(self.head_dim, rngs=rngs)
-        self.out_proj = nnx.Linear(width, self.features or in_features, use_bias=False, rngs=rngs)
+        self.out_proj = Linear(width, self.features or in_features, use_bias=False, rngs=rngs)
 
     def initialize_carry(self, batch_size: int) -> Carry:
         return jnp.zeros((batch_size, self.num_heads, self.head_dim, self.head_dim))
@@ -93,8 +94,8 @@ class GatedDeltaNet(DeltaNet):
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         super().build(in_features, rngs)
-        self.alpha_proj = nnx.Linear(in_features, self.num_heads, use_bias=False, rngs=rngs)
-        self.gate_proj = nnx.Linear(in_features, self.num_heads * self.head_dim, use_bias=False, rngs=rngs)
+        self.alpha_proj = Linear(in_features, self.num_heads, use_bias=False, rngs=rngs)
+        self.gate_proj = Linear(in_features, self.num_heads * self.head_dim, use_bias=False, rngs=rngs)
         self.a_log = nnx.Param(jnp.log(jax.random.uniform(rngs.params(), (self.num_heads,), minval=1, maxval=16)))
         step = jnp.exp(jax.random.uniform(rngs.params(), (self.num_heads,), minval=jnp.log(1e-3), maxval=jnp.log(0.1)))
         self.alpha_bias = nnx.Param(step + jnp.log(-jnp.expm1(-step)))  # softplus^{-1}(step)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.linear_recurrence import recurrence_step, run_recurrence
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
@@ -77,8 +78,8 @@ class FFM(LazyModule, SequenceModel):
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         m, c, h = self.memory_dim, self.context_dim, self.hidden_dim
-        self.pre = nnx.Linear(in_features, 2 * m + 2 * h, rngs=rngs)
-        self.mix = nnx.Linear(2 * m * c, h, rngs=rngs)
+        self.pre = Linear(in_features, 2 * m + 2 * h, rngs=rngs)
+        self.mix = Linear(2 * m * c, h, rngs=rngs)
         self.norm = nnx.LayerNorm(h, epsilon=1e-5, use_bias=False, use_scale=False, rngs=rngs)
         slowest = max(min(DECAY_MAX, math.log(0.01) / self.max_period), DECAY_MIN)
         self.decay = nnx.Param(jnp.linspace(DECAY_MIN, slowest, m))

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.linear_recurrence import run_recurrence
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
@@ -52,8 +53,8 @@ class LinearAttention(LazyModule, SequenceModel):
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         width = self.num_heads * self.head_dim
-        self.query_key_value = nnx.Linear(in_features, 3 * width, use_bias=False, rngs=rngs)
-        self.out_proj = nnx.Linear(width, self.features or in_features, rngs=rngs)
+        self.query_key_value = Linear(in_features, 3 * width, use_bias=False, rngs=rngs)
+        self.out_proj = Linear(width, self.features or in_features, rngs=rngs)
 
     def initialize_carry(self, batch_size: int) -> Carry:
         return jnp.zeros((batch_size, self.num_heads, self.head_dim, self.head_dim + 1))

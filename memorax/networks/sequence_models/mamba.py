@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.selective_scan import selective_scan
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
@@ -71,16 +72,16 @@ class Mamba(LazyModule, SequenceModel):
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         d, n, r = self.inner_dim, self.state_dim, self.dt_rank
-        self.in_proj = nnx.Linear(in_features, 2 * d, use_bias=False, rngs=rngs)
+        self.in_proj = Linear(in_features, 2 * d, use_bias=False, rngs=rngs)
         self.conv_kernel = nnx.Param(
             nnx.initializers.lecun_uniform()(rngs.params(), (self.conv_width, d))
         )
         self.conv_bias = nnx.Param(jnp.zeros((d,)))
-        self.x_proj = nnx.Linear(d, r + 2 * n, use_bias=False, rngs=rngs)
+        self.x_proj = Linear(d, r + 2 * n, use_bias=False, rngs=rngs)
         dt = jnp.exp(
             jax.random.uniform(rngs.params(), (d,), minval=math.log(self.dt_min), maxval=math.log(self.dt_max))
         )
-        self.dt_proj = nnx.Linear(
+        self.dt_proj = Linear(
             r,
             d,
             kernel_init=lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, -(r**-0.5), r**-0.5),
@@ -89,7 +90,7 @@ class Mamba(LazyModule, SequenceModel):
         )
         self.A_log = nnx.Param(jnp.log(jnp.broadcast_to(jnp.arange(1, n + 1, dtype=jnp.float32), (d, n))))
         self.D = nnx.Param(jnp.ones((d,)))
-        self.out_proj = nnx.Linear(d, self.hidden_dim, use_bias=False, rngs=rngs)
+        self.out_proj = Linear(d, self.hidden_dim, use_bias=False, rngs=rngs)
 
     def initialize_carry(self, batch_size: int) -> Carry:
         return (

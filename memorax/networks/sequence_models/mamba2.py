@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
@@ -131,7 +132,7 @@ class Mamba2(LazyModule, SequenceModel):
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         d, n, h = self.inner_dim, self.state_dim, self.num_heads
         conv_channels = d + 2 * n
-        self.in_proj = nnx.Linear(in_features, d + conv_channels + h, use_bias=False, rngs=rngs)
+        self.in_proj = Linear(in_features, d + conv_channels + h, use_bias=False, rngs=rngs)
         self.conv_kernel = nnx.Param(nnx.initializers.lecun_uniform()(rngs.params(), (self.conv_width, conv_channels)))
         self.conv_bias = nnx.Param(jnp.zeros((conv_channels,)))
         dt = jnp.exp(jax.random.uniform(rngs.params(), (h,), minval=math.log(self.dt_min), maxval=math.log(self.dt_max)))
@@ -140,7 +141,7 @@ class Mamba2(LazyModule, SequenceModel):
         self.A_log = nnx.Param(jnp.log(jax.random.uniform(rngs.params(), (h,), minval=1.0, maxval=16.0)))
         self.D = nnx.Param(jnp.ones((h,)))
         self.norm = nnx.RMSNorm(d, epsilon=1e-5, rngs=rngs)
-        self.out_proj = nnx.Linear(d, self.hidden_dim, use_bias=False, rngs=rngs)
+        self.out_proj = Linear(d, self.hidden_dim, use_bias=False, rngs=rngs)
 
     def initialize_carry(self, batch_size: int) -> Carry:
         return (

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.diagonal_recurrence import DiagonalRecurrence
 
 
@@ -23,7 +24,7 @@ class _MinimalRNN(DiagonalRecurrence):
         self.state_shape = (hidden_dim,)
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
-        self.projection = nnx.Linear(in_features, self.num_projections * self.hidden_dim, rngs=rngs)
+        self.projection = Linear(in_features, self.num_projections * self.hidden_dim, rngs=rngs)
 
     def combine(self, projections: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
         raise NotImplementedError

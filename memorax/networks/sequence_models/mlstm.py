@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
@@ -77,16 +78,16 @@ class MLSTM(LazyModule, SequenceModel):
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         zeros = nnx.initializers.zeros_init()
-        self.query_key = nnx.Linear(in_features, 2 * self.hidden_dim, rngs=rngs)
-        self.value = nnx.Linear(in_features, self.hidden_dim, rngs=rngs)
+        self.query_key = Linear(in_features, 2 * self.hidden_dim, rngs=rngs)
+        self.value = Linear(in_features, self.hidden_dim, rngs=rngs)
         if self.conv_width:
             self.conv_kernel = nnx.Param(nnx.initializers.lecun_uniform()(rngs.params(), (self.conv_width, 2 * self.hidden_dim)))
             self.conv_bias = nnx.Param(jnp.zeros((2 * self.hidden_dim,)))
-        self.output_gate = nnx.Linear(in_features, self.hidden_dim, rngs=rngs)
-        self.input_gate = nnx.Linear(
+        self.output_gate = Linear(in_features, self.hidden_dim, rngs=rngs)
+        self.input_gate = Linear(
             in_features, self.num_heads, kernel_init=zeros, bias_init=nnx.initializers.normal(0.1), rngs=rngs
         )
-        self.forget_gate = nnx.Linear(in_features, self.num_heads, kernel_init=zeros, bias_init=linspace_init(3.0, 6.0), rngs=rngs)
+        self.forget_gate = Linear(in_features, self.num_heads, kernel_init=zeros, bias_init=linspace_init(3.0, 6.0), rngs=rngs)
 
     def initialize_carry(self, batch_size: int) -> Carry:
         memory = jnp.zeros((batch_size, self.num_heads, self.head_dim + 1, self.head_dim))

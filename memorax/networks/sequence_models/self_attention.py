@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 Positional = Literal["rope", "alibi", "learned"] | None
@@ -100,10 +101,10 @@ class SelfAttention(LazyModule, SequenceModel):
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         width = self.num_heads * self.head_dim
-        self.query_proj = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
-        self.key_proj = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
-        self.value_proj = nnx.Linear(in_features, width, use_bias=False, rngs=rngs)
-        self.out_proj = nnx.Linear(width, self.features or in_features, rngs=rngs)
+        self.query_proj = Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.key_proj = Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.value_proj = Linear(in_features, width, use_bias=False, rngs=rngs)
+        self.out_proj = Linear(width, self.features or in_features, rngs=rngs)
         if self.positional == "learned":
             self.position_embedding = nnx.Embed(self.context_length + 1, in_features, rngs=rngs)
 

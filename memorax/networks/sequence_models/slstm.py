@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from memorax.networks.lazy import LazyModule
+from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.mlstm import linspace_init
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
@@ -54,7 +55,7 @@ class SLSTM(LazyModule, SequenceModel):
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         zeros = jnp.zeros(self.hidden_dim)
         bias = jnp.concatenate([zeros, zeros, linspace_init(3.0, 6.0)(None, (self.hidden_dim,)), zeros])
-        self.input_proj = nnx.Linear(in_features, 4 * self.hidden_dim, bias_init=lambda *_: bias, rngs=rngs)
+        self.input_proj = Linear(in_features, 4 * self.hidden_dim, bias_init=lambda *_: bias, rngs=rngs)
         shape = (self.num_heads, self.head_dim, 4, self.head_dim)
         self.recurrent = nnx.Param(nnx.initializers.lecun_normal(in_axis=1, out_axis=(2, 3), batch_axis=0)(rngs.params(), shape))
 
