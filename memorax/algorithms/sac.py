@@ -289,7 +289,7 @@ class SAC(Agent):
         kwargs = self._action_kwargs(action)
         return jax.vmap(lambda p, c: call_on_step(self._critic(p), c, inputs, **kwargs))(params, carries)
 
-    def _target_q(self, params, inputs: StepInputs, start, action: jax.Array | None) -> jax.Array:
+    def _critics_on_sequences(self, params, inputs: StepInputs, start, action: jax.Array | None) -> jax.Array:
         """Both critics over whole sequences from ``start``: q ``[NUM_CRITICS, batch, time(, num_actions)]``."""
         kwargs = self._action_kwargs(action)
         return jax.vmap(lambda p, c: unroll(self._critic(p), inputs, c, **kwargs)[1])(params, start)
@@ -350,9 +350,9 @@ class SAC(Agent):
         def value_of(carries, inputs, key):
             _, policy = unroll(actor, inputs, carries[0])
             if self.envs.discrete:
-                return discrete_soft_value(policy.logits, self._target_q(target_critic_params, inputs, carries[1], None), alpha)[0]
+                return discrete_soft_value(policy.logits, self._critics_on_sequences(target_critic_params, inputs, carries[1], None), alpha)[0]
             action, log_prob = policy.sample_and_log_prob(seed=key)
-            return continuous_soft_value(self._target_q(target_critic_params, inputs, carries[1], action), log_prob, alpha)[0]
+            return continuous_soft_value(self._critics_on_sequences(target_critic_params, inputs, carries[1], action), log_prob, alpha)[0]
 
         final = self.envs.final_inputs(self._env_action(batch.action), batch.reward, {"final_observation": batch.final_obs})
         values, final_values = sequence_values(value_of, (actor_start, critic_start), batch.inputs, final, batch.truncated, key)
