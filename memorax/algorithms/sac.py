@@ -350,9 +350,11 @@ class SAC(Agent):
         def value_of(carries, inputs, key):
             _, policy = unroll(actor, inputs, carries[0])
             if self.envs.discrete:
-                return discrete_soft_value(policy.logits, self._critics_on_sequences(target_critic_params, inputs, carries[1], None), alpha)[0]
+                q = self._critics_on_sequences(target_critic_params, inputs, carries[1], None)
+                return discrete_soft_value(policy.logits, q, alpha)[0]
             action, log_prob = policy.sample_and_log_prob(seed=key)
-            return continuous_soft_value(self._critics_on_sequences(target_critic_params, inputs, carries[1], action), log_prob, alpha)[0]
+            q = self._critics_on_sequences(target_critic_params, inputs, carries[1], action)
+            return continuous_soft_value(q, log_prob, alpha)[0]
 
         final = self.envs.final_inputs(self._env_action(batch.action), batch.reward, {"final_observation": batch.final_obs})
         values, final_values = sequence_values(value_of, (actor_start, critic_start), batch.inputs, final, batch.truncated, key)
