@@ -24,8 +24,10 @@ def starting_states(reset: jax.Array, initial: jax.Array, first: jax.Array, stat
 
 def summed_outer_products(a: jax.Array, b: jax.Array) -> jax.Array:
     """``Σ_{t,b} a_{tb}ᵀ b_{tb}`` ``[F, K]`` of ``a [T, B, F]`` and ``b [T, B, K]``, as one 2-D product (XLA's CPU
-    backend runs the 3-D contraction about twice as slowly)."""
-    return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+    backend runs the 3-D contraction about twice as slowly). The rows are flattened batch-major, so that a batch
+    axis split over devices stays split (time-major, the compiler would gather it on every device)."""
+    a, b = (jnp.swapaxes(x, 0, 1).reshape(-1, x.shape[-1]) for x in (a, b))
+    return a.T @ b
 
 
 def _step(weights: tuple[jax.Array, jax.Array, jax.Array], h: jax.Array, x: jax.Array, reset: jax.Array, initial: jax.Array):
