@@ -12,6 +12,7 @@ $(PYTHON):
 $(STAMP): pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e ".[test]"
+	$(PYTHON) -m pip install --quiet --no-deps popgym-arcade==0.0.7  # see pyproject.toml's envs extra
 	touch $(STAMP)
 
 $(DOCS_STAMP): pyproject.toml | $(PYTHON)

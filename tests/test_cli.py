@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import matplotlib.image
 import numpy as np
 import pytest
+from flax import nnx
 from scipy import stats
 from stop_at import StopAt
 
@@ -262,6 +263,37 @@ def test_every_torso_choice_builds_a_working_network(torso):
     network.init(0, observation, done)
     _, values = network(observation, done)
     assert values.shape == (2, 3) and np.isfinite(values).all()
+
+
+def test_previous_action_and_reward_options_feed_them_to_the_network():
+    encoder = EncoderOptions(features=(16,), previous_action=True, previous_reward=True)
+    network = build.network(dataclasses.replace(OPTIONS, encoder=encoder), heads.VNetwork())
+    observation, done = jnp.ones((2, 3, 5)), jnp.zeros((2, 3), bool).at[:, 0].set(True)
+    action, reward = jnp.zeros((2, 3, 4)).at[:, :, 1].set(1.0), jnp.ones((2, 3))
+    network.init(0, observation, done, action, reward)
+    _, values = network(observation, done, None, action, reward)
+    _, other_action = network(observation, done, None, jnp.roll(action, 1, axis=-1), reward)
+    _, other_reward = network(observation, done, None, action, -reward)
+    assert not np.allclose(values, other_action) and not np.allclose(values, other_reward)
+
+
+@pytest.mark.parametrize(
+    ("kind", "shape", "convolutions"), [("auto", (40, 40, 3), 3), ("auto", (7, 7, 3), 0), ("mlp", (40, 40, 3), 0), ("cnn", (36, 48, 1), 3)]
+)
+def test_the_encoder_kind_puts_convolutions_before_the_mlp_for_images(kind, shape, convolutions):
+    options = dataclasses.replace(OPTIONS, encoder=EncoderOptions(kind=kind, features=(16,)))
+    network = build.network(options, heads.VNetwork(), shape)
+    observation, done = jnp.ones((2, 3, *shape)), jnp.zeros((2, 3), bool)
+    network.init(0, observation, done)
+    _, values = network(observation, done)
+    assert values.shape == (2, 3)
+    assert sum(isinstance(module, nnx.Conv) for _, module in nnx.iter_graph(network)) == convolutions
+
+
+def test_a_cnn_encoder_refuses_observations_that_are_not_images():
+    options = dataclasses.replace(OPTIONS, encoder=EncoderOptions(kind="cnn"))
+    with pytest.raises(ValueError, match=r"--encoder.kind cnn needs image observations .* of shape \(7, 7, 3\)"):
+        build.network(options, heads.VNetwork(), (7, 7, 3))
 
 
 def test_curves_are_smoothed_by_an_exponential_moving_average():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -49,14 +49,11 @@ class Environment(environment.Environment):
 
     @partial(jax.jit, static_argnums=0)
     def _auto_reset_step(self, key, state, action, params):
-        step_key, reset_key = jax.random.split(key)
-        obs, state, reward, terminated, info = self.step_env(step_key, state, action, params)
-        truncated = self.is_truncated(state, params)
-        done = terminated | truncated
-        reset_obs, reset_state = self.reset_after(reset_key, state, params)
-        next_state = jax.tree.map(lambda fresh, old: jnp.where(done, fresh, old), reset_state, state)
-        info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs}
-        return jnp.where(done, reset_obs, obs), next_state, jnp.float32(reward), terminated, truncated, info
+        def step_episode(step_key):
+            obs, next_state, reward, terminated, info = self.step_env(step_key, state, action, params)
+            return obs, next_state, reward, terminated, self.is_truncated(next_state, params), info
+
+        return auto_reset(key, step_episode, lambda reset_key, last: self.reset_after(reset_key, last, params))
 
     def reset_after(self, key: jax.Array, state: Any, params: Any):
         """The ``(obs, state)`` that auto-reset starts after the episode ending in ``state``."""
@@ -72,6 +69,33 @@ class Environment(environment.Environment):
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+def auto_reset(
+    key: jax.Array,
+    step_episode: Callable[[jax.Array], tuple],
+    reset_after: Callable[[jax.Array, Any], tuple[jax.Array, Any]],
+):
+    """One transition with gymnax 1.x's auto-reset, for any environment that can step and reset.
+
+    Args:
+      key: split into the step's key and the reset's.
+      step_episode: ``step_key -> (obs, state, reward, terminated, truncated, info)``, one transition
+        that does not reset.
+      reset_after: ``(reset_key, last_state) -> (obs, state)``, the start of the next episode.
+
+    Returns:
+      ``(obs, state, reward, terminated, truncated, info)``: where ``terminated | truncated``, ``obs`` and
+      ``state`` start the next episode; ``info`` gains ``terminated``, ``truncated`` and ``final_observation``.
+    """
+    step_key, reset_key = jax.random.split(key)
+    obs, state, reward, terminated, truncated, info = step_episode(step_key)
+    terminated, truncated = jnp.asarray(terminated, bool), jnp.asarray(truncated, bool)
+    done = terminated | truncated
+    reset_obs, reset_state = reset_after(reset_key, state)
+    next_state = jax.tree.map(lambda fresh, old: jnp.where(done, fresh, old), reset_state, state)
+    info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs}
+    return jnp.where(done, reset_obs, obs), next_state, jnp.float32(reward), terminated, truncated, info
 
 
 def one_hot_space(size: int) -> spaces.Box:

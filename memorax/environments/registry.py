@@ -8,11 +8,12 @@ import gymnax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
+from memorax.environments.adapters import SUITES, make_adapted
 from memorax.environments.popgym import ALIASES, LEVELS, TASKS
 from memorax.environments.tmaze import TMaze
 from memorax.environments.wrappers import Wrapper
 
-NAMESPACES = ("gymnax", "memorax")
+NAMESPACES = ("gymnax", "memorax", *SUITES)
 
 
 class _MemoryChainSpace(Wrapper):
@@ -51,7 +52,9 @@ def make(env_id: str, **kwargs: Any):
     ``memorax::Id`` the built-in memory suite (e.g. ``memorax::RepeatPrevious-Easy``,
     ``memorax::TMaze``); POPGym's names ``PositionOnlyCartPole`` and
     ``NoisyPositionOnlyCartPole`` name ``StatelessCartPole`` and
-    ``NoisyStatelessCartPole``. ``kwargs`` go to the environment's constructor.
+    ``NoisyStatelessCartPole``. The other namespaces (``popgym_arcade``, ``pobax``, ``navix``,
+    ``xminigrid``, ``craftax``, ``brax``) adapt those packages' environments
+    (:mod:`memorax.environments.adapters`). ``kwargs`` go to the environment's constructor.
 
     Returns:
       ``(env, env_params)``.
@@ -61,6 +64,8 @@ def make(env_id: str, **kwargs: Any):
         raise ValueError(
             f"make: {env_id!r} has no known namespace; expected 'namespace::Id' with namespace in {list(NAMESPACES)}."
         )
+    if namespace in SUITES:
+        return make_adapted(namespace, name, **kwargs)
     if namespace == "gymnax":
         if name not in gymnax.registered_envs:
             raise ValueError(f"make: unknown gymnax environment {name!r}; valid ids: {', '.join(gymnax.registered_envs)}.")

@@ -10,7 +10,7 @@ from gymnax.environments import spaces
 
 from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.environments import make
-from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
+from memorax.networks import CNN, MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.blocks import FFN, PreNorm, Residual, Stack
 from memorax.networks.sequence_models import (
     FFM,
@@ -68,6 +68,10 @@ def sequence_model(kind: TorsoKind, options: TorsoOptions) -> nnx.Module:
     return MLP(features=(hidden,))
 
 
+PREVIOUS_FEATURES = 16  # the width the previous action and reward are encoded to
+MIN_CNN_SIDE = 36  # the smallest image the Nature-DQN convolutions (kernels 8, 4, 3; strides 4, 2, 1) take
+
+
 def torso(options: TorsoOptions) -> nnx.Module:
     if not options.stack:
         return SequenceModelWrapper(sequence_model(options.kind, options))
@@ -78,11 +82,28 @@ def torso(options: TorsoOptions) -> nnx.Module:
     return Stack(blocks=blocks)
 
 
-def network(options: TrainOptions, head: nnx.Module) -> Network:
+def encoder(options: TrainOptions, observation_shape: tuple[int, ...]) -> nnx.Module:
+    """The MLP of ``--encoder.features``, after the Nature-DQN convolutions where ``--encoder.kind`` asks for them."""
     layer_norm = options.algorithm == "pqn"  # PQN's stability without a target network rests on it
-    encoder = MLP(features=options.encoder.features, layer_norm=layer_norm)
-    body = torso(options.torso)
-    return Network(FeatureExtractor(observation_extractor=encoder), body, head)
+    mlp = MLP(features=options.encoder.features, layer_norm=layer_norm)
+    is_image = len(observation_shape) == 3 and min(observation_shape[:2]) >= MIN_CNN_SIDE
+    if options.encoder.kind == "mlp" or (options.encoder.kind == "auto" and not is_image):
+        return mlp
+    if not is_image:
+        raise ValueError(
+            f"--encoder.kind cnn needs image observations [height, width, channels] at least {MIN_CNN_SIDE} pixels a "
+            f"side; {options.env} has observations of shape {observation_shape}."
+        )
+    return nnx.Sequential(CNN(features=(32, 64, 64), kernel_sizes=(8, 4, 3), strides=(4, 2, 1)), mlp)
+
+
+def network(options: TrainOptions, head: nnx.Module, observation_shape: tuple[int, ...] = ()) -> Network:
+    inputs = FeatureExtractor(
+        observation_extractor=encoder(options, observation_shape),
+        action_extractor=MLP(features=(PREVIOUS_FEATURES,)) if options.encoder.previous_action else None,
+        reward_extractor=MLP(features=(PREVIOUS_FEATURES,)) if options.encoder.previous_reward else None,
+    )
+    return Network(inputs, torso(options.torso), head)
 
 
 def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
@@ -93,10 +114,11 @@ def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
     discrete = isinstance(space, spaces.Discrete)
     learning_rate = options.optimizer_learning_rate
     mesh = data_mesh(options.devices)
+    shape = env.observation_space(env_params).shape
     if options.algorithm in ("pqn", "dqn"):
         if not discrete:
             raise ValueError(f"--algorithm {options.algorithm} needs discrete actions; {options.env} has {space}.")
-        q_network = network(options, heads.DiscreteQNetwork(space.n))
+        q_network = network(options, heads.DiscreteQNetwork(space.n), shape)
         if options.algorithm == "dqn":
             return DQN(config, env, env_params, q_network, optax.adam(learning_rate), mesh)
         return PQN(config, env, env_params, q_network, optax.radam(learning_rate), mesh)
@@ -104,9 +126,9 @@ def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
     if options.algorithm == "sac":
         policy = heads.Categorical(action_dim) if discrete else heads.SquashedGaussian(action_dim)
         value = heads.DiscreteQNetwork(action_dim) if discrete else heads.ContinuousQNetwork()
-        actor, critic = network(options, policy), network(options, value)
+        actor, critic = network(options, policy, shape), network(options, value, shape)
         return SAC(config, env, env_params, actor, critic, optax.adam(learning_rate), mesh)
     policy = heads.Categorical(action_dim) if discrete else heads.Gaussian(action_dim=action_dim)
-    actor = network(options, policy)
-    critic = network(options, heads.VNetwork())
+    actor = network(options, policy, shape)
+    critic = network(options, heads.VNetwork(), shape)
     return PPO(config, env, env_params, actor, critic, optax.adam(learning_rate), mesh)

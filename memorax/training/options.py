@@ -16,6 +16,7 @@ from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig, SACConfig
 Algorithm = Literal["ppo", "pqn", "dqn", "sac"]
 HEADED_KINDS = ("attention", "linear_attention", "deltanet", "gated_deltanet", "mlstm", "slstm")  # split --torso.hidden into heads
 TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "mamba2", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet", "mlstm", "slstm"]
+EncoderKind = Literal["auto", "mlp", "cnn"]
 LoggerKind = Literal["console", "tensorboard", "wandb"]
 
 
@@ -46,10 +47,17 @@ SACOptions = SACConfig  # SAC has no schedule over the run's length
 
 @dataclasses.dataclass(frozen=True)
 class EncoderOptions:
-    """The observation encoder: an MLP (image observations are flattened)."""
+    """The observation encoder: an MLP, after the Nature-DQN convolutions for images."""
 
+    kind: EncoderKind = "auto"
+    """mlp (observations flattened), cnn (the Nature-DQN convolutions, then the MLP; observations [height, width,
+    channels], at least 36 pixels a side) or auto: cnn for such images, mlp otherwise."""
     features: tuple[int, ...] = (64,)
-    """Widths of its layers."""
+    """Widths of the MLP's layers."""
+    previous_action: bool = False
+    """Also feed the network the previous action (one-hot when discrete; 0 at an episode's first step), through an MLP(16)."""
+    previous_reward: bool = False
+    """Also feed the network the previous reward (0 at an episode's first step), through an MLP(16)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +82,7 @@ class TrainOptions:
     algorithm: Algorithm = "ppo"
     """The algorithm."""
     env: str = "memorax::RepeatPrevious-Easy"
-    """Environment id, "memorax::Id" (the built-in suite) or "gymnax::Id"."""
+    """Environment id: "memorax::Id" (the built-in suite), "gymnax::Id" or an adapted suite's ("navix::Id", "craftax::Id", ...)."""
     encoder: EncoderOptions = EncoderOptions()
     torso: TorsoOptions = TorsoOptions()
     total_steps: int = 400_000

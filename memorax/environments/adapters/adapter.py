@@ -1,0 +1,59 @@
+"""Adapter: the base of environments from other JAX suites behind memorax's interface."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+
+from memorax.environments.environment import auto_reset
+
+
+class Adapter:
+    """An environment of another suite with gymnax 1.x's interface and memorax's auto-reset.
+
+    ``reset(key, params) -> (obs, state)``; ``step(key, state, action, params) -> (obs, state, reward,
+    terminated, truncated, info)``, where ``terminated | truncated`` returns the next episode's ``obs``
+    and ``state`` and ``info["final_observation"]`` holds the last observation of the one that ended.
+    Subclasses set ``default_params`` and implement ``reset_episode(key, params) -> (obs, state)``,
+    ``step_episode(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)``
+    (one transition, never a reset), ``observation_space(params)`` and ``action_space(params)``
+    (gymnax spaces).
+    """
+
+    default_params: Any = None
+
+    def reset_episode(self, key: jax.Array, params: Any):
+        raise NotImplementedError
+
+    def step_episode(self, key: jax.Array, state: Any, action: Any, params: Any):
+        raise NotImplementedError
+
+    def observation_space(self, params: Any = None):
+        raise NotImplementedError
+
+    def action_space(self, params: Any = None):
+        raise NotImplementedError
+
+    def reset(self, key: jax.Array, params: Any = None):
+        return self._reset(key, self.default_params if params is None else params)
+
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
+        return self._step(key, state, action, self.default_params if params is None else params)
+
+    @partial(jax.jit, static_argnums=0)
+    def _reset(self, key, params):
+        return self.reset_episode(key, params)
+
+    @partial(jax.jit, static_argnums=0)
+    def _step(self, key, state, action, params):
+        return auto_reset(
+            key,
+            lambda step_key: self.step_episode(step_key, state, action, params),
+            lambda reset_key, _: self.reset_episode(reset_key, params),
+        )
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
