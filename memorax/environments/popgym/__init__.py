@@ -9,8 +9,11 @@ POPGym 1.0.7 and are checked against it in tests/test_popgym_reference.py.
 
 from memorax.environments.popgym.autoencode import Autoencode
 from memorax.environments.popgym.battleship import Battleship
+from memorax.environments.popgym.concentration import Concentration
 from memorax.environments.popgym.count_recall import CountRecall
 from memorax.environments.popgym.higher_lower import HigherLower
+from memorax.environments.popgym.labyrinth_escape import LabyrinthEscape
+from memorax.environments.popgym.labyrinth_explore import LabyrinthExplore
 from memorax.environments.popgym.minesweeper import MineSweeper
 from memorax.environments.popgym.multiarmed_bandit import MultiarmedBandit
 from memorax.environments.popgym.position_only_pendulum import PositionOnlyPendulum
@@ -52,6 +55,13 @@ LEVELS = {
         "Medium": dict(num_bandits=20, episode_length=400),
         "Hard": dict(num_bandits=30, episode_length=600),
     },
+    "LabyrinthEscape": {"Easy": dict(size=10), "Medium": dict(size=14), "Hard": dict(size=18)},
+    "LabyrinthExplore": {"Easy": dict(size=10), "Medium": dict(size=14), "Hard": dict(size=18)},
+    "Concentration": {
+        "Easy": dict(num_decks=1, deck_type="colors"),
+        "Medium": dict(num_decks=2, deck_type="colors"),
+        "Hard": dict(num_decks=1, deck_type="ranks"),
+    },
 }
 
 # POPGym's names of tasks that are here under other names.
@@ -71,6 +81,9 @@ TASKS = {
     "Battleship": Battleship,
     "HigherLower": HigherLower,
     "MultiarmedBandit": MultiarmedBandit,
+    "Concentration": Concentration,
+    "LabyrinthEscape": LabyrinthEscape,
+    "LabyrinthExplore": LabyrinthExplore,
 }
 
 __all__ = [
@@ -78,9 +91,12 @@ __all__ = [
     "LEVELS",
     "TASKS",
     "Autoencode",
+    "Concentration",
     "Battleship",
     "CountRecall",
     "HigherLower",
+    "LabyrinthEscape",
+    "LabyrinthExplore",
     "MineSweeper",
     "MultiarmedBandit",
     "PositionOnlyPendulum",
