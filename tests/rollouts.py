@@ -10,8 +10,10 @@ from memorax.environments import RecordEpisodeStatistics, TMaze, cards, make, me
 from memorax.environments.popgym import (
     Autoencode,
     Battleship,
+    Concentration,
     CountRecall,
     HigherLower,
+    LabyrinthEscape,
     MineSweeper,
     MultiarmedBandit,
     PositionOnlyPendulum,
@@ -19,6 +21,7 @@ from memorax.environments.popgym import (
     RepeatPrevious,
     StatelessCartPole,
 )
+from memorax.environments.popgym.maze import GOAL, OBSTACLE, Labyrinth, moved
 
 MEMORAX = [f"memorax::{i}" for i in memorax_ids()]
 GYMNAX = ["gymnax::CartPole-v1", "gymnax::MemoryChain-bsuite"]
@@ -55,6 +58,34 @@ def oracle(env):
         return lambda key, s: (balance(s), jnp.array(True))
     if isinstance(env, PositionOnlyPendulum):
         return lambda key, s: (hold_up(s), jnp.array(True))
+    if isinstance(env, Concentration):
+
+        def concentration(key, s):
+            kinds = env.kind(s.decks[0])
+            partner = ~s.matched & (kinds == kinds[s.first]) & (jnp.arange(env.num_cards) != s.first)
+            return jnp.where(s.first < 0, jnp.argmax(~s.matched), jnp.argmax(partner)), s.first >= 0
+
+        return concentration
+    if isinstance(env, Labyrinth):
+
+        def labyrinth(key, s):  # one step along a shortest path to the nearest exit / unexplored square
+            passable = s.grid != OBSTACLE
+            targets = s.grid == GOAL if isinstance(env, LabyrinthEscape) else passable & ~s.explored
+            far = s.grid.size
+
+            def relax(_, distance):
+                padded = jnp.pad(distance, 1, constant_values=far)
+                near = jnp.minimum(
+                    jnp.minimum(padded[:-2, 1:-1], padded[2:, 1:-1]), jnp.minimum(padded[1:-1, :-2], padded[1:-1, 2:])
+                )
+                return jnp.where(passable & ~targets, jnp.minimum(distance, near + 1), distance)
+
+            distance = jax.lax.fori_loop(0, 2 * env.rooms**2 + 1, relax, jnp.where(targets, 0, far))
+            moves = (moved(s.grid, s.position, action) for action in range(4))
+            cost = jnp.stack([jnp.where((p == s.position).all(), far, distance[p[0], p[1]]) for p in moves])
+            return jnp.argmin(cost), jnp.array(True)
+
+        return labyrinth
     if isinstance(env, TMaze):
 
         def tmaze(key, s):
