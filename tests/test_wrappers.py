@@ -1,18 +1,32 @@
-"""Wrappers: what each does to observations, under jit and vmap, final observations included."""
+"""Wrappers: what each does to observations, rewards, actions and episodes, under jit and vmap, final observations included."""
 
+import gymnasium
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import struct
+from gymnax.environments import spaces
 from rollouts import play, random_policy
 
 from memorax.environments import (
+    ClipAction,
+    DelayedObservation,
+    Environment,
     FlickerObservation,
+    FrameStack,
     MaskObservation,
     NoisyObservation,
     NormalizeObservation,
+    NormalizeReward,
     RecordEpisodeStatistics,
+    ScaleReward,
+    TrialParams,
+    Trials,
+    TwoArmedBandit,
     make,
 )
+from memorax.environments.environment import EnvParams, EnvState
 
 NUM_ENVS, STEPS = 32, 300
 
@@ -115,3 +129,295 @@ def test_stacked_noise_wrappers_draw_independent_noise(cartpole):
     twice = run(NoisyObservation(NoisyObservation(env, std=0.3), std=0.3), params)[0] - clean
     assert abs(twice.std() - 0.3 * np.sqrt(2)) < 0.01
     assert abs(np.corrcoef(once.ravel(), (twice - once).ravel())[0, 1]) < 0.02
+
+
+# -- observation histories ------------------------------------------------------------------------
+
+
+def back_in_episode(trajectory, depth):
+    """What each step shows ``depth`` steps back within its episode (the episode's first observation where it is younger).
+
+    Returns ``(after_each_step, at_each_final_observation)``, both ``[T, N, ...]``, from a trajectory of the unwrapped environment.
+    """
+    obs, next_obs, final = trajectory["obs"], trajectory["next_obs"], trajectory["info"]["final_observation"]
+    done = trajectory["terminated"] | trajectory["truncated"]
+    shown, shown_final = np.zeros_like(next_obs), np.zeros_like(next_obs)
+    for env_index in range(done.shape[1]):
+        episode = [obs[0, env_index]]
+        for t in range(done.shape[0]):
+            ended = [*episode, final[t, env_index]]
+            shown_final[t, env_index] = ended[max(len(ended) - 1 - depth, 0)]
+            episode = [next_obs[t, env_index]] if done[t, env_index] else ended
+            shown[t, env_index] = episode[max(len(episode) - 1 - depth, 0)]
+    return shown, shown_final
+
+
+@pytest.fixture(scope="module")
+def cartpole_trajectory(cartpole):
+    env, params = cartpole
+    return play(env, params, random_policy(env, params), jax.random.key(0), NUM_ENVS, STEPS)
+
+
+@pytest.mark.parametrize("delay", [0, 3])
+def test_delayed_observation_shows_the_observation_of_delay_steps_ago(cartpole, cartpole_trajectory, delay):
+    """Within an episode ``o_{t-delay}``, its reset observation before that; never one of the previous episode."""
+    env, params = cartpole
+    delayed = run(DelayedObservation(env, delay=delay), params)
+    shown, shown_final = back_in_episode(cartpole_trajectory, delay)
+    np.testing.assert_array_equal(delayed[0], shown)
+    np.testing.assert_array_equal(delayed[2]["final_observation"], shown_final)
+    np.testing.assert_array_equal(delayed[1], cartpole_trajectory["terminated"] | cartpole_trajectory["truncated"])
+
+
+def test_frame_stack_concatenates_the_last_frames_of_the_episode(cartpole, cartpole_trajectory):
+    env, params = cartpole
+    stacked = FrameStack(env, num_frames=3)
+    obs, _, info = run(stacked, params)
+    frames = [back_in_episode(cartpole_trajectory, depth) for depth in (2, 1, 0)]
+    np.testing.assert_array_equal(obs, np.concatenate([shown for shown, _ in frames], axis=-1))
+    np.testing.assert_array_equal(info["final_observation"], np.concatenate([final for _, final in frames], axis=-1))
+    space = stacked.observation_space(params)
+    assert space.shape == (12,)
+    np.testing.assert_array_equal(space.high, np.tile(np.broadcast_to(env.observation_space(params).high, (4,)), 3))
+
+
+class Frames(Environment):
+    """A 2x2 RGB image filled with the step's index; episodes of 3 steps (a test fixture for image observations)."""
+
+    num_actions = 1
+
+    @property
+    def default_params(self):
+        return EnvParams(max_steps_in_episode=3)
+
+    def observation_space(self, params=None):
+        return spaces.Box(0.0, 255.0, (2, 2, 3), jnp.float32)
+
+    def reset_env(self, key, params):
+        return jnp.zeros((2, 2, 3)), EnvState(time=0)
+
+    def step_env(self, key, state, action, params):
+        state = state.replace(time=state.time + 1)
+        return jnp.full((2, 2, 3), state.time, jnp.float32), state, 0.0, jnp.array(False), {}
+
+
+def test_frame_stack_stacks_images_as_channels():
+    env = FrameStack(Frames(), num_frames=2)
+    params = env.default_params
+    assert env.observation_space(params).shape == (2, 2, 6)
+    obs, state = env.reset(jax.random.key(0), params)
+    shown, finals = [obs], []
+    for _ in range(4):
+        obs, state, _, _, _, info = env.step(jax.random.key(0), state, 0, params)
+        shown.append(obs)
+        finals.append(info["final_observation"])
+    # Channels 0-2 hold the older frame, 3-5 the newer; steps 0, 1, 2, then the reset's 0 and 1.
+    assert [(float(o[0, 0, 0]), float(o[0, 0, 3])) for o in shown] == [(0, 0), (0, 1), (1, 2), (0, 0), (0, 1)]
+    assert (float(finals[2][0, 0, 0]), float(finals[2][0, 0, 3])) == (2, 3)
+    assert np.all(shown[2][..., :3] == 1) and np.all(shown[2][..., 3:] == 2)
+
+
+class DiscreteObservations:
+    """Observations from ``Discrete(3)`` (a test fixture)."""
+
+    default_params = EnvParams()
+
+    def observation_space(self, params=None):
+        return spaces.Discrete(3)
+
+
+def test_history_wrappers_reject_bad_arguments(cartpole):
+    env, _ = cartpole
+    with pytest.raises(ValueError, match=r"DelayedObservation: delay is -1; expected an integer number of steps >= 0"):
+        DelayedObservation(env, delay=-1)
+    with pytest.raises(ValueError, match=r"FrameStack: num_frames is 0; expected an integer >= 1"):
+        FrameStack(env, num_frames=0)
+    with pytest.raises(ValueError, match=r"FrameStack: the observation space is .*Discrete.*; expected a Box with at least one axis"):
+        FrameStack(DiscreteObservations(), num_frames=2)
+
+
+
+# -- rewards ----------------------------------------------------------------------------------------
+
+
+def test_scale_reward_multiplies_rewards(cartpole, cartpole_trajectory):
+    env, params = cartpole
+    wrapped = ScaleReward(env, scale=0.1)
+    scaled = play(wrapped, params, random_policy(wrapped, params), jax.random.key(0), NUM_ENVS, STEPS)
+    np.testing.assert_array_equal(scaled["reward"], np.float32(0.1) * cartpole_trajectory["reward"])
+    np.testing.assert_array_equal(scaled["next_obs"], cartpole_trajectory["next_obs"])
+    with pytest.raises(ValueError, match=r"ScaleReward: scale is -1; expected a positive number"):
+        ScaleReward(env, scale=-1)
+
+
+class ReplayedRewards(gymnasium.Env):
+    """A gymnasium environment that pays the given rewards and terminates where told (to drive gymnasium's wrapper)."""
+
+    observation_space = gymnasium.spaces.Box(0.0, 0.0, (1,))
+    action_space = gymnasium.spaces.Discrete(1)
+
+    def __init__(self, rewards, terminated):
+        self.rewards, self.terminated, self.t = rewards, terminated, 0
+
+    def reset(self, seed=None, options=None):
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(1, np.float32), float(self.rewards[self.t - 1]), bool(self.terminated[self.t - 1]), False, {}
+
+
+def gymnasium_normalized(rewards, terminated, gamma):
+    env = gymnasium.wrappers.NormalizeReward(ReplayedRewards(rewards, terminated), gamma=gamma)
+    env.reset()
+    return np.array([env.step(0)[1] for _ in rewards])
+
+
+def test_normalize_reward_matches_gymnasium_fed_with_the_previous_episode_ends():
+    """Per environment, with terminations and truncations: gymnasium's NormalizeReward told that an episode ended
+    one step later (its return restarts at a terminating step, ours after it) scales every reward as ours does."""
+    env, params = make("gymnax::CartPole-v1")
+    params = params.replace(max_steps_in_episode=20)
+    wrapped = NormalizeReward(env, gamma=0.9)
+    normalized = play(wrapped, params, random_policy(wrapped, params), jax.random.key(0), 4, 200)
+    terminated, truncated = normalized["terminated"], normalized["truncated"]
+    assert terminated.any() and (truncated & ~terminated).any()
+    done = terminated | truncated
+    previous_done = np.concatenate([np.zeros_like(done[:1]), done[:-1]])
+    rewards = np.ones(200)  # CartPole pays 1 per step; the running return still varies with the episode ends
+    for env_index in range(4):
+        expected = gymnasium_normalized(rewards, previous_done[:, env_index], gamma=0.9)
+        np.testing.assert_allclose(normalized["reward"][:, env_index], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"NormalizeReward: gamma is 1.5; expected a discount in \[0, 1\]"):
+        NormalizeReward(env, gamma=1.5)
+
+
+# -- actions ----------------------------------------------------------------------------------------
+
+
+class EchoAction:
+    """Shows the action it received; ``Box(-1, 1, (2,))`` actions (a test fixture)."""
+
+    default_params = EnvParams(max_steps_in_episode=10)
+
+    def action_space(self, params=None):
+        return spaces.Box(jnp.array([-1.0, 0.0]), jnp.array([1.0, 0.5]), (2,), jnp.float32)
+
+    def reset(self, key, params=None):
+        return jnp.zeros(2), ()
+
+    def step(self, key, state, action, params=None):
+        return action, state, 0.0, jnp.array(False), jnp.array(False), {}
+
+
+def test_clip_action_passes_actions_clipped_into_the_bounds():
+    env = ClipAction(EchoAction())
+    actions = jnp.array([[3.0, -2.0], [-0.5, 0.2], [-7.0, 0.9]])
+    _, state = env.reset(jax.random.key(0))
+    received = jax.jit(jax.vmap(lambda a: env.step(jax.random.key(0), state, a)[0]))(actions)
+    np.testing.assert_array_equal(received, np.array([[1.0, 0.0], [-0.5, 0.2], [-1.0, 0.5]], np.float32))
+    assert env.action_space().shape == (2,)
+    np.testing.assert_array_equal(env.action_space().high, [1.0, 0.5])
+    with pytest.raises(ValueError, match=r"ClipAction: the action space is .*Discrete.*; expected a Box"):
+        ClipAction(make("gymnax::CartPole-v1")[0])
+
+
+# -- trials -----------------------------------------------------------------------------------------
+
+
+@struct.dataclass
+class ShownTaskParams(EnvParams):
+    task: float = 0.0
+    max_steps_in_episode: int = 3
+
+
+class ShownTask(Environment):
+    """Shows ``[task, time]``; action 1 terminates the episode, the limit of 3 steps truncates it (a test fixture)."""
+
+    num_actions = 2
+
+    @property
+    def default_params(self):
+        return ShownTaskParams()
+
+    def observation_space(self, params=None):
+        return spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)
+
+    def reset_env(self, key, params):
+        return jnp.array([params.task, 0.0]), EnvState(time=0)
+
+    def step_env(self, key, state, action, params):
+        state = state.replace(time=state.time + 1)
+        return jnp.array([params.task, state.time], jnp.float32), state, 0.0, action == 1, {}
+
+
+def draw_task(key, params):
+    return params.replace(task=jax.random.uniform(key))
+
+
+EPISODES_PER_TRIAL = 3
+
+
+@pytest.fixture(scope="module")
+def trial_trajectory():
+    env = Trials(ShownTask(), EPISODES_PER_TRIAL, draw_task)
+    params = env.default_params
+    return play(env, params, random_policy(env, params), jax.random.key(0), NUM_ENVS, 60)
+
+
+def test_trials_keep_the_task_for_episodes_per_trial_episodes(trial_trajectory):
+    trajectory = trial_trajectory
+    obs, next_obs, action, info = trajectory["obs"], trajectory["next_obs"], trajectory["action"], trajectory["info"]
+    time_after = obs[..., 1] + 1
+    episode_end = (action == 1) | (time_after >= 3)
+    np.testing.assert_array_equal(info["episode_end"], episode_end)
+    # The episode's index in its trial counts the wrapped episode ends and restarts with each trial.
+    index = np.zeros(NUM_ENVS, int)
+    for t in range(len(action)):
+        np.testing.assert_array_equal(info["episode_in_trial"][t], index)
+        index = np.where(episode_end[t], (index + 1) % EPISODES_PER_TRIAL, index)
+    trial_end = episode_end & (info["episode_in_trial"] == EPISODES_PER_TRIAL - 1)
+    assert (episode_end & ~trial_end).any() and trial_end.any()
+    # The agent's flags are the trial's: set only where a trial ends, with its last episode's way of ending.
+    np.testing.assert_array_equal(trajectory["terminated"], trial_end & (action == 1))
+    np.testing.assert_array_equal(trajectory["truncated"], trial_end & (time_after >= 3))
+    np.testing.assert_array_equal(info["terminated"], trajectory["terminated"])
+    # The task survives the episodes' auto-resets and changes between trials.
+    task, next_task = obs[..., 0], next_obs[..., 0]
+    np.testing.assert_array_equal(next_task[~trial_end], task[~trial_end])
+    assert np.all(next_task[trial_end] != task[trial_end])
+    np.testing.assert_array_equal(next_obs[..., 1], np.where(episode_end, 0, time_after))
+    # The final observation is the trial's last one where it ends, the returned observation elsewhere.
+    final = info["final_observation"]
+    np.testing.assert_array_equal(final[trial_end], np.stack([task, time_after], -1)[trial_end])
+    np.testing.assert_array_equal(final[~trial_end], next_obs[~trial_end])
+
+
+def test_trial_params_bound_a_trial_and_are_required():
+    env = Trials(ShownTask(), EPISODES_PER_TRIAL, draw_task)
+    assert env.default_params == TrialParams(ShownTaskParams(), 9)
+    assert env.trial_params(ShownTaskParams(max_steps_in_episode=5)).max_steps_in_episode == 15
+    assert env.observation_space(env.default_params).shape == (2,) and env.num_actions == 2
+    with pytest.raises(ValueError, match=r"Trials: params is a ShownTaskParams; expected TrialParams"):
+        env.reset(jax.random.key(0), ShownTaskParams())
+    with pytest.raises(ValueError, match=r"Trials: ShownTask has no sample_task method and sample_task is None"):
+        Trials(ShownTask(), EPISODES_PER_TRIAL)
+    with pytest.raises(ValueError, match=r"Trials: episodes_per_trial is 0; expected an integer >= 1"):
+        Trials(TwoArmedBandit(), 0)
+
+
+def test_wrappers_outside_trials_see_trials_as_episodes():
+    """A frame stack outside Trials stacks across the episodes of a trial and restarts between trials; episode
+    statistics are those of trials."""
+    env = RecordEpisodeStatistics(FrameStack(Trials(ShownTask(), EPISODES_PER_TRIAL, draw_task), num_frames=2))
+    params = env.default_params
+    trajectory = play(env, params, random_policy(env, params), jax.random.key(0), NUM_ENVS, 30)
+    obs, next_obs, info = trajectory["obs"], trajectory["next_obs"], trajectory["info"]
+    trial_end = trajectory["terminated"] | trajectory["truncated"]
+    assert (info["episode_end"] & ~trial_end).any() and trial_end.any()
+    np.testing.assert_array_equal(next_obs[..., :2][~trial_end], obs[..., 2:][~trial_end])
+    np.testing.assert_array_equal(next_obs[..., :2][trial_end], next_obs[..., 2:][trial_end])
+    episode = info["episode"]
+    np.testing.assert_array_equal(episode["done"], trial_end)
+    # A trial of 3 episodes lasts from 3 steps (each ended at once) to 9 (each reached the limit of 3).
+    assert np.all((episode["length"][trial_end] >= 3) & (episode["length"][trial_end] <= 9))
