@@ -101,7 +101,7 @@ class VectorEnv:
         change the state's types after the first step and compile ``train`` twice.
         """
         obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(key, num_envs), self.params)
-        env_state = jax.tree.map(lambda leaf: leaf.astype(leaf.dtype), env_state)
+        env_state = jax.tree.map(strongly_typed, env_state)
         inputs = StepInputs(obs, jnp.ones(num_envs, bool), jnp.zeros((num_envs, self.action_features)), jnp.zeros(num_envs))
         return env_state, inputs
 
@@ -129,3 +129,10 @@ class VectorEnv:
         """
         final_obs = info["final_observation"]
         return StepInputs(final_obs, jnp.zeros(reward.shape, bool), self.encode_action(action), reward)
+
+
+def strongly_typed(leaf: jax.Array) -> jax.Array:
+    """``leaf`` with its dtype made strong; typed PRNG keys (navix's, xminigrid's states) are never weak."""
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return leaf
+    return leaf.astype(leaf.dtype)

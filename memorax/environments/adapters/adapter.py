@@ -6,6 +6,8 @@ from functools import partial
 from typing import Any
 
 import jax
+import numpy as np
+from gymnax.environments import spaces
 
 from memorax.environments.environment import auto_reset
 
@@ -19,7 +21,7 @@ class Adapter:
     Subclasses set ``default_params`` and implement ``reset_episode(key, params) -> (obs, state)``,
     ``step_episode(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)``
     (one transition, never a reset), ``observation_space(params)`` and ``action_space(params)``
-    (gymnax spaces).
+    (gymnax spaces). ``step`` called eagerly with an action outside a ``Discrete`` space raises a ValueError.
     """
 
     default_params: Any = None
@@ -40,7 +42,24 @@ class Adapter:
         return self._reset(key, self.default_params if params is None else params)
 
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
-        return self._step(key, state, action, self.default_params if params is None else params)
+        params = self.default_params if params is None else params
+        if not isinstance(action, jax.core.Tracer):
+            self.check_action(np.asarray(action), params)
+        return self._step(key, state, action, params)
+
+    def check_action(self, values: np.ndarray, params: Any) -> None:
+        """Raises a ValueError naming the space if ``values`` is not one integer of a ``Discrete`` action space.
+
+        Under ``jit`` no check is possible; the suites clip an index out of range into their actions.
+        """
+        space = self.action_space(params)
+        if not isinstance(space, spaces.Discrete):
+            return
+        if values.shape != () or values.dtype.kind not in "iu" or not 0 <= values < space.n:
+            raise ValueError(
+                f"{self.name}: action {values.tolist()} is outside the action space Discrete({space.n}); "
+                f"expected one integer in [0, {space.n - 1}]."
+            )
 
     @partial(jax.jit, static_argnums=0)
     def _reset(self, key, params):
