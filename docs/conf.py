@@ -30,7 +30,7 @@ nitpick_ignore_regex = [
     # ...except to other packages' types (no intersphinx: the docs build offline)...
     (r"py:.*", r"(jax|jaxlib|flax|nnx|optax|numpy|collections|typing|distrax|gymnax)(\..*)?"),
     # ...and to internal types that appear in public signatures but are not part of the API.
-    (r"py:class", r"(memorax\.\S*\.)?(StepInputs|DataParallel|CardGameState|MineSweeperState|ConcentrationState|LabyrinthState|LabyrinthExploreState)"),
+    (r"py:class", r"(memorax\.\S*\.)?(StepInputs|DataParallel|CardGameState|MineSweeperState|ConcentrationState|Labyrinth|LabyrinthState|LabyrinthExploreState)"),
 ]
 autodoc_inherit_docstrings = False  # else every undocumented __call__ shows object's "Call self as a function."
 autodoc_typehints = "signature"
