@@ -146,7 +146,7 @@ def test_tmaze_cue_only_at_the_first_step():
 
 
 def test_unknown_namespace_and_ids_list_the_valid_choices():
-    with pytest.raises(ValueError, match=r"namespace in \['gymnax', 'memorax'\]"):
+    with pytest.raises(ValueError, match=r"namespace in \['gymnax', 'memorax', 'popgym_arcade', 'pobax', 'navix', 'xminigrid', 'craftax', 'brax'\]"):
         make("RepeatPrevious-Easy")
     with pytest.raises(ValueError, match=r"RepeatPrevious has no difficulty 'Impossible'; valid ids: RepeatPrevious-Easy"):
         make("memorax::RepeatPrevious-Impossible")
@@ -154,6 +154,8 @@ def test_unknown_namespace_and_ids_list_the_valid_choices():
         make("memorax::Pong")
     with pytest.raises(ValueError, match=r"unknown gymnax environment 'Nope'.*CartPole-v1"):
         make("gymnax::Nope")
+    with pytest.raises(ValueError, match=r"unknown navix environment 'Nope'; valid ids: .*Navix-Empty-5x5-v0"):
+        make("navix::Nope")
 
 
 def test_action_outside_the_space_is_refused_eagerly_and_clipped_under_jit():
