@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from popgym_arcade.environments.cartpole import CartPole
 from popgym_arcade.registration import REGISTERED_ENVIRONMENTS
+from tiny_run import TINY
 
 from memorax.cli import main
 from memorax.environments import make
@@ -170,13 +171,7 @@ def test_pobax_masked_cartpole_is_gymnax_cartpole_without_velocities():
 
 
 def test_pobax_trains_from_the_command_line(tmp_path):
-    main(
-        [
-            "train", "--env", "pobax::tmaze_5", "--total-steps", "192", "--log-every", "64", "--eval-episodes", "4",
-            "--encoder.features", "16", "--torso.hidden", "16", "--ppo.num-envs", "4", "--ppo.num-steps", "16",
-            "--ppo.num-minibatches", "2", "--run-dir", str(tmp_path / "run"), "--logger",
-        ]
-    )  # fmt: skip
+    main(["train", "--env", "pobax::tmaze_5", *TINY, "--run-dir", str(tmp_path / "run"), "--logger"])
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     # A T-Maze episode pays once, at the junction (4 for the cued arm, -0.1 for the other), 7 steps away at least.
     assert -0.1 <= evaluation["mean_return"] <= 4 and evaluation["mean_length"] >= 7

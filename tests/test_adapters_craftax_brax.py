@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from craftax.craftax_env import make_craftax_env_from_name
+from tiny_run import TINY
 
 from memorax.cli import main
 from memorax.environments import make
@@ -229,12 +230,7 @@ def test_brax_spaces_checks_and_ids():
 def test_brax_trains_from_the_command_line(tmp_path):
     """PPO with its Gaussian head on brax's continuous actions, through ``memorax train``."""
     run = Run(tmp_path / "run")
-    tiny = [
-        "--total-steps", "192", "--log-every", "64", "--eval-episodes", "4",
-        "--encoder.features", "16", "--torso.hidden", "16",
-        "--ppo.num-envs", "4", "--ppo.num-steps", "16", "--ppo.num-minibatches", "2",
-    ]  # fmt: skip
-    main(["train", "--env", "brax::inverted_pendulum-V", *tiny, "--run-dir", str(run.directory), "--logger"])
+    main(["train", "--env", "brax::inverted_pendulum-V", *TINY, "--run-dir", str(run.directory), "--logger"])
     records = run.records()
     assert [r["interval"] for r in records] == [0, 1, 2] and records[-1]["env_steps"] == 192
     assert all(np.isfinite(r["loss"]) for r in records)

@@ -12,6 +12,7 @@ import navix
 import numpy as np
 import pytest
 import xminigrid
+from tiny_run import TINY
 from xminigrid.core.constants import TILES_REGISTRY, Colors, Tiles
 from xminigrid.core.goals import AgentNearGoal
 from xminigrid.core.rules import EmptyRule
@@ -148,12 +149,7 @@ def test_ids_spaces_and_errors():
 def test_navix_trains_from_the_command_line(tmp_path):
     """PPO on navix's symbolic grid (flattened into the MLP), through ``memorax train``."""
     run = Run(tmp_path / "run")
-    tiny = [
-        "--total-steps", "192", "--log-every", "64", "--eval-episodes", "4",
-        "--encoder.features", "16", "--torso.hidden", "16",
-        "--ppo.num-envs", "4", "--ppo.num-steps", "16", "--ppo.num-minibatches", "2",
-    ]  # fmt: skip
-    main(["train", "--env", "navix::Navix-Empty-5x5-v0", *tiny, "--run-dir", str(run.directory), "--logger"])
+    main(["train", "--env", "navix::Navix-Empty-5x5-v0", *TINY, "--run-dir", str(run.directory), "--logger"])
     records = run.records()
     assert [r["interval"] for r in records] == [0, 1, 2] and records[-1]["env_steps"] == 192
     assert all(np.isfinite(r["loss"]) for r in records) and run.evaluation.exists()

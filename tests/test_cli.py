@@ -17,6 +17,7 @@ import pytest
 from flax import nnx
 from scipy import stats
 from stop_at import StopAt
+from tiny_run import TINY
 
 from memorax import launch
 from memorax.cli import main
@@ -27,11 +28,6 @@ from memorax.training.plots import smooth
 from memorax.training.seeds import Seeds
 from memorax.training.statistics import mean_interval
 
-TINY = [
-    "--total-steps", "192", "--log-every", "64", "--eval-episodes", "4",
-    "--encoder.features", "16", "--torso.hidden", "16",
-    "--ppo.num-envs", "4", "--ppo.num-steps", "16", "--ppo.num-minibatches", "2",
-]  # fmt: skip
 OPTIONS = TrainOptions(
     total_steps=192,
     log_every=64,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any
 
@@ -76,3 +77,12 @@ class Adapter:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+def replace_fields(suite: str, env_id: str, params: Any, overrides: dict[str, Any]) -> Any:
+    """The suite's dataclass ``params`` with ``overrides`` replacing its fields; a ValueError names any unknown field."""
+    fields = [field.name for field in dataclasses.fields(params)]
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(f"make: {suite} {env_id} has no parameters {unknown}; its parameters are {fields}.")
+    return params.replace(**overrides)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
@@ -12,7 +11,7 @@ from craftax.craftax_env import make_craftax_env_from_name
 from flax import struct
 from gymnax.environments import spaces
 
-from memorax.environments.adapters.adapter import Adapter
+from memorax.environments.adapters.adapter import Adapter, replace_fields
 
 IDS = ("Craftax-Symbolic-v1", "Craftax-Pixels-v1", "Craftax-Classic-Symbolic-v1", "Craftax-Classic-Pixels-v1")
 NO_TIME_LIMIT = np.iinfo(np.int32).max
@@ -89,10 +88,5 @@ def make(env_id: str, **kwargs: Any) -> tuple[Craftax, CraftaxParams]:
     time limit) or ``day_length``.
     """
     env = make_craftax_env_from_name(env_id, auto_reset=False)
-    env_params = env.default_params
-    fields = [field.name for field in dataclasses.fields(env_params)]
-    unknown = sorted(set(kwargs) - set(fields))
-    if unknown:
-        raise ValueError(f"make: craftax {env_id} has no parameters {unknown}; expected fields of its EnvParams: {fields}.")
-    adapted = Craftax(env_id, env, env_params.replace(**kwargs))
+    adapted = Craftax(env_id, env, replace_fields("craftax", env_id, env.default_params, kwargs))
     return adapted, adapted.default_params

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
@@ -14,7 +13,7 @@ from xminigrid.core.constants import NUM_COLORS, NUM_TILES
 from xminigrid.environment import Environment, EnvParams
 from xminigrid.types import TimeStep
 
-from memorax.environments.adapters.adapter import Adapter
+from memorax.environments.adapters.adapter import Adapter, replace_fields
 
 
 @struct.dataclass
@@ -89,9 +88,5 @@ def make(env_id: str, **kwargs: Any) -> tuple[XMiniGrid, XMiniGridParams]:
     XLand-MiniGrid ``ruleset``, e.g. ``benchmark.get_ruleset(i)``).
     """
     env, env_params = xminigrid.make(env_id)
-    names = [field.name for field in dataclasses.fields(env_params)]
-    unknown = sorted(set(kwargs) - set(names))
-    if unknown:
-        raise ValueError(f"make: xminigrid {env_id} has no parameters {unknown}; its parameters are {names}.")
-    adapted = XMiniGrid(env_id, env, env_params.replace(**kwargs))
+    adapted = XMiniGrid(env_id, env, replace_fields("xminigrid", env_id, env_params, kwargs))
     return adapted, adapted.default_params
