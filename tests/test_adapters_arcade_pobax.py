@@ -170,6 +170,15 @@ def test_pobax_masked_cartpole_is_gymnax_cartpole_without_velocities():
     assert ours[3].any()
 
 
+def test_arcade_trains_from_the_command_line_on_pixels(tmp_path):
+    """PPO with the convolutional encoder (chosen for 128 x 128 images), through ``memorax train``."""
+    main(["train", "--env", "popgym_arcade::CountRecallEasy-Partial", *TINY, "--run-dir", str(tmp_path / "run"), "--logger"])
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    # CountRecallEasy ends once its 26 cards are played (one per confirming step), or after 126 steps;
+    # each correct count pays 1/26.
+    assert 26 <= evaluation["mean_length"] <= 126 and 0 <= evaluation["mean_return"] <= 1
+
+
 def test_pobax_trains_from_the_command_line(tmp_path):
     main(["train", "--env", "pobax::tmaze_5", *TINY, "--run-dir", str(tmp_path / "run"), "--logger"])
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())

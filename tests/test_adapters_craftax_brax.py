@@ -7,6 +7,8 @@ identical computations, so it compiles little longer than ours alone. Compile ti
 Craftax-Classic is the one tested), brax's inverted_pendulum ~9 s.
 """
 
+import json
+
 import brax.envs
 import jax
 import jax.numpy as jnp
@@ -225,6 +227,16 @@ def test_brax_spaces_checks_and_ids():
         make("brax::hopper-P", exclude_current_positions_from_observation=False)
     with pytest.raises(ValueError, match="episode_length 0"):
         make("brax::hopper", episode_length=0)
+
+
+def test_craftax_trains_from_the_command_line_with_a_shorter_time_limit(tmp_path):
+    """PPO on Craftax-Classic's symbolic observations, its time limit cut by ``--env-kwargs`` to keep evaluation short."""
+    run = Run(tmp_path / "run")
+    env_id, limit = "craftax::Craftax-Classic-Symbolic-v1", "max_timesteps=100"
+    main(["train", "--env", env_id, "--env-kwargs", limit, *TINY, "--run-dir", str(run.directory), "--logger"])
+    records = run.records()
+    assert [r["interval"] for r in records] == [0, 1, 2] and all(np.isfinite(r["loss"]) for r in records)
+    assert 1 <= json.loads(run.evaluation.read_text())["mean_length"] <= 100
 
 
 def test_brax_trains_from_the_command_line(tmp_path):

@@ -6,6 +6,8 @@ reset, through terminations, truncations and the resets after them. The two shar
 so XLA compiles about one environment's worth.
 """
 
+import json
+
 import jax
 import jax.numpy as jnp
 import navix
@@ -146,10 +148,14 @@ def test_ids_spaces_and_errors():
         make("xminigrid::MiniGrid-Empty-7x7")
 
 
-def test_navix_trains_from_the_command_line(tmp_path):
-    """PPO on navix's symbolic grid (flattened into the MLP), through ``memorax train``."""
+@pytest.mark.parametrize("env_id", ["navix::Navix-Empty-5x5-v0", "xminigrid::MiniGrid-Empty-5x5"])
+def test_trains_from_the_command_line(env_id, tmp_path):
+    """PPO on each suite's symbolic grid (flattened into the MLP), through ``memorax train``."""
     run = Run(tmp_path / "run")
-    main(["train", "--env", "navix::Navix-Empty-5x5-v0", *TINY, "--run-dir", str(run.directory), "--logger"])
+    main(["train", "--env", env_id, *TINY, "--run-dir", str(run.directory), "--logger"])
     records = run.records()
     assert [r["interval"] for r in records] == [0, 1, 2] and records[-1]["env_steps"] == 192
-    assert all(np.isfinite(r["loss"]) for r in records) and run.evaluation.exists()
+    assert all(np.isfinite(r["loss"]) for r in records)
+    evaluation = json.loads(run.evaluation.read_text())
+    # Reaching the goal pays at most 1, once; evaluation waits for every episode to end.
+    assert 0 <= evaluation["mean_return"] <= 1 and 1 <= evaluation["mean_length"] <= 100

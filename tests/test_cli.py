@@ -211,6 +211,8 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
         (["train", "--devices", "3"], r"devices is 3; expected 1 to 1, the cpu devices JAX sees"),
         (["train", "--distributed"], r"--distributed: start the run with the memorax command \(or python -m memorax\)"),
         (["train", "--algorithm", "pqn", "--env", "gymnax::Pendulum-v1"], r"--algorithm pqn needs discrete actions"),
+        (["train", "--env-kwargs", "length"], r"--env-kwargs has 'length'; expected NAME=VALUE"),
+        (["train", "--env-kwargs", "nope=1"], r"make: memorax::RepeatPrevious-Easy rejected the arguments \['nope'\]: .*unexpected keyword"),
         (["evaluate", "/nonexistent/run"], r"/nonexistent/run is not a memorax run: it has no config.json"),
     ],
 )
@@ -222,6 +224,11 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
     assert len(error.splitlines()) == 1 and error.startswith("memorax: error:"), error
     assert re.search(message, error), error
     assert not (tmp_path / "run").exists()
+
+
+def test_env_kwargs_are_python_literals_or_else_strings():
+    options = TrainOptions(env_kwargs=("length=12", "scale=0.5", "partial=True", "mode=hard", "sizes=(3, 4)"))
+    assert options.env_arguments == dict(length=12, scale=0.5, partial=True, mode="hard", sizes=(3, 4))
 
 
 def test_bad_input_in_a_real_process_has_no_traceback():

@@ -66,10 +66,13 @@ def make(env_id: str, **kwargs: Any):
         )
     if namespace in SUITES:
         return make_adapted(namespace, name, **kwargs)
-    if namespace == "gymnax":
-        if name not in gymnax.registered_envs:
-            raise ValueError(f"make: unknown gymnax environment {name!r}; valid ids: {', '.join(gymnax.registered_envs)}.")
-        env, params = gymnax.make(name, **kwargs)
-        return _GYMNAX_FIXES.get(name, lambda env: env)(env), params
-    env = _make_memorax(name, **kwargs)
+    if namespace == "gymnax" and name not in gymnax.registered_envs:
+        raise ValueError(f"make: unknown gymnax environment {name!r}; valid ids: {', '.join(gymnax.registered_envs)}.")
+    try:
+        if namespace == "gymnax":
+            env, params = gymnax.make(name, **kwargs)
+            return _GYMNAX_FIXES.get(name, lambda env: env)(env), params
+        env = _make_memorax(name, **kwargs)
+    except TypeError as error:
+        raise ValueError(f"make: {env_id} rejected the arguments {sorted(kwargs)}: {error}.") from error
     return env, env.default_params

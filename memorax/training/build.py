@@ -108,7 +108,7 @@ def network(options: TrainOptions, head: nnx.Module, observation_shape: tuple[in
 
 def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
     """The agent the options describe; the environment id is checked by ``make``."""
-    env, env_params = make(options.env)
+    env, env_params = make(options.env, **options.env_arguments)
     config = options.algorithm_config
     space = env.action_space(env_params)
     discrete = isinstance(space, spaces.Discrete)

@@ -96,7 +96,7 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     ``key(seed)``). For the built-in tasks that say what must be remembered
     (:func:`~memorax.diagnostics.hidden_state_labels`) it probes that too, next to the best constant guess."""
     options, agent, state, progress = load(directory)
-    env, env_params = make(options.env)
+    env, env_params = make(options.env, **options.env_arguments)
     rollout_key, probe_key = jax.random.split(jax.random.key(seed))
     seeds = list(range(options.seed, options.seed + options.seeds))
     params = {

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import itertools
 import json
 import typing
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tyro
 
@@ -83,6 +84,9 @@ class TrainOptions:
     """The algorithm."""
     env: str = "memorax::RepeatPrevious-Easy"
     """Environment id: "memorax::Id" (the built-in suite), "gymnax::Id" or an adapted suite's ("navix::Id", "craftax::Id", ...)."""
+    env_kwargs: tuple[str, ...] = ()
+    """The environment's parameters as NAME=VALUE (VALUE a Python literal, else a string), passed to ``make``:
+    e.g. max_timesteps=500 shortens craftax's time limit."""
     encoder: EncoderOptions = EncoderOptions()
     torso: TorsoOptions = TorsoOptions()
     total_steps: int = 400_000
@@ -120,6 +124,7 @@ class TrainOptions:
         for name in ("total_steps", "seeds", "learning_rate", "log_every", "eval_episodes", "devices"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
+        self.env_arguments  # parsing checks each NAME=VALUE
         kinds = (self.torso.kind, *self.torso.stack)
         if self.torso.hidden % self.torso.num_heads and any(kind in HEADED_KINDS for kind in kinds):
             raise ValueError(
@@ -138,6 +143,20 @@ class TrainOptions:
         if hasattr(config, "total_timesteps"):
             config = dataclasses.replace(config, total_timesteps=self.total_steps)
         return config
+
+    @property
+    def env_arguments(self) -> dict[str, Any]:
+        """``env_kwargs`` as ``make``'s keyword arguments."""
+        arguments = {}
+        for pair in self.env_kwargs:
+            name, separator, text = pair.partition("=")
+            if not separator or not name.isidentifier():
+                raise ValueError(f"--env-kwargs has {pair!r}; expected NAME=VALUE, e.g. max_timesteps=500.")
+            try:
+                arguments[name] = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                arguments[name] = text
+        return arguments
 
     @property
     def optimizer_learning_rate(self) -> float:

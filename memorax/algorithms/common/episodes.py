@@ -32,25 +32,32 @@ def play_episodes(
     """Plays one episode in each of ``num_episodes`` environments; traceable.
 
     ``choose_action(output, key)`` maps the network's output on one step
-    (time axis kept) to actions ``[num_episodes]``. Returns whether each
-    episode ended within ``max_steps_in_episode``, and its return and length.
+    (time axis kept) to actions ``[num_episodes]``. Steps until every episode
+    has ended or ``max_steps_in_episode`` steps have passed, so long time
+    limits cost only the steps played. Returns whether each episode ended
+    within ``max_steps_in_episode``, and its return and length.
     """
     reset_key, run_key = jax.random.split(key)
+    step_keys = jax.random.split(run_key, vector_env.max_steps_in_episode)
     env_state, inputs = vector_env.reset(reset_key, num_episodes)
     zeros = jnp.zeros(num_episodes)
-    start = (inputs, env_state, network.initialize_carry(num_episodes), jnp.zeros(num_episodes, bool), zeros, zeros)
+    start = (0, inputs, env_state, network.initialize_carry(num_episodes), jnp.zeros(num_episodes, bool), zeros, zeros)
 
-    def step(carry, key):
-        inputs, env_state, network_carry, finished, returns, lengths = carry
-        act_key, env_key = jax.random.split(key)
+    def playing(carry):
+        t, *_, finished, _, _ = carry
+        return (t < len(step_keys)) & ~finished.all()
+
+    def step(carry):
+        t, inputs, env_state, network_carry, finished, returns, lengths = carry
+        act_key, env_key = jax.random.split(step_keys[t])
         network_carry, output = call_on_step(network, network_carry, inputs)
         env_state, inputs, _, terminated, truncated, info = vector_env.step(env_key, env_state, choose_action(output, act_key))
         first = (terminated | truncated) & ~finished
         returns = jnp.where(first, info["episode"]["return"], returns)
         lengths = jnp.where(first, info["episode"]["length"], lengths)
-        return (inputs, env_state, network_carry, finished | first, returns, lengths), None
+        return t + 1, inputs, env_state, network_carry, finished | first, returns, lengths
 
-    (*_, finished, returns, lengths), _ = jax.lax.scan(step, start, jax.random.split(run_key, vector_env.max_steps_in_episode))
+    *_, finished, returns, lengths = jax.lax.while_loop(playing, step, start)
     return finished, returns, lengths
 
 
