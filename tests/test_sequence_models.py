@@ -276,7 +276,7 @@ def test_minimal_rnns_follow_the_papers_equations(kind):
 
 @pytest.mark.parametrize("chunk_size", [32, 5], ids=["one-chunk", "chunks-of-5"])
 def test_linear_attention_follows_katharopoulos_by_hand(chunk_size):
-    """Per head: S += φ(k) vᵀ, z += φ(k), o = φ(q)ᵀS / φ(q)ᵀz with φ = elu + 1, both zeroed at an episode start.
+    """Per head: S += φ(k) vᵀ, z += φ(k), o = φ(q)ᵀS / (φ(q)ᵀz + 1e-6) with φ = elu + 1, both zeroed at an episode start.
 
     In chunks of 5, the 12 steps are two whole chunks and a padded one, with episode starts inside chunks
     and, in the second sequence, only at the first step of the last chunk.
@@ -299,9 +299,20 @@ def test_linear_attention_follows_katharopoulos_by_hand(chunk_size):
         q, k, v = (np.asarray(inputs[:, t], np.float64) @ projection).reshape(BATCH, 3, 2, 4).transpose(1, 0, 2, 3)
         S = S + phi(k)[..., :, None] * v[..., None, :]
         z = z + phi(k)
-        attended = np.einsum("bhk,bhkv->bhv", phi(q), S) / np.einsum("bhk,bhk->bh", phi(q), z)[..., None]
+        attended = np.einsum("bhk,bhkv->bhv", phi(q), S) / (np.einsum("bhk,bhk->bh", phi(q), z)[..., None] + 1e-6)
         np.testing.assert_allclose(outputs[:, t], attended.reshape(BATCH, -1) @ out_kernel + out_bias, **TOL)
     np.testing.assert_allclose(final, np.concatenate([S, z[..., None]], axis=-1), **TOL)
+
+
+def test_linear_attention_is_finite_where_the_feature_map_underflows():
+    """Queries of -1e4 make φ(q) = exp(q) exactly 0: the read is 0 / (0 + ε) = 0, not 0 / 0, so the output is W_o's bias."""
+    model = LinearAttention(num_heads=2, head_dim=4)
+    inputs, done = make_inputs()
+    inputs = jnp.abs(inputs) + 0.1
+    init(model, 5, inputs, done, model.initialize_carry(BATCH))
+    model.query_key_value.kernel[...] = model.query_key_value.kernel[...].at[:, :8].set(-1e4)  # the queries' columns
+    _, outputs = model(inputs, done, random_carry(model, 12))
+    np.testing.assert_array_equal(outputs, jnp.broadcast_to(model.out_proj.bias[...], outputs.shape))
 
 
 @pytest.mark.parametrize("chunk_size", [32, 5], ids=["one-chunk", "chunks-of-5"])

@@ -27,9 +27,11 @@ class LinearAttention(LazyModule, SequenceModel):
 
         S_t = S_{t-1} + \phi(k_t)\, v_t^\top, \quad
         z_t = z_{t-1} + \phi(k_t), \quad
-        o_t = W_o \Big[\frac{\phi(q_t)^\top S_t}{\phi(q_t)^\top z_t}\Big]_{heads},
+        o_t = W_o \Big[\frac{\phi(q_t)^\top S_t}{\phi(q_t)^\top z_t + \varepsilon}\Big]_{heads},
 
-    so the memory is a fixed-size state, not a cache: ``S`` and ``z`` are kept
+    with ``ε`` as in the authors' implementation (1e-6), which keeps the output
+    finite where ``φ(q)`` underflows to 0 (``q < -104`` in float32). So the
+    memory is a fixed-size state, not a cache: ``S`` and ``z`` are kept
     together as one ``[head_dim, head_dim + 1]`` matrix per head (``v`` with a
     one appended), set to 0 at an episode start. A whole sequence is computed
     in chunks (:func:`~memorax.networks.sequence_models.linear_attention.chunked_linear_attention`): quadratic within a chunk,
@@ -43,13 +45,17 @@ class LinearAttention(LazyModule, SequenceModel):
       head_dim: width of each head's queries, keys and values.
       features: output width (default: the input width).
       chunk_size: steps per chunk of the whole-sequence path (default 32); any value gives the same outputs.
+      eps: ``ε``, added to the normaliser.
     """
 
-    def __init__(self, num_heads: int, head_dim: int, *, features: int | None = None, chunk_size: int = 32):
+    def __init__(
+        self, num_heads: int, head_dim: int, *, features: int | None = None, chunk_size: int = 32, eps: float = 1e-6
+    ):
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.features = features
         self.chunk_size = chunk_size
+        self.eps = eps
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         width = self.num_heads * self.head_dim
@@ -66,7 +72,7 @@ class LinearAttention(LazyModule, SequenceModel):
         queries, keys, values = elu_feature_map(heads[:, :, 0]), elu_feature_map(heads[:, :, 1]), heads[:, :, 2]
         values_and_one = jnp.concatenate([values, jnp.ones(values.shape[:-1] + (1,))], axis=-1)
         read, state = chunked_linear_attention(queries, keys, values_and_one, done, carry, min(self.chunk_size, steps))
-        attended = read[..., :-1] / read[..., -1:]
+        attended = read[..., :-1] / (read[..., -1:] + self.eps)
         return state, self.out_proj(attended.reshape(batch, steps, -1))
 
 
