@@ -11,7 +11,7 @@ from flax import nnx
 from memory_proof import trained_return
 
 from memorax.algorithms import PPO, PPOConfig
-from memorax.algorithms.common.vector_env import StepInputs
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv
 from memorax.algorithms.ppo import ActorCritic
 from memorax.environments import make
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
@@ -135,6 +135,14 @@ def test_gaussian_policy_improves_on_pendulum():
     first = np.nanmean(np.asarray(metrics["episode_return"])[:5])
     final = agent.evaluate(jax.random.key(2), state, num_episodes=32)["mean_return"]
     assert first < -1000 and final > -700, (first, final)
+
+
+def test_a_box_action_is_fed_back_as_the_environment_applies_it():
+    """Gaussian samples 5 and -7 on Pendulum (torques in [-2, 2]) come back as prev_action 2 and -2, not unbounded."""
+    envs = VectorEnv(*make("gymnax::Pendulum-v1"), "ppo")
+    env_state, _ = envs.reset(jax.random.key(0), 2)
+    _, inputs, *_ = envs.step(jax.random.key(1), env_state, jnp.array([[5.0], [-7.0]]))
+    np.testing.assert_array_equal(inputs.prev_action, [[2.0], [-2.0]])
 
 
 def test_training_in_chunks_compiles_once(repeat_previous):

@@ -88,9 +88,15 @@ class VectorEnv:
         return jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), inputs)
 
     def encode_action(self, action: jax.Array) -> jax.Array:
-        """Actions ``[..., *action_shape]`` as the networks read them: one-hot for discrete actions, flat vectors otherwise."""
+        """Actions ``[..., *action_shape]`` as the networks read them: one-hot for discrete actions, flat vectors otherwise.
+
+        A Box action is clipped into the space's bounds first, as the environment
+        applies it: a Gaussian policy's samples are unbounded, and fed back
+        unclipped they can grow with the policy's spread until training diverges.
+        """
         if self.discrete:
             return jax.nn.one_hot(action, self.action_features)
+        action = jnp.clip(action, self.space.low, self.space.high)
         return action.reshape(action.shape[: action.ndim - len(self.action_shape)] + (self.action_features,))
 
     def reset(self, key: jax.Array, num_envs: int) -> tuple[Any, StepInputs]:
