@@ -24,6 +24,7 @@ from memorax.training import TrainOptions, compare_runs, evaluate_run, train
 from memorax.training.benchmark import BenchmarkOptions, benchmark
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.diagnose import diagnose_run, summary
+from memorax.training.presets import Preset, with_preset
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
@@ -34,6 +35,8 @@ class Train:
     """Train an agent; with no options, PPO with a GRU on memorax::RepeatPrevious-Easy, which it solves in about a minute on a CPU."""
 
     options: Annotated[TrainOptions, tyro.conf.arg(name="")]
+    preset: Preset | None = None
+    """Start from option values chosen for a family of tasks (docs/benchmarks.md); options given here override them."""
     resume: Path | None = None
     """Continue the run in this directory from its last checkpoint (its config.json replaces the other options but --devices)."""
     launch: Annotated[Launch, tyro.conf.arg(name="")] = Launch()
@@ -54,6 +57,8 @@ class Benchmark:
     """Train every --torso.kind on every --env with --seeds seeds each (one program per cell); report IQMs with 95% CIs, MMER and plots."""
 
     options: Annotated[BenchmarkOptions, tyro.conf.arg(name="")]
+    preset: Preset | None = None
+    """Start from option values chosen for a family of tasks (docs/benchmarks.md); options given here override them."""
     resume: Path | None = None
     """Continue the benchmark in this directory: finished cells are kept, the interrupted one resumes from its checkpoint."""
 
@@ -113,13 +118,17 @@ class Diagnose:
         print(summary(diagnose_run(self.run_dir, self.max_lag, self.num_envs, self.num_steps, self.seed)))
 
 
-Command = Union[
-    Annotated[Train, tyro.conf.subcommand("train")],
-    Annotated[Benchmark, tyro.conf.subcommand("benchmark")],
-    Annotated[Evaluate, tyro.conf.subcommand("evaluate")],
-    Annotated[Compare, tyro.conf.subcommand("compare")],
-    Annotated[Diagnose, tyro.conf.subcommand("diagnose")],
-]
+def commands(preset: Preset | None = None):
+    """The subcommands; ``train`` and ``benchmark`` default to ``preset``'s values."""
+    train = Train(options=with_preset(TrainOptions(), preset), preset=preset)
+    grid = Benchmark(options=with_preset(BenchmarkOptions(), preset), preset=preset)
+    return Union[
+        Annotated[Train, tyro.conf.subcommand("train", default=train)],
+        Annotated[Benchmark, tyro.conf.subcommand("benchmark", default=grid)],
+        Annotated[Evaluate, tyro.conf.subcommand("evaluate")],
+        Annotated[Compare, tyro.conf.subcommand("compare")],
+        Annotated[Diagnose, tyro.conf.subcommand("diagnose")],
+    ]
 
 
 def one_line(report: str) -> str:
@@ -147,7 +156,10 @@ def parse(args: list[str] | None) -> Train | Benchmark | Evaluate | Compare | Di
     report = io.StringIO()
     try:
         with contextlib.redirect_stderr(report):
-            return tyro.cli(Command, args=args, prog="memorax", description=__doc__)
+            command = tyro.cli(commands(), args=args, prog="memorax", description=__doc__)
+            if getattr(command, "preset", None) is not None:  # parsed again, from the preset's values
+                command = tyro.cli(commands(command.preset), args=args, prog="memorax", description=__doc__)
+            return command
     except SystemExit as exit:
         if exit.code != USAGE_ERROR:
             raise

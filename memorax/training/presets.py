@@ -1,0 +1,48 @@
+"""Presets: option values chosen from evidence for a family of tasks; options given explicitly override them.
+
+``memorax train --preset popgym`` starts from :func:`popgym`'s values instead of
+the command line's defaults; in Python, ``with_preset(TrainOptions(), "popgym")``.
+docs/benchmarks.md holds the runs that chose each value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, TypeVar
+
+from memorax.training.options import TrainOptions
+
+Options = TypeVar("Options", bound=TrainOptions)
+Preset = Literal["popgym"]
+
+
+def popgym(options: Options) -> Options:
+    """The POPGym suite's preset: a short horizon, wider networks, and the previous action and reward as inputs.
+
+    Most POPGym tasks pay for an answer about the past on the step it is
+    given, and the actions do not change what is shown next (the card and
+    counting games), so a short discount (γ = 0.1) spares the critic the noise
+    of later steps; the previous action and reward tell the network what it
+    answered and whether it was right (the POPGym paper's agents see the
+    previous action); the encoder and the sequence model are 128 wide. Only
+    PPO's values were chosen by runs (docs/benchmarks.md); the other
+    algorithms take the inputs and widths and keep their settings.
+    """
+    return dataclasses.replace(
+        options,
+        encoder=dataclasses.replace(options.encoder, features=(128,), previous_action=True, previous_reward=True),
+        torso=dataclasses.replace(options.torso, hidden=128),
+        ppo=dataclasses.replace(options.ppo, gamma=0.1),
+    )
+
+
+PRESETS = {"popgym": popgym}
+
+
+def with_preset(options: Options, preset: Preset | None) -> Options:
+    """``options`` with the values of ``preset`` (unchanged for ``None``)."""
+    if preset is None:
+        return options
+    if preset not in PRESETS:
+        raise ValueError(f"preset {preset!r} is unknown; expected one of {sorted(PRESETS)}.")
+    return PRESETS[preset](options)
