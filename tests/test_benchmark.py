@@ -11,6 +11,7 @@ from memorax.cli import parse
 from memorax.training import EncoderOptions, Run, TrainOptions
 from memorax.training import benchmark as benchmark_module
 from memorax.training.benchmark import BenchmarkOptions, GridTorsoOptions, benchmark
+from memorax.training.report import plot_task_curves
 
 OPTIONS = BenchmarkOptions(
     torso=GridTorsoOptions(kind=("mlp", "gru", "lstm"), hidden=16),
@@ -91,3 +92,11 @@ def test_the_command_line_takes_several_models_and_tasks():
 def test_a_grid_with_a_repeated_model_is_refused():
     with pytest.raises(ValueError, match=r"--torso.kind is \('gru', 'gru'\)"):
         dataclasses.replace(OPTIONS, torso=GridTorsoOptions(kind=("gru", "gru")))
+
+
+def test_the_curves_of_many_tasks_wrap_into_rows_of_four(tmp_path):
+    """Six tasks: two rows of four 600 x 420 panels (the last two blank), not one strip 3,600 pixels wide."""
+    records = [{"env_steps": 100 * (i + 1), "episode_return": 0.1 * i} for i in range(3)]
+    envs = [f"memorax::Task{i}" for i in range(6)]
+    plot_task_curves(tmp_path / "curves.png", ["gru"], envs, {("gru", env): records for env in envs})
+    assert matplotlib.image.imread(tmp_path / "curves.png").shape[:2] == (2 * 420, 4 * 600)

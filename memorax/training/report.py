@@ -32,6 +32,7 @@ from memorax.training.plots import draw_curves, returns_of  # noqa: E402
 from memorax.training.run import Run  # noqa: E402
 
 BOOTSTRAP_SAMPLES = 2_000
+CURVE_COLUMNS = 4  # wider grids shrink each task's panel past reading on a screen
 
 
 def cell_results(kind: str, env: str, options: TrainOptions, records: list[dict]) -> dict:
@@ -119,17 +120,21 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     ]
     report = directory / "report.md"
     report.write_text("\n".join(lines))
-    _plot_curves(directory / "curves.png", kinds, envs, records)
+    plot_task_curves(directory / "curves.png", kinds, envs, records)
     _plot_iqm(directory / "iqm.png", {kind: iqm_interval(s) for kind, s in scores.items()})
     _plot_profile(directory / "profile.png", scores, library)
     return report
 
 
-def _plot_curves(path: Path, kinds: list[str], envs: list[str], records: dict[tuple[str, str], list[dict]]) -> None:
-    """One panel per task, one line per model: the mean of the seeds' smoothed curves with its 95% band."""
-    figure, panels = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.2), dpi=100, squeeze=False)
-    for panel, env in zip(panels[0], envs):
+def plot_task_curves(path: Path, kinds: list[str], envs: list[str], records: dict[tuple[str, str], list[dict]]) -> None:
+    """One panel per task, at most ``CURVE_COLUMNS`` a row, one line per model: the mean of the seeds' smoothed curves with its 95% band."""
+    columns = min(len(envs), CURVE_COLUMNS)
+    rows = -(-len(envs) // columns)
+    figure, panels = plt.subplots(rows, columns, figsize=(6 * columns, 4.2 * rows), dpi=100, squeeze=False)
+    for panel, env in zip(panels.flat, envs):
         draw_curves(panel, {kind: records[kind, env] for kind in kinds}, env)
+    for panel in panels.flat[len(envs) :]:
+        panel.set_axis_off()
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
