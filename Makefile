@@ -23,8 +23,10 @@ $(DOCS_STAMP): pyproject.toml | $(PYTHON)
 train: $(STAMP)
 	$(VENV)/bin/memorax train
 
+# A worker can die in XLA's CPU runtime (SIGABRT while compiling; rare, seen once in a fresh-clone run):
+# the tests that failed run once more, in one process, and fail the target if they fail again.
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -n 2 --dist loadfile
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile || { echo "make test: running the failed tests again, once"; $(PYTHON) -m pytest -q --last-failed --last-failed-no-failures none; }
 
 bench: $(STAMP)
 	$(PYTHON) bench/sequence_models.py
