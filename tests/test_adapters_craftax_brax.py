@@ -227,6 +227,8 @@ def test_brax_spaces_checks_and_ids():
         make("brax::hopper-P", exclude_current_positions_from_observation=False)
     with pytest.raises(ValueError, match="episode_length 0"):
         make("brax::hopper", episode_length=0)
+    with pytest.raises(ValueError, match=r"brax::hopper rejected the arguments \['nope'\]: .*unexpected keyword"):
+        make("brax::hopper", nope=1)
 
 
 def test_craftax_trains_from_the_command_line_with_a_shorter_time_limit(tmp_path):

@@ -54,7 +54,8 @@ def make(env_id: str, **kwargs: Any):
     ``NoisyPositionOnlyCartPole`` name ``StatelessCartPole`` and
     ``NoisyStatelessCartPole``. The other namespaces (``popgym_arcade``, ``pobax``, ``navix``,
     ``xminigrid``, ``craftax``, ``brax``) adapt those packages' environments
-    (:mod:`memorax.environments.adapters`). ``kwargs`` go to the environment's constructor.
+    (:mod:`memorax.environments.adapters`). ``kwargs`` go to the environment's constructor; arguments it
+    rejects (a TypeError there) are a ValueError naming them.
 
     Returns:
       ``(env, env_params)``.
@@ -64,15 +65,21 @@ def make(env_id: str, **kwargs: Any):
         raise ValueError(
             f"make: {env_id!r} has no known namespace; expected 'namespace::Id' with namespace in {list(NAMESPACES)}."
         )
+    try:
+        return _make_in(namespace, name, **kwargs)
+    except TypeError as error:
+        if not kwargs:
+            raise
+        raise ValueError(f"make: {env_id} rejected the arguments {sorted(kwargs)}: {error}.") from error
+
+
+def _make_in(namespace: str, name: str, **kwargs: Any):
     if namespace in SUITES:
         return make_adapted(namespace, name, **kwargs)
-    if namespace == "gymnax" and name not in gymnax.registered_envs:
-        raise ValueError(f"make: unknown gymnax environment {name!r}; valid ids: {', '.join(gymnax.registered_envs)}.")
-    try:
-        if namespace == "gymnax":
-            env, params = gymnax.make(name, **kwargs)
-            return _GYMNAX_FIXES.get(name, lambda env: env)(env), params
-        env = _make_memorax(name, **kwargs)
-    except TypeError as error:
-        raise ValueError(f"make: {env_id} rejected the arguments {sorted(kwargs)}: {error}.") from error
+    if namespace == "gymnax":
+        if name not in gymnax.registered_envs:
+            raise ValueError(f"make: unknown gymnax environment {name!r}; valid ids: {', '.join(gymnax.registered_envs)}.")
+        env, params = gymnax.make(name, **kwargs)
+        return _GYMNAX_FIXES.get(name, lambda env: env)(env), params
+    env = _make_memorax(name, **kwargs)
     return env, env.default_params

@@ -132,10 +132,7 @@ def make(env_id: str, episode_length: int = 1000, **kwargs: Any) -> tuple[Brax |
     task, _, part = env_id.partition("-")
     if episode_length < 1:
         raise ValueError(f"make: brax {env_id} has episode_length {episode_length}; expected a positive number of steps.")
-    try:
-        env = Brax(env_id, brax.envs.get_environment(task, **kwargs), episode_length)
-    except TypeError as error:
-        raise ValueError(f"make: brax {task} does not take the arguments {sorted(kwargs)} ({error}).") from error
+    env = Brax(env_id, brax.envs.get_environment(task, **kwargs), episode_length)
     if not part:
         return env, env.default_params
     kept = PARTS[part][task]

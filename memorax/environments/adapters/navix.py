@@ -101,9 +101,5 @@ def make(env_id: str, **kwargs: Any) -> tuple[Navix, EnvParams]:
 
     ``kwargs`` go to navix's constructor (``max_steps``, 100 unless given, ``observation_fn``, ...).
     """
-    try:
-        env = navix.make(env_id, **kwargs)
-    except TypeError as error:
-        raise ValueError(f"make: navix {env_id} rejected the arguments {sorted(kwargs)}: {error}.") from error
-    adapted = Navix(env_id, env)
+    adapted = Navix(env_id, navix.make(env_id, **kwargs))
     return adapted, adapted.default_params

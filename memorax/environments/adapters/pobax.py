@@ -187,8 +187,5 @@ def make(env_id: str, **kwargs: Any) -> tuple[Any, EnvParams]:
     E.g. ``make("tmaze_10", good_reward=1.0)``, ``make("rocksample_11_11", key=jax.random.key(3))`` (the rock
     positions), ``make("tiger-alt-start", fully_observable=True)``.
     """
-    try:
-        env = build(env_id, **kwargs)
-    except TypeError as error:
-        raise ValueError(f"make: pobax::{env_id} rejected the arguments {sorted(kwargs)}: {error}.") from error
+    env = build(env_id, **kwargs)
     return env, env.default_params
