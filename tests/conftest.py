@@ -10,12 +10,17 @@ inherit its environment:
   that of a fresh clone.
 - LLVM's expensive optimisation passes are skipped: most tests run a
   program once or a few times, and compiling dominates their time.
+
+It also frees compiled programs as a run goes (see ``pytest_runtest_teardown``).
 """
 
 import atexit
+import gc
 import os
 import shutil
 import tempfile
+
+import pytest
 
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     cache = tempfile.mkdtemp(prefix="memorax-tests-jax-cache-")
@@ -25,3 +30,35 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["XLA_FLAGS"] = (
         f"{os.environ.get('XLA_FLAGS', '')} --xla_llvm_disable_expensive_passes=true"
     ).strip()
+
+
+MAPPINGS_LIMIT = 20_000  # a third of Linux's default vm.max_map_count, 65,530
+
+
+def mappings() -> int:
+    """The memory regions this process has mapped (0 where /proc is not)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return 0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Drops JAX's compiled programs after a test module, or a test that leaves over MAPPINGS_LIMIT regions mapped.
+
+    XLA:CPU maps the code of each kernel it compiles into regions of its own
+    (about 1,200 for a small PPO's init and train), and JAX keeps every program
+    a process compiled. An xdist worker that ran half the suite held over 65,530
+    regions, Linux's limit (vm.max_map_count); its next compilation failed to map
+    memory and XLA aborted the worker without a message. A dropped program that
+    is used again is read back from the run's compilation cache.
+    """
+    result = yield
+    if nextitem is None or nextitem.module is not item.module or mappings() > MAPPINGS_LIMIT:
+        import jax  # here, not above: the settings must be in the environment before jax is first imported
+
+        jax.clear_caches()
+        gc.collect()
+    return result
