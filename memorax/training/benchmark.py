@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
 from rich.console import Console
 
 from memorax.loggers import BenchmarkProgress, Logger
@@ -128,6 +129,7 @@ def benchmark(
                 failure.parent.mkdir(parents=True, exist_ok=True)
                 failure.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}, indent=2))
             progress.finish(kind, env, _outcome(run))
+            jax.clear_caches()  # a cell's programs never run again; kept, a grid's could pass Linux's mapping limit (cli.md)
     finally:
         progress.close()
     report = write_report(options, cells, options.run_dir)
