@@ -143,17 +143,24 @@ def play(env, params, policy, key, num_envs, steps):
 def rollout_program(env_id, num_envs=NUM_ENVS):
     """The jitted ``(key, use_oracle) -> trajectory`` of ``num_envs`` environments for one episode limit plus one step.
 
-    One compilation serves both policies, the random one and the oracle: which one acts is an argument.
+    One compilation serves both policies, the random one and the oracle: which one acts is an argument, and a
+    ``lax.cond`` on it (unbatched, so it stays a branch under vmap) runs only that one: the labyrinths' oracle
+    plans a path at every step, eight times the cost of stepping at random.
     """
     env, params = make(env_id)
     random = random_policy(env, params)
     scripted = oracle(env) if env_id.startswith("memorax::") else random
     dtype = env.action_space(params).dtype
 
+    def acting(policy):
+        def act(key, state):
+            action, matters = policy(key, state.env_state)
+            return jnp.asarray(action, dtype), jnp.asarray(matters, bool)
+
+        return act
+
     def policy(key, state, use_oracle):
-        (oracle_action, oracle_matters), (random_action, random_matters) = scripted(key, state.env_state), random(key, state.env_state)
-        action = jnp.where(use_oracle, jnp.asarray(oracle_action, dtype), jnp.asarray(random_action, dtype))
-        return action, jnp.where(use_oracle, oracle_matters, random_matters)
+        return jax.lax.cond(use_oracle, acting(scripted), acting(random), key, state)
 
     steps = int(params.max_steps_in_episode) + 1
     return player(RecordEpisodeStatistics(env), params, policy, num_envs, steps)

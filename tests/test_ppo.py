@@ -59,10 +59,13 @@ def two_blocks(model):
     return Stack(blocks=[block for _ in range(2) for block in (Residual(PreNorm(model())), Residual(PreNorm(FFN(hidden_dim=128))))])
 
 
-INPUT_DRIVEN = {  # torso, learning rate, environment steps
+# torso, learning rate, environment steps. Evaluated every 50,000 (75,000 for MinGRU) steps over seeds 0, 1 and 2,
+# FFM at 1e-2 passed 0.95 by 200,000 steps and 0.99 by 250,000 (at 3e-3, two seeds were below 0.9 at 300,000);
+# MinGRU at 3e-3 passed 0.92 by 375,000 (at 1e-2 it stayed below 0.82).
+INPUT_DRIVEN = {
     "mlstm": (lambda: MLSTM(64), 1e-3, 100_000),
     "mingru": (lambda: two_blocks(lambda: MinGRU(64)), 3e-3, 450_000),
-    "ffm": (lambda: two_blocks(lambda: FFM(64)), 3e-3, 300_000),
+    "ffm": (lambda: two_blocks(lambda: FFM(64)), 1e-2, 250_000),
 }
 
 
