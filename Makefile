@@ -26,7 +26,7 @@ train: $(STAMP)
 # A worker that dies fails the run, naming the test it was running, and is not replaced: a replacement can hang
 # xdist's loadfile scheduling forever (pytest-xdist #784, #1327), as it once hung CI until its time ran out.
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -n 2 --dist loadfile --max-worker-restart=0
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --max-worker-restart=0
 
 bench: $(STAMP)
 	$(PYTHON) bench/sequence_models.py

@@ -1,13 +1,16 @@
 """`memorax benchmark`: a grid of models × tasks × seeds that reports, survives a failed cell, and resumes where it stopped."""
 
 import dataclasses
+import io
 import json
 import re
 
 import matplotlib.image
 import pytest
+from rich.console import Console
 
 from memorax.cli import parse
+from memorax.loggers import BenchmarkProgress, benchmark_progress
 from memorax.training import EncoderOptions, Run, TrainOptions
 from memorax.training import benchmark as benchmark_module
 from memorax.training.benchmark import BenchmarkOptions, GridTorsoOptions, benchmark
@@ -100,3 +103,22 @@ def test_the_curves_of_many_tasks_wrap_into_rows_of_four(tmp_path):
     envs = [f"memorax::Task{i}" for i in range(6)]
     plot_task_curves(tmp_path / "curves.png", ["gru"], envs, {("gru", env): records for env in envs})
     assert matplotlib.image.imread(tmp_path / "curves.png").shape[:2] == (2 * 420, 4 * 600)
+
+
+def test_off_a_terminal_the_progress_is_a_line_for_each_cell_run(monkeypatch):
+    """A benchmark logged to a file shows a line per cell it runs, with the time left; cells found done print nothing."""
+    clock = iter([100.0, 220.0, 460.0])  # made; the first cell ran 2 minutes, the second 4
+    monkeypatch.setattr(benchmark_progress.time, "monotonic", lambda: next(clock))
+    output = io.StringIO()
+    kinds, env = ["mlp", "gru", "lstm", "s5"], "memorax::RepeatFirst-Easy"
+    progress = BenchmarkProgress(kinds, [env], 100, Console(file=output, width=200))
+    progress.finish("mlp", env, "+0.500")
+    for kind in ("gru", "lstm"):
+        progress.start(kind, env)
+        progress.log({"env_steps": 50})
+        progress.finish(kind, env, "+1.000" if kind == "gru" else "failed")
+    progress.close()
+    assert progress.live is None and output.getvalue().splitlines() == [
+        f"2 of 4 cells done; gru × {env}: +1.000; about 4 min left",
+        f"3 of 4 cells done; lstm × {env}: failed; about 3 min left",
+    ]

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 
 class BenchmarkProgress:
-    """A rich display of a models × environments grid; a logger of the running cell's records.
+    """The progress of a models × environments grid; a logger of the running cell's records.
 
-    Each cell shows ``·`` (to run), the share of its steps done, its mean
-    evaluation return, or ``failed``; below, one bar counts the steps of all
-    cells, with the time left. With ``enabled`` False it shows nothing.
+    On a terminal it is a live display: each cell shows ``·`` (to run), the
+    share of its steps done, its mean evaluation return, or ``failed``; below,
+    one bar counts the steps of all cells, with the time left. Elsewhere (a log
+    file, CI) it writes a line as each cell ends: the cells done, the cell's
+    outcome and the time left, from the cells run so far. With ``enabled``
+    False it shows nothing.
     """
 
-    def __init__(self, kinds: Sequence[str], envs: Sequence[str], steps_per_cell: int, enabled: bool = True):
+    def __init__(self, kinds: Sequence[str], envs: Sequence[str], steps_per_cell: int, console: Console, enabled: bool = True):
         self.kinds, self.envs, self.steps_per_cell = list(kinds), list(envs), steps_per_cell
         self.cells = {(kind, env): "·" for kind in kinds for env in envs}
         self.done = 0
+        self.finished = 0
         self.running: tuple[str, str] | None = None
         self.progress = Progress(
             TextColumn("{task.description}"),
@@ -31,9 +36,12 @@ class BenchmarkProgress:
             TextColumn("left"),
         )
         self.task = self.progress.add_task("benchmark", total=len(self.cells) * steps_per_cell)
-        self.live = Live(self._render(), refresh_per_second=2, transient=False) if enabled else None
+        self.console = console
+        self.lines = enabled and not console.is_terminal
+        self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False) if enabled and not self.lines else None
         if self.live is not None:
             self.live.start()
+        self.began, self.ran = time.monotonic(), 0
 
     def _render(self) -> Group:
         table = Table("model", *self.envs, title="memorax benchmark")
@@ -59,7 +67,21 @@ class BenchmarkProgress:
         """A cell has ended (now or in an earlier session): ``outcome`` is what its square shows."""
         self.cells[kind, env] = outcome
         self.done += self.steps_per_cell
+        self.finished += 1
         self._update(self.done)
+        if self.running == (kind, env):
+            self.running, self.ran = None, self.ran + 1
+            if self.lines:
+                self.console.print(f"{self.finished} of {len(self.cells)} cells done; {kind} × {env}: {outcome}{self._time_left()}")
+
+    def _time_left(self) -> str:
+        left = len(self.cells) - self.finished
+        if not left:
+            return ""
+        minutes = round((time.monotonic() - self.began) / self.ran * left / 60)
+        if minutes >= 60:
+            return f"; about {minutes // 60} h {minutes % 60:02d} min left"
+        return f"; about {minutes} min left" if minutes else "; under a minute left"
 
     def close(self) -> None:
         if self.live is not None:
