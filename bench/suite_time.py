@@ -1,6 +1,6 @@
 """Where the test suite's time goes: per module and per test, wall seconds and JAX's compile, trace and lowering seconds.
 
-Usage: python bench/test_time.py [--top 25] [PYTEST_ARGS...]   (default: `make test`'s workers and schedule)
+Usage: python bench/suite_time.py [--top 25] [PYTEST_ARGS...]   (default: `make test`'s workers and schedule)
 
 It runs pytest with this file as a plugin. Each worker appends a JSON line per
 test to a temporary directory: the test's wall seconds (setup, call and
@@ -35,7 +35,7 @@ EVENTS = {  # jax.monitoring's duration events, by the column they add to
 MAKE_TEST = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder", "--max-worker-restart=0"]  # the Makefile's
 
 
-class TestTimes:
+class SuiteTimes:
     """The pytest plugin: one JSON line per test into ``$MEMORAX_TEST_TIME_DIR/PID.jsonl``."""
 
     def __init__(self, directory: Path):
@@ -70,7 +70,7 @@ class TestTimes:
 
 def pytest_configure(config: pytest.Config) -> None:
     if OUTPUT in os.environ:
-        config.pluginmanager.register(TestTimes(Path(os.environ[OUTPUT])), "memorax-test-times")
+        config.pluginmanager.register(SuiteTimes(Path(os.environ[OUTPUT])), "memorax-test-times")
 
 
 COLUMNS = ("wall", "compile", "small compile", "trace", "lower", "compiles")
@@ -109,7 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="memorax-test-time-") as directory:
         env = dict(os.environ, **{OUTPUT: directory}, PYTHONPATH=os.pathsep.join([str(root / "bench"), os.environ.get("PYTHONPATH", "")]))
         began = time.perf_counter()
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "test_time", *(pytest_args or MAKE_TEST)]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "suite_time", *(pytest_args or MAKE_TEST)]
         returncode = subprocess.run(command, cwd=root, env=env, check=False).returncode
         print(f"\npytest {' '.join(command[3:])}: exit {returncode} after {time.perf_counter() - began:.0f} s\n")
         print(report(Path(directory), args.top))
