@@ -48,6 +48,7 @@ def test_train_evaluate_compare_end_to_end(tmp_path):
     trained = memorax("train", *TINY, "--run-dir", str(run.directory), "--logger", "console", "tensorboard")
     assert trained.returncode == 0, trained.stderr
     assert "evaluation over 4 episodes" in trained.stderr
+    assert re.search(r"^ppo-gru: 192 of 192 steps · [\d,]+/s · return ", trained.stderr, re.M), trained.stderr  # not a terminal: lines
     assert run.options() == dataclasses.replace(OPTIONS, run_dir=run.directory, logger=("console", "tensorboard"))
     records = run.records()
     assert [r["interval"] for r in records] == [0, 1, 2] and records[-1]["env_steps"] == 192

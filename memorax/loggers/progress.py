@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 
 class ProgressBar:
-    """Advances to each record's ``env_steps`` out of ``total_steps``."""
+    """Advances to each record's ``env_steps`` out of ``total_steps``.
 
-    def __init__(self, description: str, total_steps: int, done: int = 0):
+    On a terminal it is a live bar; elsewhere (a log file, CI) it writes a line
+    per record: the steps done, the rate and the mean return.
+    """
+
+    def __init__(self, description: str, total_steps: int, done: int = 0, console: Console | None = None):
+        self.description, self.total_steps = description, total_steps
+        self.console = console or Console(stderr=True)
+        self.lines = not self.console.is_terminal
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=16),
             TextColumn("{task.completed:,.0f} steps · {task.fields[rate]}/s · return {task.fields[episode_return]} ·"),
             TimeRemainingColumn(),
             TextColumn("left"),
+            console=self.console,
         )
         self.task = self.progress.add_task(description, total=total_steps, completed=done, rate="-", episode_return="-")
-        self.progress.start()
+        if not self.lines:
+            self.progress.start()
 
     def log(self, record: dict) -> None:
         episode_return = record.get("episode_return")
-        self.progress.update(
-            self.task,
-            completed=record["env_steps"],
-            rate=f"{record['steps_per_second']:,.0f}",
-            episode_return="-" if episode_return is None else f"{episode_return:+.3f}",
-        )
+        rate = f"{record['steps_per_second']:,.0f}"
+        shown = "-" if episode_return is None else f"{episode_return:+.3f}"
+        self.progress.update(self.task, completed=record["env_steps"], rate=rate, episode_return=shown)
+        if self.lines:
+            self.console.print(f"{self.description}: {record['env_steps']:,} of {self.total_steps:,} steps · {rate}/s · return {shown}")
 
     def close(self) -> None:
-        self.progress.stop()
+        if not self.lines:
+            self.progress.stop()

@@ -207,7 +207,7 @@ def train(
         if "console" in options.logger:
             name = f"{options.algorithm}-{'-'.join(options.torso.stack) or options.torso.kind}"
             name += f" ×{options.seeds} seeds" if options.seeds > 1 else ""
-            owned.append(ProgressBar(name, num_intervals * steps, start * steps))
+            owned.append(ProgressBar(name, num_intervals * steps, start * steps, console))
     saved = completed = start - 1
     try:
         with StopRequests() as stop:
