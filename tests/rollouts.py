@@ -170,7 +170,8 @@ def rollout_program(env_id, num_envs=NUM_ENVS):
 def rollout_player(env_id, num_envs=NUM_ENVS):
     """A compiled ``(key, policy_name) -> trajectory`` of :func:`rollout_program`, for ``"random"`` or ``"oracle"``.
 
-    Trajectories are numpy arrays and carry the episode statistics as ``episode_*``.
+    Trajectories are numpy arrays and carry the episode statistics as ``episode_*``; ``.program`` is the jitted
+    :func:`rollout_program`.
     """
     run = rollout_program(env_id, num_envs)
 
@@ -179,6 +180,7 @@ def rollout_player(env_id, num_envs=NUM_ENVS):
         episode = trajectory.pop("info")["episode"]
         return {**trajectory, **{f"episode_{k}": v for k, v in episode.items()}}
 
+    trajectory.program = run
     return trajectory
 
 

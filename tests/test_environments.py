@@ -31,9 +31,11 @@ def test_jit_vmap_spaces_auto_reset_and_determinism(env_id):
     done = trajectory["episode_done"]
     lengths = trajectory["episode_length"]
     assert np.all(lengths[1:][done[:-1]] == 1)
-    # No randomness outside the key: traced afresh, the program is the same (no draw at trace time), and
-    # run again with the same key it gives the same trajectory (no draw at run time).
-    traced = [jax.make_jaxpr(rollout_program(env_id))(jax.random.key(0), jnp.array(False)) for _ in range(2)]
+    # No randomness outside the key: traced afresh, the program is the one compiled for the rollout (no draw at
+    # trace time; that trace is jit's cached one), and run again with the same key it gives the same trajectory
+    # (no draw at run time).
+    args = (jax.random.key(0), jnp.array(False))
+    traced = [program.trace(*args).jaxpr for program in (rollout_program(env_id), rollout_player(env_id).program)]
     assert str(traced[0]) == str(traced[1])
     jax.tree.map(np.testing.assert_array_equal, traced[0].consts, traced[1].consts)
     jax.tree.map(np.testing.assert_array_equal, trajectory, rollout_player(env_id)(jax.random.key(0), "random"))
