@@ -111,7 +111,7 @@ def test_off_a_terminal_the_progress_is_a_line_for_each_cell_run(monkeypatch):
     monkeypatch.setattr(benchmark_progress.time, "monotonic", lambda: next(clock))
     output = io.StringIO()
     kinds, env = ["mlp", "gru", "lstm", "s5"], "memorax::RepeatFirst-Easy"
-    progress = BenchmarkProgress(kinds, [env], 100, Console(file=output, width=200))
+    progress = BenchmarkProgress(kinds, [env], 100, console=Console(file=output, width=200))
     progress.finish("mlp", env, "+0.500")
     for kind in ("gru", "lstm"):
         progress.start(kind, env)

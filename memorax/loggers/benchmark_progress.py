@@ -22,7 +22,9 @@ class BenchmarkProgress:
     False it shows nothing.
     """
 
-    def __init__(self, kinds: Sequence[str], envs: Sequence[str], steps_per_cell: int, console: Console, enabled: bool = True):
+    def __init__(
+        self, kinds: Sequence[str], envs: Sequence[str], steps_per_cell: int, enabled: bool = True, console: Console | None = None
+    ):
         self.kinds, self.envs, self.steps_per_cell = list(kinds), list(envs), steps_per_cell
         self.cells = {(kind, env): "·" for kind in kinds for env in envs}
         self.done = 0
@@ -36,9 +38,9 @@ class BenchmarkProgress:
             TextColumn("left"),
         )
         self.task = self.progress.add_task("benchmark", total=len(self.cells) * steps_per_cell)
-        self.console = console
-        self.lines = enabled and not console.is_terminal
-        self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False) if enabled and not self.lines else None
+        self.console = console or Console(stderr=True)
+        self.lines = enabled and not self.console.is_terminal
+        self.live = Live(self._render(), console=self.console, refresh_per_second=2, transient=False) if enabled and not self.lines else None
         if self.live is not None:
             self.live.start()
         self.began, self.ran = time.monotonic(), 0

@@ -107,7 +107,7 @@ def benchmark(
     cells = options.cells()
     steps = interval_steps(cells[0][2])
     steps_per_cell = math.ceil(options.total_steps / steps) * steps
-    progress = BenchmarkProgress(options.torso.kind, options.env, steps_per_cell, console, enabled="console" in options.logger)
+    progress = BenchmarkProgress(options.torso.kind, options.env, steps_per_cell, "console" in options.logger, console)
     quiet = Console(quiet=True)
     try:
         for kind, env, cell in cells:
