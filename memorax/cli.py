@@ -118,10 +118,15 @@ class Diagnose:
         print(summary(diagnose_run(self.run_dir, self.max_lag, self.num_envs, self.num_steps, self.seed)))
 
 
-def commands(preset: Preset | None = None):
-    """The subcommands; ``train`` and ``benchmark`` default to ``preset``'s values."""
-    train = Train(options=with_preset(TrainOptions(), preset), preset=preset)
-    grid = Benchmark(options=with_preset(BenchmarkOptions(), preset), preset=preset)
+def commands(preset: Preset | None = None, env: str | tuple[str, ...] | None = None):
+    """The subcommands; ``train`` and ``benchmark`` default to ``preset``'s values for ``env`` (a preset may read the task)."""
+    train_options, grid_options = TrainOptions(), BenchmarkOptions()
+    if isinstance(env, str):
+        train_options = dataclasses.replace(train_options, env=env)
+    elif env is not None:
+        grid_options = dataclasses.replace(grid_options, env=env)
+    train = Train(options=with_preset(train_options, preset), preset=preset)
+    grid = Benchmark(options=with_preset(grid_options, preset), preset=preset)
     return Union[
         Annotated[Train, tyro.conf.subcommand("train", default=train)],
         Annotated[Benchmark, tyro.conf.subcommand("benchmark", default=grid)],
@@ -157,8 +162,8 @@ def parse(args: list[str] | None) -> Train | Benchmark | Evaluate | Compare | Di
     try:
         with contextlib.redirect_stderr(report):
             command = tyro.cli(commands(), args=args, prog="memorax", description=__doc__)
-            if getattr(command, "preset", None) is not None:  # parsed again, from the preset's values
-                command = tyro.cli(commands(command.preset), args=args, prog="memorax", description=__doc__)
+            if getattr(command, "preset", None) is not None:  # parsed again, from the preset's values for the task
+                command = tyro.cli(commands(command.preset, command.options.env), args=args, prog="memorax", description=__doc__)
             return command
     except SystemExit as exit:
         if exit.code != USAGE_ERROR:

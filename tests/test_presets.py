@@ -24,6 +24,18 @@ def test_the_preset_sets_the_defaults_that_explicit_options_override():
         with_preset(TrainOptions(), "atari")
 
 
+def test_the_preset_gives_the_control_tasks_a_long_horizon():
+    """γ 0.99 on the CartPole and Pendulum tasks, 0.1 on the others; a grid only when all its tasks are control tasks."""
+    control, cards = "memorax::StatelessCartPole-Easy", "memorax::CountRecall-Easy"
+    gamma = lambda *args: parse([*args, "--preset", "popgym"]).options.ppo.gamma
+    assert gamma("train", "--env", control) == 0.99 and gamma("train", "--env", cards) == 0.1
+    assert gamma("train", "--env", control, "--ppo.gamma", "0.5") == 0.5
+    assert gamma("benchmark", "--env", control, "memorax::NoisyPositionOnlyPendulum-Hard") == 0.99
+    assert gamma("benchmark", "--env", control, cards) == 0.1
+    assert with_preset(TrainOptions(env=control), "popgym").ppo.gamma == 0.99
+    assert with_preset(TrainOptions(env="gymnax::CartPole-v1"), "popgym").ppo.gamma == 0.1  # POPGym's own tasks only
+
+
 def test_the_presets_gru_learns_count_recall_where_the_mlp_cannot(tmp_path):
     """Two seeds each, 100,000 steps: every GRU seed's greedy return beats every MLP seed's by more than 0.3.
 

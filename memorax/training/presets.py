@@ -16,23 +16,38 @@ Options = TypeVar("Options", bound=TrainOptions)
 Preset = Literal["popgym"]
 
 
+# POPGym's control tasks: they pay for keeping the pole up, step after step, so only a long horizon sees
+# what an action is worth.
+CONTROL_TASKS = ("StatelessCartPole", "NoisyStatelessCartPole", "VelocityOnlyCartPole", "PositionOnlyPendulum", "NoisyPositionOnlyPendulum")
+
+
+def is_control_task(env_id: str) -> bool:
+    """Whether ``env_id`` (e.g. ``memorax::StatelessCartPole-Easy``) is one of POPGym's control tasks."""
+    return env_id.startswith("memorax::") and env_id.removeprefix("memorax::").split("-")[0] in CONTROL_TASKS
+
+
 def popgym(options: Options) -> Options:
-    """The POPGym suite's preset: a short horizon, wider networks, and the previous action and reward as inputs.
+    """The POPGym suite's preset: a horizon for the task, wider networks, and the previous action and reward as inputs.
 
     Most POPGym tasks pay for an answer about the past on the step it is
     given, and the actions do not change what is shown next (the card and
     counting games), so a short discount (γ = 0.1) spares the critic the noise
-    of later steps; the previous action and reward tell the network what it
-    answered and whether it was right (the POPGym paper's agents see the
-    previous action); the encoder and the sequence model are 128 wide. Only
-    PPO's values were chosen by runs (docs/benchmarks.md); the other
+    of later steps. The control tasks (:data:`CONTROL_TASKS`) pay for balance
+    held over many steps and get γ = 0.99; a benchmark grid gets it only when
+    all its tasks are control tasks. The previous action and reward tell the
+    network what it answered and whether it was right (the POPGym paper's
+    agents see the previous action); the encoder and the sequence model are
+    128 wide. The preset reads ``options.env``: set the task before applying
+    it. Only PPO's values were chosen by runs (docs/benchmarks.md); the other
     algorithms take the inputs and widths and keep their settings.
     """
+    envs = (options.env,) if isinstance(options.env, str) else options.env
+    gamma = 0.99 if all(is_control_task(env) for env in envs) else 0.1
     return dataclasses.replace(
         options,
         encoder=dataclasses.replace(options.encoder, features=(128,), previous_action=True, previous_reward=True),
         torso=dataclasses.replace(options.torso, hidden=128),
-        ppo=dataclasses.replace(options.ppo, gamma=0.1),
+        ppo=dataclasses.replace(options.ppo, gamma=gamma),
     )
 
 
