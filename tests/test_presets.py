@@ -33,6 +33,7 @@ def test_the_preset_gives_the_control_tasks_a_long_horizon():
     assert gamma("benchmark", "--env", control, "memorax::NoisyPositionOnlyPendulum-Hard") == 0.99
     assert gamma("benchmark", "--env", control, cards) == 0.1
     assert with_preset(TrainOptions(env=control), "popgym").ppo.gamma == 0.99
+    assert with_preset(TrainOptions(env="memorax::NoisyPositionOnlyCartPole-Hard"), "popgym").ppo.gamma == 0.99  # POPGym's name
     assert with_preset(TrainOptions(env="gymnax::CartPole-v1"), "popgym").ppo.gamma == 0.1  # POPGym's own tasks only
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal, TypeVar
 
+from memorax.environments.popgym import ALIASES
 from memorax.training.options import TrainOptions
 
 Options = TypeVar("Options", bound=TrainOptions)
@@ -22,8 +23,10 @@ CONTROL_TASKS = ("StatelessCartPole", "NoisyStatelessCartPole", "VelocityOnlyCar
 
 
 def is_control_task(env_id: str) -> bool:
-    """Whether ``env_id`` (e.g. ``memorax::StatelessCartPole-Easy``) is one of POPGym's control tasks."""
-    return env_id.startswith("memorax::") and env_id.removeprefix("memorax::").split("-")[0] in CONTROL_TASKS
+    """Whether ``env_id`` (e.g. ``memorax::StatelessCartPole-Easy``, or POPGym's alias ``PositionOnlyCartPole``) is a control task."""
+    namespace, _, name = env_id.partition("::")
+    task = name.partition("-")[0]
+    return namespace == "memorax" and ALIASES.get(task, task) in CONTROL_TASKS
 
 
 def popgym(options: Options) -> Options:
