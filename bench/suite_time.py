@@ -1,8 +1,8 @@
 """Where the test suite's time goes: per module and per test, wall seconds and JAX's compile, trace and lowering seconds.
 
-Usage: python bench/suite_time.py [--top 25] [PYTEST_ARGS...]   (default: `make test`'s workers and schedule)
+Usage: python bench/suite_time.py [--top 25] [PYTEST_ARGS...]   (without PYTEST_ARGS: `make test` itself)
 
-It runs pytest with this file as a plugin. Each worker appends a JSON line per
+It runs pytest with this file as a plugin (added through ``PYTEST_ADDOPTS``). Each worker appends a JSON line per
 test to a temporary directory: the test's wall seconds (setup, call and
 teardown) and what ``jax.monitoring`` reported meanwhile, namely XLA's backend
 compile seconds (and those of compilations under 0.1 s, mostly operations run
@@ -32,7 +32,6 @@ EVENTS = {  # jax.monitoring's duration events, by the column they add to
     "/jax/core/compile/jaxpr_trace_duration": "trace",
     "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
 }
-MAKE_TEST = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder", "--max-worker-restart=0"]  # the Makefile's
 
 
 class SuiteTimes:
@@ -107,11 +106,16 @@ def main() -> None:
     args, pytest_args = parser.parse_known_args()
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="memorax-test-time-") as directory:
-        env = dict(os.environ, **{OUTPUT: directory}, PYTHONPATH=os.pathsep.join([str(root / "bench"), os.environ.get("PYTHONPATH", "")]))
+        env = dict(
+            os.environ,
+            **{OUTPUT: directory},
+            PYTHONPATH=os.pathsep.join([str(root / "bench"), os.environ.get("PYTHONPATH", "")]),
+            PYTEST_ADDOPTS=f"{os.environ.get('PYTEST_ADDOPTS', '')} -p suite_time".strip(),
+        )
         began = time.perf_counter()
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "suite_time", *(pytest_args or MAKE_TEST)]
+        command = [sys.executable, "-m", "pytest", "-q", *pytest_args] if pytest_args else ["make", "test"]
         returncode = subprocess.run(command, cwd=root, env=env, check=False).returncode
-        print(f"\npytest {' '.join(command[3:])}: exit {returncode} after {time.perf_counter() - began:.0f} s\n")
+        print(f"\n{' '.join(command)}: exit {returncode} after {time.perf_counter() - began:.0f} s\n")
         print(report(Path(directory), args.top))
     sys.exit(returncode)
 
