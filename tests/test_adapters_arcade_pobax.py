@@ -171,11 +171,8 @@ def test_pobax_masked_cartpole_is_gymnax_cartpole_without_velocities():
 
 
 def test_arcade_trains_from_the_command_line_on_pixels(tmp_path):
-    """PPO with the convolutional encoder (chosen for 128 x 128 images), through ``memorax train``.
-
-    One epoch per update: on this CPU each epoch of gradient steps through the convolutions takes five seconds.
-    """
-    run = ["--env", "popgym_arcade::CountRecallEasy-Partial", *TINY, "--ppo.num-epochs", "1"]
+    """PPO with the convolutional encoder (chosen for 128 x 128 images), through ``memorax train``."""
+    run = ["--env", "popgym_arcade::CountRecallEasy-Partial", *TINY]
     main(["train", *run, "--run-dir", str(tmp_path / "run"), "--logger"])
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     # CountRecallEasy ends once its 26 cards are played (one per confirming step), or after 126 steps;

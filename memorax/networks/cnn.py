@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax import lax
 
 from memorax.networks.lazy import LazyModule
 
@@ -61,6 +63,7 @@ class CNN(LazyModule):
                     strides=(s, s),
                     padding=self.padding,
                     kernel_init=nnx.initializers.orthogonal(math.sqrt(2)),
+                    conv_general_dilated=convolve,
                     rngs=rngs,
                 )
                 for c_in, c_out, k, s in zip(channels[:-1], channels[1:], self.kernel_sizes, self.strides)
@@ -77,3 +80,64 @@ class CNN(LazyModule):
         for conv in self.convs:
             x = self.activation(conv(x))
         return x.reshape(inputs.shape[:2] + (-1,))
+
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def convolve(
+    inputs: jax.Array,
+    kernel: jax.Array,
+    window_strides: Sequence[int],
+    padding: str | Sequence[tuple[int, int]],
+    *,
+    precision: lax.PrecisionLike = None,
+    **_: object,
+) -> jax.Array:
+    """``lax.conv_general_dilated`` for the CNN's convolutions (NHWC, no dilation, one group), with a gradient fast on CPU.
+
+    The CNN hands it to ``nnx.Conv`` as ``conv_general_dilated``; the other arguments ``nnx.Conv`` passes
+    (dilations of 1, one feature group, no sharding) are those of this case and are not read.
+
+    inputs ``[N, H, W, in]``, kernel ``[kh, kw, in, out]``; ``padding`` is ``"VALID"``, ``"SAME"`` or pairs,
+    applied as explicit zeros. The gradient is the one JAX derives, written out as convolutions in the
+    NHWC/HWIO layout: XLA:CPU runs JAX's own (whose operands it must transpose first) through its fast
+    convolution kernels only outside loops. Inside ``lax.scan``, as in PPO's epochs, it ran them 20 to 25
+    times slower (jaxlib 0.10, 2026-11-27; bench/RESULTS.md).
+    """
+    if isinstance(padding, str):
+        padding = lax.padtype_to_pads(inputs.shape[1:3], kernel.shape[:2], window_strides, padding)
+    inputs = jnp.pad(inputs, ((0, 0), *padding, (0, 0)))
+    return _valid_convolution(inputs, kernel, tuple(window_strides), precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _valid_convolution(inputs: jax.Array, kernel: jax.Array, strides: tuple[int, int], precision: lax.PrecisionLike) -> jax.Array:
+    return lax.conv_general_dilated(inputs, kernel, strides, "VALID", dimension_numbers=NHWC, precision=precision)
+
+
+def _forward(inputs: jax.Array, kernel: jax.Array, strides: tuple[int, int], precision: lax.PrecisionLike):
+    return _valid_convolution(inputs, kernel, strides, precision), (inputs, kernel)
+
+
+def _backward(strides: tuple[int, int], precision: lax.PrecisionLike, residuals: tuple[jax.Array, jax.Array], grad: jax.Array):
+    r"""With ``y[n, i, j, o] = \sum x[n, s i + a, s j + b, c] k[a, b, c, o]``: ``dx`` is ``grad``, dilated by the
+    stride, convolved with the flipped kernel; ``dk`` is ``x`` convolved with ``grad`` dilated by the stride, the
+    batch playing the part of the channels. Rows and columns a VALID convolution never reads get zero."""
+    inputs, kernel = residuals
+    kh, kw = kernel.shape[:2]
+    rows = inputs.shape[1] - (grad.shape[1] - 1) * strides[0] - kh
+    cols = inputs.shape[2] - (grad.shape[2] - 1) * strides[1] - kw
+    flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+    d_inputs = lax.conv_general_dilated(
+        grad, flipped, (1, 1), ((kh - 1, kh - 1 + rows), (kw - 1, kw - 1 + cols)), lhs_dilation=strides,
+        dimension_numbers=NHWC, precision=precision,
+    )  # fmt: skip
+    d_kernel = lax.conv_general_dilated(
+        inputs.transpose(3, 1, 2, 0), grad.transpose(1, 2, 0, 3), (1, 1), ((0, -rows), (0, -cols)), rhs_dilation=strides,
+        dimension_numbers=NHWC, precision=precision,
+    )  # fmt: skip
+    return d_inputs, d_kernel.transpose(1, 2, 0, 3)
+
+
+_valid_convolution.defvjp(_forward, _backward)
