@@ -73,14 +73,24 @@ def oracle(env):
             targets = s.grid == GOAL if isinstance(env, LabyrinthEscape) else passable & ~s.explored
             far = s.grid.size
 
-            def relax(_, distance):
+            def relax(distance):
                 padded = jnp.pad(distance, 1, constant_values=far)
                 near = jnp.minimum(
                     jnp.minimum(padded[:-2, 1:-1], padded[2:, 1:-1]), jnp.minimum(padded[1:-1, :-2], padded[1:-1, 2:])
                 )
                 return jnp.where(passable & ~targets, jnp.minimum(distance, near + 1), distance)
 
-            distance = jax.lax.fori_loop(0, 2 * env.rooms**2 + 1, relax, jnp.where(targets, 0, far))
+            # Relaxing k times makes exact every distance up to k, so it can stop once the agent's own is exact (d):
+            # its neighbours on a shortest path, at d - 1, are too. At least once, for an agent standing on a target.
+            def unsettled(loop):
+                i, distance = loop
+                return (i < 2 * env.rooms**2 + 1) & ((i == 0) | (distance[s.position[0], s.position[1]] == far))
+
+            def relaxed(loop):
+                i, distance = loop
+                return i + 1, relax(distance)
+
+            _, distance = jax.lax.while_loop(unsettled, relaxed, (0, jnp.where(targets, 0, far)))
             moves = (moved(s.grid, s.position, action) for action in range(4))
             cost = jnp.stack([jnp.where((p == s.position).all(), far, distance[p[0], p[1]]) for p in moves])
             return jnp.argmin(cost), jnp.array(True)
