@@ -43,7 +43,8 @@ def memorax(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "memorax", *args], capture_output=True, text=True, **kwargs)
 
 
-def test_train_evaluate_compare_end_to_end(tmp_path):
+def test_train_evaluate_compare_end_to_end(tmp_path, capsys):
+    """``memorax train`` as a user runs it, in a process of its own; then evaluate, compare and diagnose on its run."""
     run = Run(tmp_path / "gru")
     trained = memorax("train", *TINY, "--run-dir", str(run.directory), "--logger", "console", "tensorboard")
     assert trained.returncode == 0, trained.stderr
@@ -57,19 +58,18 @@ def test_train_evaluate_compare_end_to_end(tmp_path):
     assert matplotlib.image.imread(run.curve).shape[2] in (3, 4)
     assert json.loads(run.evaluation.read_text())["mean_return"] >= -1
 
-    evaluated = memorax("evaluate", str(run.directory), "--episodes", "8")
-    assert evaluated.returncode == 0, evaluated.stderr
-    report = json.loads(evaluated.stdout)
+    main(["evaluate", str(run.directory), "--episodes", "8"])
+    report = json.loads(capsys.readouterr().out)
     assert report["episodes"] == 8 and report["env_steps"] == 192 and -1 <= report["mean_return"] <= 1
 
     plot = tmp_path / "compare.png"
-    compared = memorax("compare", str(run.directory), str(run.directory), "--labels", "a", "b", "--output", str(plot))
-    assert compared.returncode == 0, compared.stderr
+    main(["compare", str(run.directory), str(run.directory), "--labels", "a", "b", "--output", str(plot)])
     assert matplotlib.image.imread(plot).ndim == 3
 
-    diagnosed = memorax("diagnose", str(run.directory), "--max-lag", "4", "--num-envs", "2", "--num-steps", "16")
-    assert diagnosed.returncode == 0, diagnosed.stderr
-    assert "seed 0: most sensitive to the observation" in diagnosed.stdout
+    capsys.readouterr()
+    main(["diagnose", str(run.directory), "--max-lag", "4", "--num-envs", "2", "--num-steps", "16"])
+    diagnosed = capsys.readouterr().out
+    assert "seed 0: most sensitive to the observation" in diagnosed
     horizon = json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())["memory_horizon"]["seed 0"]
     assert len(horizon["sensitivity"]) == 5 and max(horizon["relative"]) == 1.0 and 0 <= horizon["horizon"] <= 4
     assert matplotlib.image.imread(run.directory / "diagnostics" / "horizon.png").ndim == 3
@@ -80,7 +80,7 @@ def test_train_evaluate_compare_end_to_end(tmp_path):
     hidden = json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())["hidden_state_probe"]
     assert set(hidden["accuracy"]) == {"seed 0", "untrained"} and all(0 <= v <= 1 for v in hidden["accuracy"].values())
     assert 0 < hidden["baseline"] <= 1
-    assert "linear probe of what the task asks to remember" in diagnosed.stdout
+    assert "linear probe of what the task asks to remember" in diagnosed
 
 
 @pytest.fixture(scope="module")
