@@ -90,21 +90,33 @@ def convolve(
     kernel: jax.Array,
     window_strides: Sequence[int],
     padding: str | Sequence[tuple[int, int]],
-    *,
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers: lax.ConvDimensionNumbers | None = None,
+    feature_group_count: int = 1,
     precision: lax.PrecisionLike = None,
-    **_: object,
+    **others: object,
 ) -> jax.Array:
-    """``lax.conv_general_dilated`` for the CNN's convolutions (NHWC, no dilation, one group), with a gradient fast on CPU.
+    """``lax.conv_general_dilated`` for the CNN's convolutions (2-D, NHWC, no dilation, one group), with a gradient fast on CPU.
 
-    The CNN hands it to ``nnx.Conv`` as ``conv_general_dilated``; the other arguments ``nnx.Conv`` passes
-    (dilations of 1, one feature group, no sharding) are those of this case and are not read.
+    inputs ``[N, H, W, in]``, kernel ``[kh, kw, in, out]``; ``padding`` is ``"VALID"``, ``"SAME"``,
+    ``"SAME_LOWER"`` or pairs, applied as explicit zeros. The CNN hands it to ``nnx.Conv`` as
+    ``conv_general_dilated``, which calls it with lax's arguments; any other case raises a ValueError.
 
-    inputs ``[N, H, W, in]``, kernel ``[kh, kw, in, out]``; ``padding`` is ``"VALID"``, ``"SAME"`` or pairs,
-    applied as explicit zeros. The gradient is the one JAX derives, written out as convolutions in the
-    NHWC/HWIO layout: XLA:CPU runs JAX's own (whose operands it must transpose first) through its fast
-    convolution kernels only outside loops. Inside ``lax.scan``, as in PPO's epochs, it ran them 20 to 25
-    times slower (jaxlib 0.10, 2026-11-27; bench/RESULTS.md).
+    The gradient is the one JAX derives, written out as convolutions in the NHWC/HWIO layout: XLA:CPU runs
+    JAX's own (whose operands it must transpose first) through its fast convolution kernels only outside
+    loops, and about 12 times slower inside ``lax.scan``, as in PPO's epochs (jaxlib 0.10;
+    ``bench/pixels.py``). Being a ``jax.custom_vjp``, it has no forward-mode derivative (``jax.jvp``).
     """
+    unsupported = {name: value for name, value in others.items() if value is not None}
+    dilated = any(d != 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
+    standard = lax.conv_dimension_numbers(inputs.shape, kernel.shape, NHWC) if inputs.ndim == 4 else None
+    if inputs.ndim != 4 or dilated or feature_group_count != 1 or unsupported or dimension_numbers not in (None, standard):
+        raise ValueError(
+            f"convolve: inputs of shape {inputs.shape}, lhs_dilation {lhs_dilation}, rhs_dilation {rhs_dilation}, "
+            f"feature_group_count {feature_group_count}, dimension numbers {dimension_numbers}, other arguments "
+            f"{unsupported}; expected [N, H, W, C] inputs, NHWC, dilations of 1, one group and no others."
+        )
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(inputs.shape[1:3], kernel.shape[:2], window_strides, padding)
     inputs = jnp.pad(inputs, ((0, 0), *padding, (0, 0)))
@@ -121,20 +133,19 @@ def _forward(inputs: jax.Array, kernel: jax.Array, strides: tuple[int, int], pre
 
 
 def _backward(strides: tuple[int, int], precision: lax.PrecisionLike, residuals: tuple[jax.Array, jax.Array], grad: jax.Array):
-    r"""With ``y[n, i, j, o] = \sum x[n, s i + a, s j + b, c] k[a, b, c, o]``: ``dx`` is ``grad``, dilated by the
-    stride, convolved with the flipped kernel; ``dk`` is ``x`` convolved with ``grad`` dilated by the stride, the
-    batch playing the part of the channels. Rows and columns a VALID convolution never reads get zero."""
+    r"""With ``y[n, i, j, o] = \sum x[n, s_0 i + a, s_1 j + b, c] k[a, b, c, o]``: ``dx`` is ``grad``, dilated by
+    the strides, convolved with the flipped kernel; ``dk`` is ``x`` convolved with ``grad`` dilated by the strides,
+    the batch playing the part of the channels. Rows and columns a VALID convolution never reads get zero."""
     inputs, kernel = residuals
     kh, kw = kernel.shape[:2]
-    rows = inputs.shape[1] - (grad.shape[1] - 1) * strides[0] - kh
-    cols = inputs.shape[2] - (grad.shape[2] - 1) * strides[1] - kw
+    unread_rows = inputs.shape[1] - (grad.shape[1] - 1) * strides[0] - kh
+    unread_cols = inputs.shape[2] - (grad.shape[2] - 1) * strides[1] - kw
     flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
-    d_inputs = lax.conv_general_dilated(
-        grad, flipped, (1, 1), ((kh - 1, kh - 1 + rows), (kw - 1, kw - 1 + cols)), lhs_dilation=strides,
-        dimension_numbers=NHWC, precision=precision,
-    )  # fmt: skip
+    full = ((kh - 1, kh - 1 + unread_rows), (kw - 1, kw - 1 + unread_cols))
+    d_inputs = lax.conv_general_dilated(grad, flipped, (1, 1), full, lhs_dilation=strides, dimension_numbers=NHWC, precision=precision)
+    read = ((0, -unread_rows), (0, -unread_cols))
     d_kernel = lax.conv_general_dilated(
-        inputs.transpose(3, 1, 2, 0), grad.transpose(1, 2, 0, 3), (1, 1), ((0, -rows), (0, -cols)), rhs_dilation=strides,
+        inputs.transpose(3, 1, 2, 0), grad.transpose(1, 2, 0, 3), (1, 1), read, rhs_dilation=strides,
         dimension_numbers=NHWC, precision=precision,
     )  # fmt: skip
     return d_inputs, d_kernel.transpose(1, 2, 0, 3)
