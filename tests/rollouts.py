@@ -80,8 +80,9 @@ def oracle(env):
                 )
                 return jnp.where(passable & ~targets, jnp.minimum(distance, near + 1), distance)
 
-            # Relaxing k times makes exact every distance up to k, so it can stop once the agent's own is exact (d):
-            # its neighbours on a shortest path, at d - 1, are too. At least once, for an agent standing on a target.
+            # Relaxing k times makes exact every distance up to k (farther ones stay far, never the minimum), so it can
+            # stop once the agent's own is exact (d): its neighbours on a shortest path, at d - 1, are too. At least
+            # once, for an agent standing on a target.
             def unsettled(loop):
                 i, distance = loop
                 return (i < 2 * env.rooms**2 + 1) & ((i == 0) | (distance[s.position[0], s.position[1]] == far))

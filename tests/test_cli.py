@@ -1,4 +1,4 @@
-"""The main job: `memorax train / evaluate / compare`, resuming, checkpoints that survive, and one-line errors."""
+"""The main job: `memorax train / evaluate / compare / diagnose`, resuming, checkpoints that survive, and one-line errors."""
 
 import dataclasses
 import json
@@ -58,6 +58,7 @@ def test_train_evaluate_compare_end_to_end(tmp_path, capsys):
     assert matplotlib.image.imread(run.curve).shape[2] in (3, 4)
     assert json.loads(run.evaluation.read_text())["mean_return"] >= -1
 
+    capsys.readouterr()
     main(["evaluate", str(run.directory), "--episodes", "8"])
     report = json.loads(capsys.readouterr().out)
     assert report["episodes"] == 8 and report["env_steps"] == 192 and -1 <= report["mean_return"] <= 1
