@@ -28,7 +28,6 @@ class BenchmarkProgress:
         self.kinds, self.envs, self.steps_per_cell = list(kinds), list(envs), steps_per_cell
         self.cells = {(kind, env): "·" for kind in kinds for env in envs}
         self.done = 0
-        self.finished = 0
         self.running: tuple[str, str] | None = None
         self.progress = Progress(
             TextColumn("{task.description}"),
@@ -69,15 +68,15 @@ class BenchmarkProgress:
         """A cell has ended (now or in an earlier session): ``outcome`` is what its square shows."""
         self.cells[kind, env] = outcome
         self.done += self.steps_per_cell
-        self.finished += 1
         self._update(self.done)
         if self.running == (kind, env):
             self.running, self.ran = None, self.ran + 1
             if self.lines:
-                self.console.print(f"{self.finished} of {len(self.cells)} cells done; {kind} × {env}: {outcome}{self._time_left()}")
+                finished = self.done // self.steps_per_cell
+                self.console.print(f"{finished} of {len(self.cells)} cells done; {kind} × {env}: {outcome}{self._time_left()}")
 
     def _time_left(self) -> str:
-        left = len(self.cells) - self.finished
+        left = len(self.cells) - self.done // self.steps_per_cell
         if not left:
             return ""
         minutes = round((time.monotonic() - self.began) / self.ran * left / 60)
