@@ -34,11 +34,9 @@ def returns(level: str, episodes: int, key: jax.Array) -> dict[str, jax.Array]:
         below = jnp.sum(jnp.where(jnp.arange(cards.RANKS) < current[:, None], unseen, 0), axis=-1)
         actions = {"counting": jnp.where(above > below, 0, 1), "current card only": jnp.where(current < 6, 0, 1)}
         keys = jax.random.split(key, episodes)
-        rewards = {}
-        for name, action in actions.items():
-            rewards[name] = jax.vmap(env.step, (0, 0, 0, None))(keys, state, action, params)[2]
-        next_obs, next_state = jax.vmap(env.step, (0, 0, 0, None))(keys, state, actions["counting"], params)[:2]
-        return (next_obs, next_state, unseen), rewards
+        steps = {name: jax.vmap(env.step, (0, 0, 0, None))(keys, state, action, params) for name, action in actions.items()}
+        next_obs, next_state = steps["counting"][:2]  # the deck is dealt the same whatever the guess
+        return (next_obs, next_state, unseen), {name: step[2] for name, step in steps.items()}
 
     _, rewards = jax.lax.scan(play, (obs, state, full), jax.random.split(step_keys, env.num_cards - 1))
     return {name: reward.sum(axis=0) for name, reward in rewards.items()}
