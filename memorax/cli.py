@@ -24,6 +24,7 @@ from memorax.training import TrainOptions, compare_runs, evaluate_run, train
 from memorax.training.benchmark import BenchmarkOptions, benchmark
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.diagnose import diagnose_run, summary
+from memorax.training.options import EvalPolicy
 from memorax.training.presets import Preset, with_preset
 
 USAGE_ERROR = 2
@@ -79,9 +80,11 @@ class Evaluate:
     """Episodes to play, in parallel."""
     seed: int = 0
     """Seeds the environments and, for stochastic policies, the actions."""
+    policy: EvalPolicy | None = None
+    """greedy or sampled, as train's --eval-policy (default: the run's)."""
 
     def run(self) -> None:
-        print(json.dumps(evaluate_run(self.run_dir, self.episodes, self.seed), indent=2))
+        print(json.dumps(evaluate_run(self.run_dir, self.episodes, self.seed, self.policy), indent=2))
 
 
 @dataclasses.dataclass(frozen=True)

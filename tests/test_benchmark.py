@@ -23,6 +23,7 @@ OPTIONS = BenchmarkOptions(
     total_steps=256,
     log_every=128,
     eval_episodes=4,
+    eval_policy="sampled",
     encoder=EncoderOptions(features=(16,)),
     ppo=dataclasses.replace(TrainOptions.ppo, num_envs=4, num_steps=32, num_minibatches=2),
     logger=(),
@@ -74,7 +75,9 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
         assert cells[kind]["status"] == "done" and [seed["seed"] for seed in cells[kind]["seeds"]] == [0, 1]
         assert all(-1 <= seed["final_return"] <= 1 and seed["curve"]["env_steps"] for seed in cells[kind]["seeds"])
         assert cells[kind]["config"]["torso"]["kind"] == kind and cells[kind]["config"]["seeds"] == 2
+        assert json.loads(Run(directory / "cells" / f"{kind}--memorax-RepeatPrevious-Easy").evaluation.read_text())["policy"] == "sampled"
     report = (directory / "report.md").read_text()
+    assert "Final sampled evaluation return" in report
     assert "| lstm | failed (FloatingPointError) | — (a cell failed) |" in report
     assert len(re.findall(r"\] · MMER [+-]\d\.\d{3} \|", report)) == 2
     for image in ("curves.png", "iqm.png", "profile.png"):

@@ -129,7 +129,14 @@ def test_seeds_train_at_once_resume_and_each_equals_its_run_alone(tmp_path, unin
     assert evaluation["mean_return"] == pytest.approx(np.mean([s["mean_return"] for s in evaluation["seeds"]]))
     assert low <= evaluation["mean_return"] <= high
     assert matplotlib.image.imread(run.curve).ndim == 3
+    assert evaluation["policy"] == "greedy"
     assert [s["seed"] for s in evaluate_run(run.directory, episodes=2)["seeds"]] == [0, 1]
+    # --policy sampled: each seed's actor samples its actions, with the keys split(key(seed), seeds).
+    sampled = evaluate_run(run.directory, episodes=2, seed=3, policy="sampled")
+    for i, key in enumerate(jax.random.split(jax.random.key(3), 2)):
+        alone = agent.evaluate(key, jax.tree.map(lambda x: x[i], batched), num_episodes=2, deterministic=False)
+        assert sampled["seeds"][i]["mean_return"] == pytest.approx(float(alone["mean_return"]))
+    assert sampled["policy"] == "sampled"
 
 
 def test_the_wandb_logger_writes_every_seeds_metrics_offline(tmp_path, monkeypatch):

@@ -124,19 +124,30 @@ def test_vmapped_init_factorises_each_seed_alone(agent):
 TRAIN_STEPS = {"ppo": 256, "pqn": 256, "dqn": 64, "sac": 64}  # one rollout; 32 vector steps, 24 of them with updates
 
 
+# evaluate's policy option, in each algorithm's own words: greedy, and as it acts at the end of training.
+POLICY_OPTIONS = {
+    "ppo": ({"deterministic": True}, {"deterministic": False}),
+    "sac": ({"deterministic": True}, {"deterministic": False}),
+    "pqn": ({"epsilon": 0.0}, {"epsilon": PQNConfig.epsilon_finish}),
+    "dqn": ({"epsilon": 0.0}, {"epsilon": DQNConfig.epsilon_finish}),
+}
+
+
 def test_seeds_trained_and_evaluated_in_one_program_equal_seeds_alone(agent):
-    """``jax.vmap`` of ``train`` over seeds 1 and 2 gives each seed's ``train`` alone; ``evaluate_seeds`` each ``evaluate``."""
+    """``jax.vmap`` of ``train`` over seeds 1 and 2 gives each seed's ``train`` alone; ``evaluate_seeds`` each ``evaluate``,
+    greedy and sampled."""
     agent, batched, name = agent
     keys, states = KEYS[1:], jax.tree.map(lambda leaf: leaf[2:], batched)
     trained, metrics = jax.block_until_ready(jax.jit(jax.vmap(partial(agent.train, total_steps=TRAIN_STEPS[name])))(keys, states))
-    evaluations = agent.evaluate_seeds(keys, trained, num_episodes=4)
+    evaluations = {greedy: agent.evaluate_seeds(keys, trained, num_episodes=4, greedy=greedy) for greedy in (True, False)}
     for i, key in enumerate(keys):
         alone, alone_metrics = agent.train(key, agent.init(key), TRAIN_STEPS[name])
         jax.tree.map(partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5), seed(trained, i).params, alone.params)
         jax.tree.map(partial(np.testing.assert_allclose, rtol=1e-3, atol=1e-5), seed(metrics, i), alone_metrics)
-        evaluation = agent.evaluate(key, seed(trained, i), num_episodes=4)
-        np.testing.assert_array_equal(evaluations[i]["returns"], evaluation["returns"])
-        assert evaluations[i]["mean_return"] == evaluation["mean_return"]
+        for greedy, option in zip((True, False), POLICY_OPTIONS[name]):
+            evaluation = agent.evaluate(key, seed(trained, i), num_episodes=4, **option)
+            np.testing.assert_array_equal(evaluations[greedy][i]["returns"], evaluation["returns"])
+            assert evaluations[greedy][i]["mean_return"] == evaluation["mean_return"]
     assert random_leaves_differ(seed(trained, 0).params, seed(trained, 1).params)
 
 

@@ -149,6 +149,11 @@ class DQN(Agent):
     name = "DQN"
     greedy = 0.0
 
+    @property
+    def sampled(self) -> float:
+        """ε-greedy at ``epsilon_finish``, the policy as it acts at the end of training."""
+        return self.config.epsilon_finish
+
     def __init__(
         self,
         config: DQNConfig,

@@ -136,6 +136,7 @@ class PPO(Agent):
 
     name = "PPO"
     greedy = True
+    sampled = False
 
     def __init__(
         self,

@@ -163,6 +163,7 @@ class SAC(Agent):
 
     name = "SAC"
     greedy = True
+    sampled = False
 
     def __init__(
         self,

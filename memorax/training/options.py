@@ -19,6 +19,7 @@ HEADED_KINDS = ("attention", "linear_attention", "deltanet", "gated_deltanet", "
 TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "mamba2", "s5", "lru", "attention", "linear_attention", "ffm", "deltanet", "gated_deltanet", "mlstm", "slstm"]
 EncoderKind = Literal["auto", "mlp", "cnn"]
 LoggerKind = Literal["console", "tensorboard", "wandb"]
+EvalPolicy = Literal["greedy", "sampled"]
 
 
 # The command line's configs are the algorithms' own, with total_timesteps hidden: the run's --total-steps sets it.
@@ -107,6 +108,10 @@ class TrainOptions:
     """Where progress goes besides metrics.jsonl: console (a progress bar), tensorboard and/or wandb (Weights & Biases)."""
     eval_episodes: int = 64
     """Episodes of the final evaluation."""
+    eval_policy: EvalPolicy = "greedy"
+    """The final evaluation's policy: greedy (the policy's mode, or ε = 0), or sampled, as it acts at the end of
+    training (PPO's and SAC's stochastic policy, ε-greedy at epsilon_finish for DQN and PQN): a greedy policy
+    can loop forever where only chance breaks a tie (LabyrinthExplore, Concentration)."""
     # The command line's choices, as values rather than a second layer of defaults: they solve the built-in
     # card games in a few minutes on a CPU (short discounting, no entropy bonus), and give the replay
     # algorithms R2D2's sequences (24 steps, 4 of them burn-in, for DQN; 12 and 4 for SAC).

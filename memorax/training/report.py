@@ -1,9 +1,10 @@
 """A benchmark's results and report: interquartile means with stratified-bootstrap intervals (rliable), MMER, and plots.
 
-For each cell (a model on a task) the score of a seed is its final greedy
-evaluation return. The report gives, per cell, the interquartile mean (IQM)
-of the seeds' scores with a 95% bootstrap confidence interval, and the MMER
-of the POPGym paper (Morad et al., ICLR 2023): for each seed the maximum over
+For each cell (a model on a task) the score of a seed is its final
+evaluation return (greedy, unless the options' ``eval_policy`` is sampled).
+The report gives, per cell, the interquartile mean (IQM) of the seeds'
+scores with a 95% bootstrap confidence interval, and the MMER of the POPGym
+paper (Morad et al., ICLR 2023): for each seed the maximum over
 logging intervals of the interval's mean episode return, averaged over
 seeds. Per model it aggregates over tasks: the IQM of all its runs with a
 95% stratified-bootstrap interval (runs resampled within each task; Agarwal
@@ -106,7 +107,7 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     lines = [
         f"# Benchmark: {options.algorithm}, {options.seeds} seeds per cell, {steps:,} environment steps per seed",
         "",
-        "Final greedy evaluation return: IQM over seeds [95% bootstrap CI] · MMER (mean over seeds of the best interval's mean return).",
+        f"Final {options.eval_policy} evaluation return: IQM over seeds [95% bootstrap CI] · MMER (mean over seeds of the best interval's mean return).",
         "The last column aggregates a model over tasks: IQM of all its runs [95% stratified-bootstrap CI].",
         "",
         "| model | " + " | ".join(envs) + " | all tasks |",

@@ -31,7 +31,7 @@ from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.loggers import JsonLinesLogger, Logger, ProgressBar, TensorBoardLogger, WandbLogger, read_records
 from memorax.training import build
 from memorax.training.checkpoints import Checkpoints
-from memorax.training.options import TrainOptions
+from memorax.training.options import EvalPolicy, TrainOptions
 from memorax.training.plots import plot_curves
 from memorax.training.seeds import Seeds
 from memorax.training.statistics import mean_interval
@@ -242,7 +242,8 @@ def train(
             logger.close()
         checkpoints.close()
 
-    evaluation = evaluation_record(seeds.evaluate(state, options.eval_episodes), seeds.values)
+    results = seeds.evaluate(state, options.eval_episodes, greedy=options.eval_policy == "greedy")
+    evaluation = dict(evaluation_record(results, seeds.values), policy=options.eval_policy)
     if not writer:
         return run
     run.evaluation.write_text(json.dumps(evaluation, indent=2))
@@ -300,16 +301,18 @@ def _load_seeds(directory: Path) -> tuple[TrainOptions, Seeds, Any, dict]:
     return options, seeds, state, progress
 
 
-def evaluate_run(directory: Path, episodes: int = 64, seed: int = 0) -> dict:
+def evaluate_run(directory: Path, episodes: int = 64, seed: int = 0, policy: EvalPolicy | None = None) -> dict:
     """Plays ``episodes`` episodes with a run's latest checkpoint: mean, spread and length of returns.
 
     One seed plays with ``key(seed)``; a run of several seeds evaluates each
     (with the keys ``split(key(seed), seeds)``) as ``evaluation_record`` describes.
+    ``policy`` is greedy or sampled, as ``--eval-policy`` (default: the run's).
     """
     options, seeds, state, progress = _load_seeds(directory)
+    policy = policy or options.eval_policy
     keys = jax.random.split(jax.random.key(seed), options.seeds) if seeds.batched else jax.random.key(seed)[None]
-    results = seeds.evaluate(state, episodes, keys)
-    return dict(evaluation_record(results, seeds.values), episodes=episodes, env_steps=progress["env_steps"])
+    results = seeds.evaluate(state, episodes, keys, greedy=policy == "greedy")
+    return dict(evaluation_record(results, seeds.values), policy=policy, episodes=episodes, env_steps=progress["env_steps"])
 
 
 def compare_runs(directories: Sequence[Path], output: Path, labels: Sequence[str] = ()) -> Path:

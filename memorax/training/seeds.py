@@ -55,12 +55,16 @@ class Seeds:
             return self._train_seeds(keys, state)
         return self.agent.train(keys[0], state, self.interval_steps)
 
-    def evaluate(self, state: Any, num_episodes: int, keys: jax.Array | None = None) -> list[dict]:
-        """Each seed's greedy evaluation over ``num_episodes`` episodes, with ``keys[s]`` (by default its evaluation key)."""
+    def evaluate(self, state: Any, num_episodes: int, keys: jax.Array | None = None, greedy: bool = True) -> list[dict]:
+        """Each seed's evaluation over ``num_episodes`` episodes, with ``keys[s]`` (by default its evaluation key).
+
+        Greedy, or where ``greedy`` is false with the agent's ``sampled`` policy
+        (PPO's and SAC's stochastic policy, DQN's and PQN's ε-greedy at ``epsilon_finish``).
+        """
         keys = self.eval_keys if keys is None else keys
         if self.batched:
-            return self.agent.evaluate_seeds(keys, state, num_episodes)
-        return [self.agent.evaluate(keys[0], state, num_episodes)]
+            return self.agent.evaluate_seeds(keys, state, num_episodes, greedy)
+        return [self.agent.evaluate(keys[0], state, num_episodes, self.agent.greedy if greedy else self.agent.sampled)]
 
     def per_seed(self, tree: Any) -> list[Any]:
         """A batched pytree (states, metrics) as one pytree per seed."""

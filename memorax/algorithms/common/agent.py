@@ -21,7 +21,9 @@ class Agent:
     work). It implements ``_iteration(state, key) -> (state, metrics)`` (one
     rollout and its update, or one vector step), ``_place(state)`` and
     ``_play(key, params, num_episodes, policy_option)``, and names the
-    ``policy_option`` of greedy evaluation in ``greedy``.
+    ``policy_option`` (``evaluate``'s argument after ``num_episodes``) of greedy
+    evaluation in ``greedy`` and of the policy as it acts at the end of training
+    in ``sampled``.
 
     Seeds in one program: ``jax.vmap(agent.init)(keys)`` gives S states with a
     leading seed axis, ``jax.vmap(partial(agent.train, total_steps=n))(keys,
@@ -32,6 +34,7 @@ class Agent:
 
     name: str
     greedy: bool | float
+    sampled: bool | float
 
     def _set_model(self, model: nnx.Module) -> None:
         """Fixes the graph of the built ``model``; its parameter values are only a template."""
@@ -70,10 +73,11 @@ class Agent:
             raise ValueError(f"{self.name}.train: total_steps is {total_steps}; expected a positive number of environment steps.")
         return self._train(key, state, max(1, total_steps // self.config.rollout_size))
 
-    def evaluate_seeds(self, keys: jax.Array, states: Any, num_episodes: int = 64) -> list[dict]:
-        """``evaluate``, greedily, of S agents in one compiled program: ``keys`` ``[S]``, ``states`` with a leading seed axis.
+    def evaluate_seeds(self, keys: jax.Array, states: Any, num_episodes: int = 64, greedy: bool = True) -> list[dict]:
+        """``evaluate`` of S agents in one compiled program: ``keys`` ``[S]``, ``states`` with a leading seed axis.
 
+        Greedy, or with the ``sampled`` policy where ``greedy`` is false.
         Returns one summary per seed, as ``evaluate`` gives it.
         """
-        played = self._evaluate_seeds(keys, states.params, num_episodes, self.greedy)
+        played = self._evaluate_seeds(keys, states.params, num_episodes, self.greedy if greedy else self.sampled)
         return [summarize_evaluation(self.name, *(leaf[i] for leaf in played)) for i in range(len(keys))]
