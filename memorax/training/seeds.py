@@ -64,7 +64,7 @@ class Seeds:
         keys = self.eval_keys if keys is None else keys
         if self.batched:
             return self.agent.evaluate_seeds(keys, state, num_episodes, greedy)
-        return [self.agent.evaluate(keys[0], state, num_episodes, self.agent.greedy if greedy else self.agent.sampled)]
+        return [self.agent.evaluate(keys[0], state, num_episodes, self.agent.policy_option(greedy))]
 
     def per_seed(self, tree: Any) -> list[Any]:
         """A batched pytree (states, metrics) as one pytree per seed."""

@@ -73,11 +73,15 @@ class Agent:
             raise ValueError(f"{self.name}.train: total_steps is {total_steps}; expected a positive number of environment steps.")
         return self._train(key, state, max(1, total_steps // self.config.rollout_size))
 
+    def policy_option(self, greedy: bool) -> bool | float:
+        """``evaluate``'s policy argument for greedy play, or for the ``sampled`` policy where ``greedy`` is false."""
+        return self.greedy if greedy else self.sampled
+
     def evaluate_seeds(self, keys: jax.Array, states: Any, num_episodes: int = 64, greedy: bool = True) -> list[dict]:
         """``evaluate`` of S agents in one compiled program: ``keys`` ``[S]``, ``states`` with a leading seed axis.
 
         Greedy, or with the ``sampled`` policy where ``greedy`` is false.
         Returns one summary per seed, as ``evaluate`` gives it.
         """
-        played = self._evaluate_seeds(keys, states.params, num_episodes, self.greedy if greedy else self.sampled)
+        played = self._evaluate_seeds(keys, states.params, num_episodes, self.policy_option(greedy))
         return [summarize_evaluation(self.name, *(leaf[i] for leaf in played)) for i in range(len(keys))]
