@@ -84,7 +84,9 @@ def table(title: str, rows: list[tuple[str, collections.Counter]], columns: tupl
 
 
 def report(directory: Path, top: int) -> str:
-    records = [json.loads(line) for path in sorted(directory.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    paths = sorted(directory.glob("*.jsonl"))
+    workers = {path.stem: [json.loads(line) for line in path.read_text().splitlines()] for path in paths}
+    records = [record for worker in workers.values() for record in worker]
     modules: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     total: collections.Counter = collections.Counter()
     for record in records:
@@ -92,8 +94,14 @@ def report(directory: Path, top: int) -> str:
         modules[record["test"].split("::")[0]].update(seconds)
         total.update(seconds)
     slowest = sorted(records, key=lambda r: -r["wall"])[:top]
+    # A worker's busy seconds and its last module: a worker that ends much earlier than the other leaves a core idle.
+    busy = []
+    for pid, ran in workers.items():
+        last_module = ran[-1]["test"].split("::")[0]
+        busy.append((f"{pid} (last: {last_module})", collections.Counter(tests=len(ran), wall=sum(r["wall"] for r in ran))))
     return "\n\n".join(
         [
+            table("worker", busy, ("tests", "wall")),
             table("module", sorted(modules.items(), key=lambda kv: -kv[1]["wall"]) + [("all", total)], ("tests", *COLUMNS)),
             table("test", [(r["test"], collections.Counter({k: v for k, v in r.items() if k != "test"})) for r in slowest]),
         ]
