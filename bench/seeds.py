@@ -7,7 +7,11 @@ MLP(64) encoder, ``--envs`` environments per seed and 64 steps per rollout.
 For each number of seeds it prints the compile seconds of the vmapped
 ``train`` (the first interval's excess) and the env steps per second summed
 over seeds, measured over ``--intervals`` compiled intervals of 20,480 steps
-per seed; the last column is that rate over the rate of one seed.
+per seed; the last column is that rate over the rate of one seed. Each
+number of seeds runs on one device, and, where the devices divide it, split
+over all of them (``--seed-devices``, one device a row). On a CPU this
+script makes one device per core (``--xla_force_host_platform_device_count``),
+so the split seeds run on every core.
 
 A second table times what the seeds' networks are made of, alone: a scan of 64 steps of the gradient of
 three dense 64 x 64 layers on 16 rows, each seed with its own weights (``jax.vmap``), per seed. Where
@@ -19,21 +23,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import platform
 import time
 
-import jax
-import jax.numpy as jnp
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={os.cpu_count()}".strip()
 
-from memorax.training import TrainOptions, build
-from memorax.training.run import interval_steps
-from memorax.training.seeds import Seeds
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from memorax.training import TrainOptions, build  # noqa: E402
+from memorax.training.run import interval_steps  # noqa: E402
+from memorax.training.seeds import Seeds  # noqa: E402
 
 
-def rate(options: TrainOptions, num_seeds: int, intervals: int) -> tuple[float, float]:
-    """Compile seconds and aggregate env steps per second of ``num_seeds`` seeds trained at once."""
+def rate(options: TrainOptions, intervals: int) -> tuple[float, float]:
+    """Compile seconds and aggregate env steps per second of ``options.seeds`` seeds trained at once."""
     steps = interval_steps(options)
-    seeds = Seeds(build.agent(options), 0, num_seeds, steps)
+    seeds = Seeds(build.agent(options), 0, options.seeds, steps)
     state = seeds.init()
     start = time.perf_counter()
     state, _ = jax.block_until_ready(seeds.train(0, state))
@@ -42,7 +50,7 @@ def rate(options: TrainOptions, num_seeds: int, intervals: int) -> tuple[float, 
     for interval in range(1, intervals + 1):
         state, _ = jax.block_until_ready(seeds.train(interval, state))
     per_interval = (time.perf_counter() - start) / intervals
-    return first - per_interval, num_seeds * steps / per_interval
+    return first - per_interval, options.seeds * steps / per_interval
 
 
 def dense_layers_time(num_seeds: int, rows: int = 16, width: int = 64, steps: int = 64) -> float:
@@ -74,16 +82,24 @@ def main() -> None:
     parser.add_argument("--intervals", type=int, default=3)
     parser.add_argument("--env", default="memorax::RepeatPrevious-Easy")
     args = parser.parse_args()
-    options = TrainOptions(env=args.env, log_every=20_480, ppo=dataclasses.replace(TrainOptions.ppo, num_envs=args.envs), logger=())
-    print(f"# {jax.devices()[0].device_kind}, {platform.machine()}, jax {jax.__version__}; PPO-GRU on {args.env}, {args.envs} envs per seed")
-    print("| seeds | compile s | env steps/s, all seeds | per seed | vs 1 seed |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    options = TrainOptions(
+        env=args.env, log_every=20_480, ppo=dataclasses.replace(TrainOptions.ppo, num_envs=args.envs), logger=(), devices=1
+    )
+    devices = jax.device_count()
+    print(f"# {jax.devices()[0].device_kind} x {devices}, {platform.machine()}, jax {jax.__version__}; "
+          f"PPO-GRU on {args.env}, {args.envs} envs per seed")  # fmt: skip
+    print("| seeds | seed devices | compile s | env steps/s, all seeds | per seed | vs 1 seed |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     single = None
     for num_seeds in args.seeds:
-        compile_seconds, aggregate = rate(options, num_seeds, args.intervals)
-        single = single or (aggregate if num_seeds == 1 else None)
-        ratio = f"{aggregate / single:.2f}x" if single else "-"
-        print(f"| {num_seeds} | {compile_seconds:.1f} | {aggregate:,.0f} | {aggregate / num_seeds:,.0f} | {ratio} |", flush=True)
+        for rows in sorted({1, devices}):
+            if num_seeds % rows:
+                continue
+            compile_seconds, aggregate = rate(dataclasses.replace(options, seeds=num_seeds, seed_devices=rows), args.intervals)
+            single = single or (aggregate if num_seeds == 1 else None)
+            ratio = f"{aggregate / single:.2f}x" if single else "-"
+            row = f"| {num_seeds} | {rows} | {compile_seconds:.1f} | {aggregate:,.0f} | {aggregate / num_seeds:,.0f} | {ratio} |"
+            print(row, flush=True)
     print()
     print("| seeds | dense layers' gradient, 64 steps, ms per seed |")
     print("| ---: | ---: |")

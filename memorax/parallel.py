@@ -5,7 +5,9 @@ The algorithms stay single programs: they place their arrays with
 partitions the rest. A loss that averages over a batch split across devices
 becomes per-device partial gradients and one all-reduce, inserted by the
 compiler, so training on N devices computes what it computes on one, up to
-the order of floating-point sums.
+the order of floating-point sums. Seeds trained at once split along the
+mesh's ``seeds`` axis: each row of the mesh trains its own seeds, and no
+value crosses between rows.
 """
 
 from __future__ import annotations
@@ -19,22 +21,32 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
+SEEDS_AXIS = "seeds"
 
 
-def data_mesh(devices: int | None = None) -> Mesh:
-    """A mesh with the one axis ``data`` over the first ``devices`` of ``jax.devices()`` (all of them by default).
+def data_mesh(devices: int | None = None, seed_devices: int = 1) -> Mesh:
+    """A mesh ``[seeds, data]`` of ``seed_devices × devices`` of ``jax.devices()``, the first ones.
 
-    After ``jax.distributed.initialize()``, ``jax.devices()`` lists every host's
+    Environments split along ``data``; seeds trained at once (``jax.vmap`` over
+    states, as :class:`~memorax.training.seeds.Seeds` does) split along
+    ``seeds``, ``seeds / seed_devices`` on each row of the mesh. ``devices``
+    defaults to all the devices a row can have. After
+    ``jax.distributed.initialize()``, ``jax.devices()`` lists every host's
     devices, so the default mesh spans all hosts.
     """
     available = jax.devices()
-    count = len(available) if devices is None else devices
-    if not 1 <= count <= len(available):
+    if not 1 <= seed_devices <= len(available):
         raise ValueError(
-            f"devices is {devices}; expected 1 to {len(available)}, the {available[0].platform} devices JAX sees "
-            "(on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N)."
+            f"seed_devices is {seed_devices}; expected 1 to {len(available)}, the {available[0].platform} devices JAX sees."
         )
-    return Mesh(np.array(available[:count]), (DATA_AXIS,))
+    count = len(available) // seed_devices if devices is None else devices
+    if not 1 <= count * seed_devices <= len(available):
+        rows = f" over {seed_devices} seed_devices" if seed_devices > 1 else ""
+        raise ValueError(
+            f"devices is {devices}; expected 1 to {len(available) // seed_devices}, the {available[0].platform} devices JAX sees"
+            f"{rows} (on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N)."
+        )
+    return Mesh(np.array(available[: seed_devices * count]).reshape(seed_devices, count), (SEEDS_AXIS, DATA_AXIS))
 
 
 class DataParallel:
@@ -57,12 +69,24 @@ class DataParallel:
         if DATA_AXIS not in self.mesh.axis_names:
             raise ValueError(f"{algorithm}: the mesh's axes are {self.mesh.axis_names}; expected one named {DATA_AXIS!r}.")
         self.devices = self.mesh.shape[DATA_AXIS]
+        self.seed_devices = self.mesh.shape.get(SEEDS_AXIS, 1)
         for name, size in split_sizes.items():
             if size % self.devices:
                 raise ValueError(
                     f"{algorithm}: {name} ({size}) must be divisible by the {self.devices} devices of the mesh's "
                     f"{DATA_AXIS!r} axis: each device holds an equal share."
                 )
+
+    @property
+    def seeds_axis(self) -> str | None:
+        """The mesh axis that seeds vmapped over split along (``jax.vmap``'s ``spmd_axis_name``); ``None`` on one row."""
+        return SEEDS_AXIS if self.seed_devices > 1 else None
+
+    def split_seeds(self, tree: Any) -> Any:
+        """Every leaf split along its leading seed axis over the ``seeds`` axis; unchanged on one row."""
+        if self.seeds_axis is None:
+            return tree
+        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec(self.seeds_axis)))
 
     def split(self, tree: Any, axis: int = 0) -> Any:
         """Every leaf split along ``axis`` (the environment or batch axis), one equal block per device."""

@@ -2,7 +2,8 @@
 
 Run by that test in a subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
 (the device count is fixed when JAX starts) as ``on_four_devices.py RUN_DIR``: the interrupted
-``memorax train`` run at the end is left in RUN_DIR for the test to compare.
+``memorax train`` run at the end is left in RUN_DIR for the test to compare, and a run of two seeds
+split over two rows of devices beside it, in seeds-over-rows.
 PPO is built as ``memorax train`` builds it, so that the interrupted run at the end reuses
 its compiled programs (through the test run's compilation cache).
 """
@@ -24,6 +25,7 @@ from memorax.networks import MLP, RNN, FeatureExtractor, Network, heads
 from memorax.parallel import data_mesh
 from memorax.training import EncoderOptions, TorsoOptions, TrainOptions, build, load, train
 from memorax.training.checkpoints import Checkpoints
+from memorax.training.seeds import Seeds
 
 ENV, ENV_PARAMS = make("memorax::RepeatPrevious-Easy")
 ACTIONS = ENV.action_space(ENV_PARAMS).n
@@ -118,6 +120,14 @@ def resume_on_other_devices(directory: Path) -> dict:
     return dict(stopped_at=stopped, last_interval=progress["interval"], intervals=[r["interval"] for r in resumed.records()])
 
 
+def seeds_over_rows(directory: Path) -> dict:
+    """``memorax train --seeds 2 --seed-devices 2 --devices 2``: each row of the 2 x 2 mesh trains one seed."""
+    options = dataclasses.replace(OPTIONS, seeds=2, seed_devices=2, devices=2, run_dir=directory)
+    train(options)
+    state = Seeds(build.agent(options), 0, 2, OPTIONS.log_every).init()
+    return dict(parameters=layout(jax.tree.leaves(state.params)[0]))
+
+
 def main() -> None:
     report = {"devices": jax.device_count()}
     # One interval of memorax train per call, as the interrupted run below trains.
@@ -130,6 +140,7 @@ def main() -> None:
     report["sac"]["updates"] = int(sac_state.updates)
 
     report["resume"] = resume_on_other_devices(Path(sys.argv[1]))
+    report["seeds"] = seeds_over_rows(Path(sys.argv[1]).with_name("seeds-over-rows"))
 
     report["errors"] = dict(
         ppo_num_envs=error_of(lambda: ppo(4, num_envs=6, num_minibatches=1)),

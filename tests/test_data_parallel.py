@@ -80,6 +80,20 @@ def test_sacs_stacked_critic_carries_are_split_by_environment(report):
     assert report["sac"]["updates"] > 20
 
 
+def test_seeds_split_over_rows_of_devices_train_as_each_seed_alone(report, resumed_run):
+    """--seeds 2 --seed-devices 2 --devices 2: seed 0 trains what the run of seed 0 alone trained (stopped on 4 devices,
+    resumed on 1), one seed on each row of the mesh."""
+    parameters = report["seeds"]["parameters"]
+    assert parameters["devices"] == 4 and not parameters["replicated"] and parameters["shard_shape"][0] == 1  # a row holds its seed
+    _, _, rows, progress = load(resumed_run.with_name("seeds-over-rows"))
+    _, _, alone, _ = load(resumed_run)
+    assert progress["interval"] == 2
+    seed_leaves = [jax.tree.leaves(jax.tree.map(lambda leaf: leaf[i], rows.params)) for i in (0, 1)]
+    for a, b in zip(seed_leaves[0], jax.tree.leaves(alone.params)):
+        np.testing.assert_allclose(a, b, atol=TOLERANCE)
+    assert any(not np.allclose(a, b) for a, b in zip(*seed_leaves))
+
+
 def test_a_run_stopped_on_four_devices_resumes_on_one(report):
     assert report["resume"] == dict(stopped_at=0, last_interval=2, intervals=[0, 1, 2])
 

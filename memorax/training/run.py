@@ -291,7 +291,7 @@ def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN | SAC, Any, dic
 
 
 def _load_seeds(directory: Path) -> tuple[TrainOptions, Seeds, Any, dict]:
-    options = dataclasses.replace(Run(directory).options(), devices=1)
+    options = dataclasses.replace(Run(directory).options(), devices=1, seed_devices=1)
     seeds = Seeds(build.agent(options), options.seed, options.seeds, interval_steps(options))
     checkpoints = Checkpoints(Run(directory).checkpoints)
     try:

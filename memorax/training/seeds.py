@@ -19,7 +19,9 @@ class Seeds:
     ``i`` trains with ``fold_in(train_key, i)``. One seed runs the agent's own
     functions; several run them under ``jax.vmap`` (states and metrics get a
     leading seed axis), so seed ``s`` of a batch equals the run of ``s``
-    alone, up to float rounding.
+    alone, up to float rounding. On a mesh with several rows of ``seeds``
+    devices (:func:`~memorax.parallel.data_mesh`), each row trains its share
+    of the seeds.
 
     Args:
       agent: the agent.
@@ -31,12 +33,15 @@ class Seeds:
     def __init__(self, agent: Agent, first: int, count: int, interval_steps: int):
         if count < 1:
             raise ValueError(f"seeds is {count}; expected at least one seed.")
+        rows = agent.parallel.seed_devices
+        if count % rows:
+            raise ValueError(f"seeds is {count}; expected a multiple of the {rows} seed devices of the agent's mesh.")
         self.agent = agent
         self.values = list(range(first, first + count))
         keys = jnp.stack([jax.random.split(jax.random.key(seed), 3) for seed in self.values])
-        self.init_keys, self.train_keys, self.eval_keys = keys[:, 0], keys[:, 1], keys[:, 2]
+        self.init_keys, self.train_keys, self.eval_keys = agent.parallel.split_seeds((keys[:, 0], keys[:, 1], keys[:, 2]))
         self.interval_steps = interval_steps
-        self._train_seeds = jax.jit(jax.vmap(partial(agent.train, total_steps=interval_steps)))
+        self._train_seeds = jax.jit(agent.vmap_seeds(partial(agent.train, total_steps=interval_steps)))
 
     @property
     def batched(self) -> bool:
@@ -45,7 +50,7 @@ class Seeds:
 
     def init(self) -> Any:
         if self.batched:
-            return jax.jit(jax.vmap(self.agent.init))(self.init_keys)
+            return self.agent.init_seeds(self.init_keys)
         return self.agent.init(self.init_keys[0])
 
     def train(self, interval: int, state: Any) -> tuple[Any, dict]:

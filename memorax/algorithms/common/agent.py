@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -41,10 +42,23 @@ class Agent:
         self.graphdef, self._template = nnx.split(model)
         self._train = jax.jit(self._iterations, static_argnums=2)
         self._evaluate = jax.jit(self._play, static_argnums=(2, 3))
+        self._init_seeds = jax.jit(lambda keys: self.vmap_seeds(self._place)(self.vmap_seeds(self.init)(keys)))
         self._evaluate_seeds = jax.jit(
-            lambda keys, params, num_episodes, option: jax.vmap(lambda key, p: self._play(key, p, num_episodes, option))(keys, params),
+            lambda keys, params, episodes, option: self.vmap_seeds(lambda key, p: self._play(key, p, episodes, option))(keys, params),
             static_argnums=(2, 3),
         )
+
+    def init_seeds(self, keys: jax.Array) -> Any:
+        """``jax.vmap(init)(keys)`` compiled, each leaf placed as ``train`` places it, so that ``train`` compiles once.
+
+        A leaf ``init`` makes without the key (a zero carry, a counter) leaves
+        ``vmap`` whole, as on every row of the mesh; it is placed again here.
+        """
+        return self._init_seeds(keys)
+
+    def vmap_seeds(self, function: Callable) -> Callable:
+        """``jax.vmap(function)`` over seeds, split along the mesh's ``seeds`` axis where it has several devices."""
+        return jax.vmap(function, spmd_axis_name=self.parallel.seeds_axis)
 
     def _draw_model(self, key: jax.Array) -> nnx.Module:
         """A copy of the model with every parameter drawn from ``key``; traceable."""
