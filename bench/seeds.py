@@ -10,7 +10,7 @@ over seeds, measured over ``--intervals`` compiled intervals of 20,480 steps
 per seed; the last column is that rate over the rate of one seed. Each
 number of seeds runs on one device, and, where the devices divide it, split
 over all of them (``--seed-devices``, one device a row). On a CPU this
-script makes one device per core (``--xla_force_host_platform_device_count``),
+script makes one device per core it may run on (``--xla_force_host_platform_device_count``),
 so the split seeds run on every core.
 
 A second table times what the seeds' networks are made of, alone: a scan of 64 steps of the gradient of
@@ -28,7 +28,8 @@ import platform
 import time
 
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={os.cpu_count()}".strip()
+    cores = len(os.sched_getaffinity(0))
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={cores}".strip()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -7,8 +7,9 @@ test to a temporary directory: the test's wall seconds (setup, call and
 teardown) and what ``jax.monitoring`` reported meanwhile, namely XLA's backend
 compile seconds (and those of compilations under 0.1 s, mostly operations run
 eagerly), tracing to jaxprs and lowering to StableHLO. Then it prints a table of
-the modules and one of the slowest tests. Work done in subprocesses (the
-command-line tests') counts in wall seconds only.
+the workers (whether they end together), one of the modules and one of the
+slowest tests. Work done in subprocesses (the command-line tests') counts in
+wall seconds only.
 """
 
 from __future__ import annotations

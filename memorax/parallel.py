@@ -37,11 +37,12 @@ def data_mesh(devices: int | None = None, seed_devices: int = 1) -> Mesh:
     available = jax.devices()
     if not 1 <= seed_devices <= len(available):
         raise ValueError(
-            f"seed_devices is {seed_devices}; expected 1 to {len(available)}, the {available[0].platform} devices JAX sees."
+            f"seed_devices is {seed_devices}; expected 1 to {len(available)}, the {available[0].platform} devices JAX sees "
+            "(on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N)."
         )
     count = len(available) // seed_devices if devices is None else devices
     if not 1 <= count * seed_devices <= len(available):
-        rows = f" over {seed_devices} seed_devices" if seed_devices > 1 else ""
+        rows = f" per row of {seed_devices} seed devices" if seed_devices > 1 else ""
         raise ValueError(
             f"devices is {devices}; expected 1 to {len(available) // seed_devices}, the {available[0].platform} devices JAX sees"
             f"{rows} (on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N)."

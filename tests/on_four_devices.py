@@ -124,8 +124,10 @@ def seeds_over_rows(directory: Path) -> dict:
     """``memorax train --seeds 2 --seed-devices 2 --devices 2``: each row of the 2 x 2 mesh trains one seed."""
     options = dataclasses.replace(OPTIONS, seeds=2, seed_devices=2, devices=2, run_dir=directory)
     train(options)
-    state = Seeds(build.agent(options), 0, 2, OPTIONS.log_every).init()
-    return dict(parameters=layout(jax.tree.leaves(state.params)[0]))
+    seeds = Seeds(build.agent(options), 0, 2, OPTIONS.log_every)
+    state, _ = seeds.train(0, seeds.init())
+    seeds.train(1, state)
+    return dict(parameters=layout(jax.tree.leaves(state.params)[0]), compilations=seeds._train_seeds._cache_size())
 
 
 def main() -> None:

@@ -85,6 +85,7 @@ def test_seeds_split_over_rows_of_devices_train_as_each_seed_alone(report, resum
     resumed on 1), one seed on each row of the mesh."""
     parameters = report["seeds"]["parameters"]
     assert parameters["devices"] == 4 and not parameters["replicated"] and parameters["shard_shape"][0] == 1  # a row holds its seed
+    assert report["seeds"]["compilations"] == 1  # init places every leaf as train does
     _, _, rows, progress = load(resumed_run.with_name("seeds-over-rows"))
     _, _, alone, _ = load(resumed_run)
     assert progress["interval"] == 2

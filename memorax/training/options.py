@@ -115,7 +115,7 @@ class TrainOptions:
     eval_policy: EvalPolicy = "greedy"
     """The final evaluation's policy: greedy (the policy's mode, or ε = 0), or sampled, as it acts at the end of
     training (PPO's and SAC's stochastic policy, ε-greedy at epsilon_finish for DQN and PQN): a greedy policy
-    can loop forever where only chance breaks a tie (LabyrinthExplore, Concentration)."""
+    can loop until the time limit where only chance breaks a tie (LabyrinthExplore, Concentration)."""
     # The command line's choices, as values rather than a second layer of defaults: they solve the built-in
     # card games in a few minutes on a CPU (short discounting, no entropy bonus), and give the replay
     # algorithms R2D2's sequences (24 steps, 4 of them burn-in, for DQN; 12 and 4 for SAC).

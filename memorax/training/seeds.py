@@ -36,6 +36,10 @@ class Seeds:
         rows = agent.parallel.seed_devices
         if count % rows:
             raise ValueError(f"seeds is {count}; expected a multiple of the {rows} seed devices of the agent's mesh.")
+        if rows > 1 and jax.process_count() > 1:  # the host that logs reads every seed's metrics and parameters
+            raise ValueError(
+                f"seed devices are {rows} on {jax.process_count()} processes; seeds split over devices on one host only."
+            )
         self.agent = agent
         self.values = list(range(first, first + count))
         keys = jnp.stack([jax.random.split(jax.random.key(seed), 3) for seed in self.values])

@@ -30,7 +30,9 @@ class Agent:
     leading seed axis, ``jax.vmap(partial(agent.train, total_steps=n))(keys,
     states)`` trains them in one compiled program, and
     :meth:`evaluate_seeds` evaluates them; seed ``i`` equals an agent trained
-    alone from ``keys[i]``, up to float rounding.
+    alone from ``keys[i]``, up to float rounding. On a mesh with several rows of
+    ``seeds`` devices, :meth:`vmap_seeds` and :meth:`init_seeds` split the seeds
+    over the rows (plain ``jax.vmap`` keeps them all on every row).
     """
 
     name: str
