@@ -72,11 +72,15 @@ class BenchmarkProgress:
         if self.running == (kind, env):
             self.running, self.ran = None, self.ran + 1
             if self.lines:
-                finished = self.done // self.steps_per_cell
-                self.console.print(f"{finished} of {len(self.cells)} cells done; {kind} × {env}: {outcome}{self._time_left()}")
+                self.console.print(f"{self.finished} of {len(self.cells)} cells done; {kind} × {env}: {outcome}{self._time_left()}")
+
+    @property
+    def finished(self) -> int:
+        """Cells ended, now or in an earlier session."""
+        return self.done // self.steps_per_cell
 
     def _time_left(self) -> str:
-        left = len(self.cells) - self.done // self.steps_per_cell
+        left = len(self.cells) - self.finished
         if not left:
             return ""
         minutes = round((time.monotonic() - self.began) / self.ran * left / 60)
