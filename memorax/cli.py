@@ -39,7 +39,7 @@ class Train:
     preset: Preset | None = None
     """Start from option values chosen for a family of tasks (docs/benchmarks.md); options given here override them."""
     resume: Path | None = None
-    """Continue the run in this directory from its last checkpoint (its config.json replaces the other options but --devices)."""
+    """Continue the run in this directory from its last checkpoint (its config.json replaces the other options but --devices and --seed-devices)."""
     launch: Annotated[Launch, tyro.conf.arg(name="")] = Launch()
 
     def run(self) -> None:
@@ -48,7 +48,7 @@ class Train:
                 "--distributed: start the run with the memorax command (or python -m memorax), which joins the processes first."
             )
         if self.resume is not None:
-            train(resume=self.resume, devices=self.options.devices)
+            train(resume=self.resume, devices=self.options.devices, seed_devices=self.options.seed_devices)
         else:
             train(self.options)
 

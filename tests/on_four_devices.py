@@ -121,13 +121,21 @@ def resume_on_other_devices(directory: Path) -> dict:
 
 
 def seeds_over_rows(directory: Path) -> dict:
-    """``memorax train --seeds 2 --seed-devices 2 --devices 2``: each row of the 2 x 2 mesh trains one seed."""
+    """``memorax train --seeds 2 --seed-devices 2 --devices 2``: each row of the 2 x 2 mesh trains one seed; stopped
+    after its first interval and resumed with ``--seed-devices 1 --devices 4`` (which the run's own 2 seed devices refuse)."""
     options = dataclasses.replace(OPTIONS, seeds=2, seed_devices=2, devices=2, run_dir=directory)
-    train(options)
+    try:
+        train(options, loggers=[StopAt(0)])
+    except KeyboardInterrupt:
+        pass
+    stopped = Checkpoints(directory / "checkpoints").latest()
+    train(resume=directory, devices=4, seed_devices=1)
     seeds = Seeds(build.agent(options), 0, 2, OPTIONS.log_every)
     state, _ = seeds.train(0, seeds.init())
     seeds.train(1, state)
-    return dict(parameters=layout(jax.tree.leaves(state.params)[0]), compilations=seeds._train_seeds._cache_size())
+    return dict(
+        parameters=layout(jax.tree.leaves(state.params)[0]), compilations=seeds._train_seeds._cache_size(), stopped_at=stopped
+    )
 
 
 def main() -> None:

@@ -81,14 +81,14 @@ def test_sacs_stacked_critic_carries_are_split_by_environment(report):
 
 
 def test_seeds_split_over_rows_of_devices_train_as_each_seed_alone(report, resumed_run):
-    """--seeds 2 --seed-devices 2 --devices 2: seed 0 trains what the run of seed 0 alone trained (stopped on 4 devices,
-    resumed on 1), one seed on each row of the mesh."""
+    """--seeds 2 --seed-devices 2 --devices 2, stopped and resumed on one row of 4 devices: seed 0 trains what the run of seed 0
+    alone trained (stopped on 4 devices, resumed on 1), one seed on each row of the mesh."""
     parameters = report["seeds"]["parameters"]
     assert parameters["devices"] == 4 and not parameters["replicated"] and parameters["shard_shape"][0] == 1  # a row holds its seed
     assert report["seeds"]["compilations"] == 1  # init places every leaf as train does
     _, _, rows, progress = load(resumed_run.with_name("seeds-over-rows"))
     _, _, alone, _ = load(resumed_run)
-    assert progress["interval"] == 2
+    assert report["seeds"]["stopped_at"] == 0 and progress["interval"] == 2
     seed_leaves = [jax.tree.leaves(jax.tree.map(lambda leaf: leaf[i], rows.params)) for i in (0, 1)]
     for a, b in zip(seed_leaves[0], jax.tree.leaves(alone.params)):
         np.testing.assert_allclose(a, b, atol=TOLERANCE)

@@ -101,9 +101,9 @@ class TrainOptions:
     devices: int | None = None
     """Devices to split the environments over, the first N of JAX's (default: all, or all a row of --seed-devices
     can have); see docs/scaling.md."""
-    seed_devices: int = 1
-    """Rows of devices to split the seeds over, each training seeds / seed-devices of them with its --devices devices;
-    on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N devices (docs/scaling.md)."""
+    seed_devices: int | None = None
+    """Rows of devices to split the seeds over, each training seeds / seed-devices of them with its --devices devices
+    (default: 1); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N devices (docs/scaling.md)."""
     run_dir: Path | None = None
     """Where the run's files go; it must not hold a run already (default: the first free runs/ALGORITHM-TORSO-ENV-sSEED[toLAST][-N])."""
     log_every: int = 20_000
@@ -133,7 +133,7 @@ class TrainOptions:
         for name in ("total_steps", "seeds", "learning_rate", "log_every", "eval_episodes", "devices", "seed_devices"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
-        if self.seeds % self.seed_devices:
+        if self.seed_devices is not None and self.seeds % self.seed_devices:
             raise ValueError(
                 f"--seeds ({self.seeds}) must be divisible by --seed-devices ({self.seed_devices}): each row trains an equal share."
             )

@@ -153,11 +153,12 @@ def train(
     loggers: Sequence[Logger] = (),
     console: Console | None = None,
     devices: int | None = None,
+    seed_devices: int | None = None,
 ) -> Run:
     """Trains the agent ``options`` describe (or resumes the run in ``resume``) and evaluates it.
 
     Resuming a run that stopped before its first checkpoint starts it again;
-    ``devices`` resumes it on another number of devices than its own.
+    ``devices`` and ``seed_devices``, where given, resume it on another layout of devices than its own.
 
     Writes config.json, metrics.jsonl, curve.png, checkpoints/ and
     evaluation.json in the run directory. Ctrl-C or SIGTERM stops at the end
@@ -170,8 +171,8 @@ def train(
     if resume is not None:
         run = Run(resume)
         options = run.options()
-        if devices is not None:
-            options = dataclasses.replace(options, devices=devices)
+        layout = {"devices": devices, "seed_devices": seed_devices}
+        options = dataclasses.replace(options, **{name: value for name, value in layout.items() if value is not None})
     else:
         if options.run_dir is None and jax.process_count() > 1:
             raise ValueError("a run on several processes needs --run-dir, the same directory on a filesystem they share.")
