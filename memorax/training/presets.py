@@ -41,8 +41,8 @@ def popgym(options: Options) -> Options:
     network what it answered and whether it was right (the POPGym paper's
     agents see the previous action); the encoder and the sequence model are
     128 wide. The preset reads ``options.env``: set the task before applying
-    it. Only PPO's values were chosen by runs (docs/benchmarks.md); the other
-    algorithms take the inputs and widths and keep their settings.
+    it. PPO's and PQN's values were chosen by runs (docs/benchmarks.md); DQN
+    and SAC take the inputs and widths and keep their settings.
     """
     envs = (options.env,) if isinstance(options.env, str) else options.env
     gamma = 0.99 if all(is_control_task(env) for env in envs) else 0.1
@@ -51,6 +51,7 @@ def popgym(options: Options) -> Options:
         encoder=dataclasses.replace(options.encoder, features=(128,), previous_action=True, previous_reward=True),
         torso=dataclasses.replace(options.torso, hidden=128),
         ppo=dataclasses.replace(options.ppo, gamma=gamma),
+        pqn=dataclasses.replace(options.pqn, gamma=gamma),
     )
 
 
