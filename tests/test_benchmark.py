@@ -98,6 +98,15 @@ def test_the_command_line_takes_several_models_and_tasks():
 def test_a_grid_with_a_repeated_model_is_refused():
     with pytest.raises(ValueError, match=r"--torso.kind is \('gru', 'gru'\)"):
         dataclasses.replace(OPTIONS, torso=GridTorsoOptions(kind=("gru", "gru")))
+    with pytest.raises(ValueError, match=r"--seeds \(3\) must be divisible by --seed-devices \(2\)"):
+        dataclasses.replace(OPTIONS, seeds=3, seed_devices=2)
+
+
+def test_devices_the_machine_lacks_are_refused_before_the_grid_starts(tmp_path):
+    """Not recorded as the failure of every cell, and nothing written: a corrected command can use the directory."""
+    with pytest.raises(ValueError, match="seed_devices is 2; expected 1 to 1"):
+        benchmark(dataclasses.replace(OPTIONS, seed_devices=2, run_dir=tmp_path / "grid"))
+    assert not (tmp_path / "grid").exists()
 
 
 def test_the_curves_of_many_tasks_wrap_into_rows_of_four(tmp_path):

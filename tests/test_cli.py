@@ -19,7 +19,7 @@ from scipy import stats
 from stop_at import StopAt
 from tiny_run import TINY
 
-from memorax import launch
+from memorax import cli, launch
 from memorax.cli import main
 from memorax.networks import heads
 from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, build, evaluate_run, load, train
@@ -218,6 +218,7 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
         (["train", "--devices", "0"], r"--devices is 0; expected a positive value"),
         (["train", "--total-steps", "two"], r"^memorax: error: --total-steps: invalid literal for int\(\) with base 10: 'two'"),
         (["train", "--devices", "3"], r"devices is 3; expected 1 to 1, the cpu devices JAX sees"),
+        (["train", "--seeds", "3", "--seed-devices", "2"], r"--seeds \(3\) must be divisible by --seed-devices \(2\)"),
         (["train", "--distributed"], r"--distributed: start the run with the memorax command \(or python -m memorax\)"),
         (["train", "--algorithm", "pqn", "--env", "gymnax::Pendulum-v1"], r"--algorithm pqn needs discrete actions"),
         (["train", "--env-kwargs", "length"], r"--env-kwargs has 'length'; expected NAME=VALUE"),
@@ -233,6 +234,15 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
     assert len(error.splitlines()) == 1 and error.startswith("memorax: error:"), error
     assert re.search(message, error), error
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_takes_the_layout_of_devices_from_the_command_line(monkeypatch, tmp_path):
+    """Only --devices and --seed-devices reach a resumed run; the run's own --seeds is checked against them there."""
+    calls = []
+    monkeypatch.setattr(cli, "train", lambda **kwargs: calls.append(kwargs))
+    main(["train", "--resume", str(tmp_path), "--seed-devices", "2", "--devices", "1"])
+    main(["train", "--resume", str(tmp_path)])
+    assert calls == [dict(resume=tmp_path, devices=1, seed_devices=2), dict(resume=tmp_path, devices=None, seed_devices=None)]
 
 
 def test_env_kwargs_are_python_literals_or_else_strings():

@@ -25,6 +25,7 @@ import jax
 from rich.console import Console
 
 from memorax.loggers import BenchmarkProgress, Logger
+from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions, from_fields
 from memorax.training.report import write_report
 from memorax.training.run import Run, interval_steps, train
@@ -57,6 +58,7 @@ class BenchmarkOptions(TrainOptions):
             values = self.env if name == "env" else self.torso.kind
             if not values or len(set(values)) != len(values):
                 raise ValueError(f"--{name} is {values}; expected at least one, each once.")
+        self.check_seed_devices()
         self.cells()  # building each cell's TrainOptions checks them
 
     @property
@@ -96,7 +98,8 @@ def benchmark(
         raise ValueError("memorax benchmark reports with rliable: install it with pip install 'memorax[benchmark]'.")
     if resume is not None:
         options = from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text()))
-    else:
+    data_mesh(options.devices, options.seed_devices or 1)  # refused here, not recorded as the failure of every cell
+    if resume is None:
         options = dataclasses.replace(options, run_dir=options.directory)
         if (options.run_dir / "benchmark.json").exists():
             raise FileExistsError(

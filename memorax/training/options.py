@@ -133,10 +133,6 @@ class TrainOptions:
         for name in ("total_steps", "seeds", "learning_rate", "log_every", "eval_episodes", "devices", "seed_devices"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
-        if self.seed_devices is not None and self.seeds % self.seed_devices:
-            raise ValueError(
-                f"--seeds ({self.seeds}) must be divisible by --seed-devices ({self.seed_devices}): each row trains an equal share."
-            )
         self.env_arguments  # parsing checks each NAME=VALUE
         kinds = (self.torso.kind, *self.torso.stack)
         if self.torso.hidden % self.torso.num_heads and any(kind in HEADED_KINDS for kind in kinds):
@@ -147,6 +143,14 @@ class TrainOptions:
             raise ValueError(
                 f"--torso.stack needs the encoder's last width ({self.encoder.features[-1]}) to equal --torso.hidden "
                 f"({self.torso.hidden}): the blocks are residual."
+            )
+
+    def check_seed_devices(self) -> None:
+        """Raises a ValueError unless --seeds divides by --seed-devices; checked as a run starts or resumes (a resume
+        may change --seed-devices), not on parsing."""
+        if self.seeds % (self.seed_devices or 1):
+            raise ValueError(
+                f"--seeds ({self.seeds}) must be divisible by --seed-devices ({self.seed_devices}): each row trains an equal share."
             )
 
     @property

@@ -34,14 +34,14 @@ def popgym(options: Options) -> Options:
 
     Most POPGym tasks pay for an answer about the past on the step it is
     given, and the actions do not change what is shown next (the card and
-    counting games), so a short discount (γ = 0.1) spares the critic the noise
-    of later steps. The control tasks (:data:`CONTROL_TASKS`) pay for balance
+    counting games), so a short discount (γ = 0.1) spares the value estimates the
+    noise of later steps. The control tasks (:data:`CONTROL_TASKS`) pay for balance
     held over many steps and get γ = 0.99; a benchmark grid gets it only when
     all its tasks are control tasks. The previous action and reward tell the
     network what it answered and whether it was right (the POPGym paper's
     agents see the previous action); the encoder and the sequence model are
     128 wide. The preset reads ``options.env``: set the task before applying
-    it. PPO's and PQN's values were chosen by runs (docs/benchmarks.md); DQN
+    it. PPO's values and PQN's γ were chosen by runs (docs/benchmarks.md); DQN
     and SAC take the inputs and widths and keep their settings.
     """
     envs = (options.env,) if isinstance(options.env, str) else options.env

@@ -168,16 +168,16 @@ def train(
     """
     console = console or Console(stderr=True)
     writer = jax.process_index() == 0
+    layout = {name: value for name, value in (("devices", devices), ("seed_devices", seed_devices)) if value is not None}
     if resume is not None:
         run = Run(resume)
-        options = run.options()
-        layout = {"devices": devices, "seed_devices": seed_devices}
-        options = dataclasses.replace(options, **{name: value for name, value in layout.items() if value is not None})
+        options = dataclasses.replace(run.options(), **layout)
     else:
         if options.run_dir is None and jax.process_count() > 1:
             raise ValueError("a run on several processes needs --run-dir, the same directory on a filesystem they share.")
         options = dataclasses.replace(options, run_dir=options.directory)
         run = Run(options.run_dir)
+    options.check_seed_devices()
     if resume is None and run.config.exists():
         raise FileExistsError(
             f"{run.directory} already holds a run; resume it with --resume {run.directory} or choose another --run-dir."
@@ -236,7 +236,8 @@ def train(
             checkpoints.save(completed, state, {"interval": completed, "env_steps": (completed + 1) * steps})
         where = f"after interval {completed + 1} of {num_intervals}" if completed >= 0 else "before the first interval ended"
         if writer:
-            console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}")
+            flags = "".join(f" --{name.replace('_', '-')} {value}" for name, value in layout.items())
+            console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}{flags}")
         raise
     finally:
         for logger in owned:
