@@ -41,8 +41,8 @@ def popgym(options: Options) -> Options:
     network what it answered and whether it was right (the POPGym paper's
     agents see the previous action); the encoder and the sequence model are
     128 wide. The preset reads ``options.env``: set the task before applying
-    it. PPO's values and PQN's γ were chosen by runs (docs/benchmarks.md); DQN
-    and SAC take the inputs and widths and keep their settings.
+    it. PPO's values and PQN's and DQN's γ were chosen by runs
+    (docs/benchmarks.md); SAC takes the inputs and widths and keeps its settings.
     """
     envs = (options.env,) if isinstance(options.env, str) else options.env
     gamma = 0.99 if all(is_control_task(env) for env in envs) else 0.1
@@ -52,6 +52,7 @@ def popgym(options: Options) -> Options:
         torso=dataclasses.replace(options.torso, hidden=128),
         ppo=dataclasses.replace(options.ppo, gamma=gamma),
         pqn=dataclasses.replace(options.pqn, gamma=gamma),
+        dqn=dataclasses.replace(options.dqn, gamma=gamma),
     )
 
 
