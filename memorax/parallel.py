@@ -24,17 +24,19 @@ DATA_AXIS = "data"
 SEEDS_AXIS = "seeds"
 
 
-def data_mesh(devices: int | None = None, seed_devices: int = 1) -> Mesh:
+def data_mesh(devices: int | None = None, seed_devices: int | None = None) -> Mesh:
     """A mesh ``[seeds, data]`` of ``seed_devices × devices`` of ``jax.devices()``, the first ones.
 
     Environments split along ``data``; seeds trained at once (``jax.vmap`` over
     states, as :class:`~memorax.training.seeds.Seeds` does) split along
-    ``seeds``, ``seeds / seed_devices`` on each row of the mesh. ``devices``
-    defaults to all the devices a row can have. After
+    ``seeds``, ``seeds / seed_devices`` on each row of the mesh (default: one
+    row). ``devices`` defaults to all the devices a row can have. After
     ``jax.distributed.initialize()``, ``jax.devices()`` lists every host's
     devices, so the default mesh spans all hosts.
     """
     available = jax.devices()
+    if seed_devices is None:
+        seed_devices = 1
     if not 1 <= seed_devices <= len(available):
         raise ValueError(
             f"seed_devices is {seed_devices}; expected 1 to {len(available)}, the {available[0].platform} devices JAX sees "

@@ -98,7 +98,7 @@ def benchmark(
         raise ValueError("memorax benchmark reports with rliable: install it with pip install 'memorax[benchmark]'.")
     if resume is not None:
         options = from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text()))
-    data_mesh(options.devices, options.seed_devices or 1)  # refused here, not recorded as the failure of every cell
+    data_mesh(options.devices, options.seed_devices)  # refused here, not recorded as the failure of every cell
     if resume is None:
         options = dataclasses.replace(options, run_dir=options.directory)
         if (options.run_dir / "benchmark.json").exists():

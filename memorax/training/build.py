@@ -113,7 +113,7 @@ def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:
     space = env.action_space(env_params)
     discrete = isinstance(space, spaces.Discrete)
     learning_rate = options.optimizer_learning_rate
-    mesh = data_mesh(options.devices, options.seed_devices or 1)
+    mesh = data_mesh(options.devices, options.seed_devices)
     shape = env.observation_space(env_params).shape
     if options.algorithm in ("pqn", "dqn"):
         if not discrete:
