@@ -102,10 +102,22 @@ class DataParallel:
         return jax.lax.with_sharding_constraint(tree, NamedSharding(self.mesh, PartitionSpec()))
 
     def place(self, state: Any, **placements: Callable[[Any], Any]) -> Any:
-        """A dataclass ``state`` with each field named in ``placements`` placed by its function and the others replicated."""
+        """A dataclass ``state`` with each field named in ``placements`` placed by its function and the others replicated.
+
+        Weak-typed leaves (``jnp.array(0)``'s, a Python float's) become strong
+        ones of the same dtype: ``jax.jit`` tells weak from strong types apart, so
+        a state with a weak leaf that training makes strong (or an environment
+        whose step makes a leaf weak) would compile ``train`` twice, once for the
+        first interval and once for the rest.
+        """
         return state.replace(
             **{
-                field.name: placements.get(field.name, self.replicate)(getattr(state, field.name))
+                field.name: placements.get(field.name, self.replicate)(strong_typed(getattr(state, field.name)))
                 for field in dataclasses.fields(state)
             }
         )
+
+
+def strong_typed(tree: Any) -> Any:
+    """``tree`` with every weak-typed leaf cast to a strong type of its dtype."""
+    return jax.tree.map(lambda leaf: leaf.astype(leaf.dtype) if jax.typeof(leaf).weak_type else leaf, tree)

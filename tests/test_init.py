@@ -141,7 +141,9 @@ def test_seeds_trained_and_evaluated_in_one_program_equal_seeds_alone(agent):
     trained, metrics = jax.block_until_ready(jax.jit(jax.vmap(partial(agent.train, total_steps=TRAIN_STEPS[name])))(keys, states))
     evaluations = {greedy: agent.evaluate_seeds(keys, trained, num_episodes=4, greedy=greedy) for greedy in (True, False)}
     for i, key in enumerate(keys):
-        alone, alone_metrics = agent.train(key, agent.init(key), TRAIN_STEPS[name])
+        initial = agent.init(key)
+        alone, alone_metrics = agent.train(key, initial, TRAIN_STEPS[name])
+        assert types(alone) == types(initial), "a trained state must reach jit as a new one does, or train compiles again"
         jax.tree.map(partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5), seed(trained, i).params, alone.params)
         jax.tree.map(partial(np.testing.assert_allclose, rtol=1e-3, atol=1e-5), seed(metrics, i), alone_metrics)
         for greedy, option in zip((True, False), POLICY_OPTIONS[name]):
@@ -149,6 +151,21 @@ def test_seeds_trained_and_evaluated_in_one_program_equal_seeds_alone(agent):
             np.testing.assert_array_equal(evaluations[greedy][i]["returns"], evaluation["returns"])
             assert evaluations[greedy][i]["mean_return"] == evaluation["mean_return"]
     assert random_leaves_differ(seed(trained, 0).params, seed(trained, 1).params)
+
+
+def types(tree):
+    """Each leaf's type as ``jax.jit`` keys its compiled programs: shape, dtype, weak or strong type, sharding."""
+    return jax.tree.map(jax.typeof, tree)
+
+
+def test_a_trained_state_keeps_the_types_of_a_new_one_with_a_gaussian_head():
+    """The Gaussian head's ``log σ``, filled from a Python float, was weak-typed until the first update made it
+    strong, so every run with continuous actions compiled ``train`` twice (and ``evaluate`` after training again)."""
+    agent = PPO(PPOConfig(num_envs=2, num_steps=4, num_minibatches=1), *make(PENDULUM), network(heads.Gaussian(1)),
+                network(heads.VNetwork()), optax.adam(1e-3))  # fmt: skip
+    initial = agent.init(jax.random.key(0))
+    trained, _ = agent.train(jax.random.key(1), initial, 8)
+    assert types(trained) == types(initial)
 
 
 @pytest.mark.parametrize("torso", ["guide-lstm", "gru", "lstm"])

@@ -30,7 +30,7 @@ class Gaussian(LazyModule):
         self.mean = Linear(
             in_features, self.action_dim, kernel_init=nnx.initializers.orthogonal(0.01), rngs=rngs
         )
-        self.log_std = nnx.Param(jnp.full((self.action_dim,), self.log_std_init))
+        self.log_std = nnx.Param(jnp.full((self.action_dim,), self.log_std_init, jnp.float32))
 
     def __call__(self, inputs: jax.Array) -> distrax.MultivariateNormalDiag:
         self.build_once(inputs)
