@@ -61,11 +61,12 @@ class Benchmark:
     preset: Preset | None = None
     """Start from option values chosen for a family of tasks (docs/benchmarks.md); options given here override them."""
     resume: Path | None = None
-    """Continue the benchmark in this directory: finished cells are kept, the interrupted one resumes from its checkpoint."""
+    """Continue the benchmark in this directory: finished cells are kept, the interrupted one resumes from its checkpoint
+    (its benchmark.json replaces the other options but --devices and --seed-devices)."""
 
     def run(self) -> None:
         if self.resume is not None:
-            benchmark(resume=self.resume)
+            benchmark(resume=self.resume, devices=self.options.devices, seed_devices=self.options.seed_devices)
         else:
             benchmark(self.options)
 

@@ -46,12 +46,13 @@ class StopAtRecord:
 
 
 def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_rerunning(tmp_path, monkeypatch):
-    trained = []
+    trained, layouts = [], []
     real_train = benchmark_module.train
 
     def train(options=None, resume=None, **kwargs):
         kind = (options or Run(resume).options()).torso.kind
         trained.append((kind, resume is not None))
+        layouts.append(kwargs.get("devices", options and options.devices))
         if kind == "lstm":
             raise FloatingPointError("interval 0: training made parameters NaN or infinite")
         return real_train(options, resume, **kwargs)
@@ -64,8 +65,9 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
     finished = (directory / "cells" / "mlp--memorax-RepeatPrevious-Easy" / "evaluation.json").stat().st_mtime_ns
     with pytest.raises(FileExistsError, match="already holds a benchmark; resume it"):
         benchmark(options)
-    benchmark(resume=directory)
+    benchmark(resume=directory, devices=1)  # the interrupted cell and those not run yet on the layout given
     assert trained == [("mlp", False), ("gru", False), ("gru", True), ("lstm", False)]
+    assert layouts == [None, None, 1, 1]
     assert (directory / "cells" / "mlp--memorax-RepeatPrevious-Easy" / "evaluation.json").stat().st_mtime_ns == finished
     assert [r["interval"] for r in Run(directory / "cells" / "gru--memorax-RepeatPrevious-Easy").records()] == [0, 1]
 
@@ -98,12 +100,12 @@ def test_the_command_line_takes_several_models_and_tasks():
 def test_a_grid_with_a_repeated_model_is_refused():
     with pytest.raises(ValueError, match=r"--torso.kind is \('gru', 'gru'\)"):
         dataclasses.replace(OPTIONS, torso=GridTorsoOptions(kind=("gru", "gru")))
-    with pytest.raises(ValueError, match=r"--seeds \(3\) must be divisible by --seed-devices \(2\)"):
-        dataclasses.replace(OPTIONS, seeds=3, seed_devices=2)
 
 
-def test_devices_the_machine_lacks_are_refused_before_the_grid_starts(tmp_path):
+def test_a_layout_of_devices_the_seeds_or_the_machine_do_not_fit_is_refused_before_the_grid_starts(tmp_path):
     """Not recorded as the failure of every cell, and nothing written: a corrected command can use the directory."""
+    with pytest.raises(ValueError, match=r"--seeds \(3\) must be divisible by --seed-devices \(2\)"):
+        benchmark(dataclasses.replace(OPTIONS, seeds=3, seed_devices=2, run_dir=tmp_path / "grid"))
     with pytest.raises(ValueError, match="seed_devices is 2; expected 1 to 1"):
         benchmark(dataclasses.replace(OPTIONS, seed_devices=2, run_dir=tmp_path / "grid"))
     assert not (tmp_path / "grid").exists()

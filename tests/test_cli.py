@@ -237,12 +237,15 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
 
 
 def test_resume_takes_the_layout_of_devices_from_the_command_line(monkeypatch, tmp_path):
-    """Only --devices and --seed-devices reach a resumed run; the run's own --seeds is checked against them there."""
+    """Only --devices and --seed-devices reach a resumed run or benchmark; their own --seeds is checked against them there."""
     calls = []
     monkeypatch.setattr(cli, "train", lambda **kwargs: calls.append(kwargs))
-    main(["train", "--resume", str(tmp_path), "--seed-devices", "2", "--devices", "1"])
-    main(["train", "--resume", str(tmp_path)])
-    assert calls == [dict(resume=tmp_path, devices=1, seed_devices=2), dict(resume=tmp_path, devices=None, seed_devices=None)]
+    monkeypatch.setattr(cli, "benchmark", lambda **kwargs: calls.append(kwargs))
+    for command in ("train", "benchmark"):
+        main([command, "--resume", str(tmp_path), "--seed-devices", "2", "--devices", "1"])
+        main([command, "--resume", str(tmp_path)])
+    given, own = dict(resume=tmp_path, devices=1, seed_devices=2), dict(resume=tmp_path, devices=None, seed_devices=None)
+    assert calls == [given, own, given, own]
 
 
 def test_env_kwargs_are_python_literals_or_else_strings():

@@ -58,7 +58,6 @@ class BenchmarkOptions(TrainOptions):
             values = self.env if name == "env" else self.torso.kind
             if not values or len(set(values)) != len(values):
                 raise ValueError(f"--{name} is {values}; expected at least one, each once.")
-        self.check_seed_devices()
         self.cells()  # building each cell's TrainOptions checks them
 
     @property
@@ -87,18 +86,24 @@ def benchmark(
     resume: Path | None = None,
     loggers: Sequence[Logger] = (),
     console: Console | None = None,
+    devices: int | None = None,
+    seed_devices: int | None = None,
 ) -> Path:
     """Runs the grid ``options`` describe (or resumes the benchmark in ``resume``) and writes its report; returns its directory.
 
+    ``devices`` and ``seed_devices``, where given, resume it on another layout
+    of devices than its own: the interrupted cell and the cells not run yet.
     Ctrl-C stops the cell running at the end of its interval, checkpointed,
     by raising ``KeyboardInterrupt``. ``loggers`` receive every cell's records.
     """
     console = console or Console(stderr=True)
     if importlib.util.find_spec("rliable") is None:
         raise ValueError("memorax benchmark reports with rliable: install it with pip install 'memorax[benchmark]'.")
+    layout = {name: value for name, value in (("devices", devices), ("seed_devices", seed_devices)) if value is not None}
     if resume is not None:
-        options = from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text()))
-    data_mesh(options.devices, options.seed_devices)  # refused here, not recorded as the failure of every cell
+        options = dataclasses.replace(from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text())), **layout)
+    options.check_seed_devices()  # refused here, not recorded as the failure of every cell
+    data_mesh(options.devices, options.seed_devices)
     if resume is None:
         options = dataclasses.replace(options, run_dir=options.directory)
         if (options.run_dir / "benchmark.json").exists():
@@ -122,7 +127,7 @@ def benchmark(
             progress.start(kind, env)
             try:
                 if run.config.exists():
-                    train(resume=run.directory, loggers=[progress, *loggers], console=quiet)
+                    train(resume=run.directory, loggers=[progress, *loggers], console=quiet, **layout)
                 else:
                     train(cell, loggers=[progress, *loggers], console=quiet)
             except KeyboardInterrupt:
