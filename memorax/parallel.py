@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -119,5 +120,5 @@ class DataParallel:
 
 
 def strong_typed(tree: Any) -> Any:
-    """``tree`` with every weak-typed leaf cast to a strong type of its dtype."""
-    return jax.tree.map(lambda leaf: leaf.astype(leaf.dtype) if jax.typeof(leaf).weak_type else leaf, tree)
+    """``tree`` with every weak-typed leaf (a Python scalar included) an array of a strong type of its dtype."""
+    return jax.tree.map(lambda leaf: jnp.asarray(leaf, jax.typeof(leaf).dtype) if jax.typeof(leaf).weak_type else leaf, tree)

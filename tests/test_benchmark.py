@@ -85,6 +85,8 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
     for image in ("curves.png", "iqm.png", "profile.png"):
         assert matplotlib.image.imread(directory / image).ndim == 3
 
+    with pytest.raises(ValueError, match="seed_devices is 2; expected 1 to 1"):  # before any cell, on resuming too
+        benchmark(resume=directory, seed_devices=2)
     benchmark(resume=directory)  # everything has ended: nothing trains again
     assert len(trained) == 4
 

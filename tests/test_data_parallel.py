@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import struct
 
+from memorax.parallel import DataParallel
 from memorax.training import load
 
 SCRIPT = Path(__file__).with_name("on_four_devices.py")
@@ -143,3 +146,20 @@ def test_two_processes_of_two_devices_train_what_one_process_trains(tmp_path, re
     # Only process 0 wrote the metrics: each interval once.
     lines = (tmp_path / "two-hosts" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["interval"] for line in lines] == [0, 1, 2]
+
+
+@struct.dataclass
+class Counters:
+    updates: jax.Array
+    scale: jax.Array
+    key: jax.Array
+
+
+def test_a_placed_state_has_strong_types_only():
+    """``jit`` compiles one program per set of argument types, weak and strong apart: a weak leaf that training made
+    strong (or a step made weak) compiled train twice. Placing casts ``jnp.array(0)`` and Python floats; keys stay."""
+    state = Counters(updates=jnp.array(0), scale=0.5, key=jax.random.key(3))
+    placed = DataParallel(None, "test", {}).place(state)
+    assert [jax.typeof(leaf).weak_type for leaf in jax.tree.leaves(placed)] == [False] * 3
+    assert placed.updates.dtype == jnp.int32 and placed.scale.dtype == jnp.float32 and float(placed.scale) == 0.5
+    assert jnp.array_equal(jax.random.key_data(placed.key), jax.random.key_data(state.key))

@@ -154,7 +154,7 @@ def test_seeds_trained_and_evaluated_in_one_program_equal_seeds_alone(agent):
 
 
 def types(tree):
-    """Each leaf's type as ``jax.jit`` keys its compiled programs: shape, dtype, weak or strong type, sharding."""
+    """Each leaf's shape, dtype and weak or strong type, as ``jax.jit`` keys its compiled programs (with their shardings)."""
     return jax.tree.map(jax.typeof, tree)
 
 

@@ -28,7 +28,7 @@ from memorax.loggers import BenchmarkProgress, Logger
 from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions, from_fields
 from memorax.training.report import write_report
-from memorax.training.run import Run, interval_steps, train
+from memorax.training.run import Run, interval_steps, layout_flags, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +131,7 @@ def benchmark(
                 else:
                     train(cell, loggers=[progress, *loggers], console=quiet)
             except KeyboardInterrupt:
-                console.print(f"Stopped in cell {kind} × {env}. Continue with: memorax benchmark --resume {options.run_dir}")
+                console.print(f"Stopped in cell {kind} × {env}. Continue with: memorax benchmark --resume {options.run_dir}{layout_flags(layout)}")
                 raise
             except Exception as error:  # a failed cell (a NaN, say) is reported, and the grid goes on
                 failure.parent.mkdir(parents=True, exist_ok=True)

@@ -147,6 +147,11 @@ class StopRequests:
         self.requested = True
 
 
+def layout_flags(layout: dict[str, int]) -> str:
+    """The command-line flags of a layout of devices given on resuming (``{"devices": 4}``: `` --devices 4``)."""
+    return "".join(f" --{name.replace('_', '-')} {value}" for name, value in layout.items())
+
+
 def train(
     options: TrainOptions | None = None,
     resume: Path | None = None,
@@ -236,8 +241,7 @@ def train(
             checkpoints.save(completed, state, {"interval": completed, "env_steps": (completed + 1) * steps})
         where = f"after interval {completed + 1} of {num_intervals}" if completed >= 0 else "before the first interval ended"
         if writer:
-            flags = "".join(f" --{name.replace('_', '-')} {value}" for name, value in layout.items())
-            console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}{flags}")
+            console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}{layout_flags(layout)}")
         raise
     finally:
         for logger in owned:

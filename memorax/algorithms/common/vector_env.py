@@ -13,6 +13,7 @@ from gymnax.environments import spaces
 from memorax.algorithms.common.axes import add_time_axis
 from memorax.environments import RecordEpisodeStatistics
 from memorax.networks import Network
+from memorax.parallel import strong_typed
 
 
 @struct.dataclass
@@ -102,12 +103,12 @@ class VectorEnv:
     def reset(self, key: jax.Array, num_envs: int) -> tuple[Any, StepInputs]:
         """Resets every environment: ``(env_state, inputs)``, with ``done`` True everywhere.
 
-        The state's leaves are strongly typed, as a step returns them: a weakly
-        typed leaf (gymnax's Pendulum starts ``last_u`` as a Python float) would
-        change the state's types after the first step and compile ``train`` twice.
+        The state's leaves are strongly typed: a weakly typed leaf (gymnax's
+        Pendulum starts ``last_u`` as a Python float) would change the state's
+        types after the first step.
         """
         obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(key, num_envs), self.params)
-        env_state = jax.tree.map(strongly_typed, env_state)
+        env_state = strong_typed(env_state)
         inputs = StepInputs(obs, jnp.ones(num_envs, bool), jnp.zeros((num_envs, self.action_features)), jnp.zeros(num_envs))
         return env_state, inputs
 
@@ -136,9 +137,3 @@ class VectorEnv:
         final_obs = info["final_observation"]
         return StepInputs(final_obs, jnp.zeros(reward.shape, bool), self.encode_action(action), reward)
 
-
-def strongly_typed(leaf: jax.Array) -> jax.Array:
-    """``leaf`` with its dtype made strong; typed PRNG keys (navix's, xminigrid's states) are never weak."""
-    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-        return leaf
-    return leaf.astype(leaf.dtype)
