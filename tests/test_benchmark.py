@@ -73,6 +73,7 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
 
     cells = {cell["torso"]: cell for cell in json.loads((directory / "results.json").read_text())["cells"]}
     assert cells["lstm"]["status"] == "failed" and "NaN" in cells["lstm"]["error"]
+    assert cells["mlp"]["config"]["devices"] is None and cells["lstm"]["config"]["devices"] == 1  # the layouts they ran on
     for kind in ("mlp", "gru"):
         assert cells[kind]["status"] == "done" and [seed["seed"] for seed in cells[kind]["seeds"]] == [0, 1]
         assert all(-1 <= seed["final_return"] <= 1 and seed["curve"]["env_steps"] for seed in cells[kind]["seeds"])

@@ -37,9 +37,14 @@ CURVE_COLUMNS = 4  # wider grids shrink each task's panel past reading on a scre
 
 
 def cell_results(kind: str, env: str, options: TrainOptions, records: list[dict]) -> dict:
-    """One cell's entry of results.json from its run's ``records``: its config, and per seed its final return, MMER and curve (or its error)."""
+    """One cell's entry of results.json from its run's ``records``: its config, and per seed its final return, MMER and curve (or its error).
+
+    The config is the run's own config.json where it has one (a grid resumed on
+    another layout of devices ran its earlier cells on the first), else ``options``.
+    """
     run = Run(options.run_dir)
-    entry = {"torso": kind, "env": env, "config": json.loads(options.to_json())}
+    config = run.config.read_text() if run.config.exists() else options.to_json()
+    entry = {"torso": kind, "env": env, "config": json.loads(config)}
     failure = run.directory / "failure.json"
     if failure.exists():
         return dict(entry, status="failed", error=json.loads(failure.read_text())["error"])
