@@ -28,7 +28,7 @@ from memorax.loggers import BenchmarkProgress, Logger
 from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions, from_fields
 from memorax.training.report import write_report
-from memorax.training.run import Run, interval_steps, layout_flags, train
+from memorax.training.run import Run, interval_steps, layout_flags, resume_layout, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +99,7 @@ def benchmark(
     console = console or Console(stderr=True)
     if importlib.util.find_spec("rliable") is None:
         raise ValueError("memorax benchmark reports with rliable: install it with pip install 'memorax[benchmark]'.")
-    layout = {name: value for name, value in (("devices", devices), ("seed_devices", seed_devices)) if value is not None}
+    layout = resume_layout(devices, seed_devices)
     if resume is not None:
         options = dataclasses.replace(from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text())), **layout)
     options.check_seed_devices()  # refused here, not recorded as the failure of every cell
@@ -131,7 +131,8 @@ def benchmark(
                 else:
                     train(cell, loggers=[progress, *loggers], console=quiet)
             except KeyboardInterrupt:
-                console.print(f"Stopped in cell {kind} × {env}. Continue with: memorax benchmark --resume {options.run_dir}{layout_flags(layout)}")
+                resume_command = f"memorax benchmark --resume {options.run_dir}{layout_flags(layout)}"
+                console.print(f"Stopped in cell {kind} × {env}. Continue with: {resume_command}")
                 raise
             except Exception as error:  # a failed cell (a NaN, say) is reported, and the grid goes on
                 failure.parent.mkdir(parents=True, exist_ok=True)

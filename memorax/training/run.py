@@ -147,6 +147,11 @@ class StopRequests:
         self.requested = True
 
 
+def resume_layout(devices: int | None, seed_devices: int | None) -> dict[str, int]:
+    """The layout of devices given on resuming, as option overrides: only the ones given (not ``None``)."""
+    return {name: value for name, value in (("devices", devices), ("seed_devices", seed_devices)) if value is not None}
+
+
 def layout_flags(layout: dict[str, int]) -> str:
     """The command-line flags of a layout of devices given on resuming (``{"devices": 4}``: `` --devices 4``)."""
     return "".join(f" --{name.replace('_', '-')} {value}" for name, value in layout.items())
@@ -173,7 +178,7 @@ def train(
     """
     console = console or Console(stderr=True)
     writer = jax.process_index() == 0
-    layout = {name: value for name, value in (("devices", devices), ("seed_devices", seed_devices)) if value is not None}
+    layout = resume_layout(devices, seed_devices)
     if resume is not None:
         run = Run(resume)
         options = dataclasses.replace(run.options(), **layout)
