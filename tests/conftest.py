@@ -8,14 +8,19 @@ inherit its environment:
   compiled by one worker or subprocess (the same PPO in the CLI tests, say)
   is compiled once per run. A new directory per run keeps the suite's time
   that of a fresh clone.
-- XLA:CPU compiles for a short compile, not the fastest program: LLVM at
-  optimisation level 1 with its expensive passes skipped, and fusions emitted
-  straight to LLVM rather than through MLIR. Most tests run a program once or
-  a few times, so compiling dominates their time; these settings halve it.
-  Level 0 would cut it again by two thirds, but its programs run two to ten
-  times slower (a convolution over pixels, ten), which the learning tests pay
-  for and more. Results may differ from the defaults' in the last bits, as
-  between two machines.
+- XLA:CPU compiles for a short compile, not the fastest program: fusions
+  emitted straight to LLVM rather than through MLIR, LLVM's expensive passes
+  skipped, and JAX's ``jax_disable_most_optimizations`` (optimisation level 0)
+  for every test but those marked ``optimized`` (``pytest_runtest_setup``), which
+  get level 1. Most tests run a program once or a few times, so compiling
+  dominates their time: level 1 halves it against the defaults, level 0 cuts it
+  by about a third again. But level 0's programs run two to ten times slower (a
+  convolution over pixels, ten), so the tests whose programs run long, an agent
+  trained until it learns, are marked ``optimized``: over the suite (2026-11-28)
+  level 0 everywhere saved 276 s of the tests' CPU time and cost 354 s in those.
+  Results may differ from the defaults' in the last bits, as between two
+  machines; a learning test's seed may then learn otherwise, so a learning test
+  is checked at the level it runs at.
 
 It also gives each xdist worker its own CPUs (``pin_worker``), hands the longest modules out first
 (``LONGEST_FIRST``) and frees compiled programs as a run goes (``pytest_runtest_teardown``).
@@ -56,6 +61,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, cache, ignore_errors=True)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+    os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"  # for the subprocesses of the first test; see pytest_runtest_setup
     os.environ["XLA_FLAGS"] = (
         f"{os.environ.get('XLA_FLAGS', '')} --xla_llvm_disable_expensive_passes=true"
         " --xla_backend_optimization_level=1 --xla_cpu_use_fusion_emitters=false"
@@ -71,6 +77,23 @@ LONGEST_FIRST = (
     "test_guide.py", "test_sac_memory.py", "test_sac.py", "test_presets.py", "test_adapters_navix_xminigrid.py",
     "test_diagnostics.py", "test_pqn.py", "test_benchmark.py",
 )  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "optimized: its programs run long (an agent trained until it learns); compile them at level 1")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Optimisation level 1 for a test marked ``optimized``, 0 for the others: set before its fixtures, for its subprocesses too.
+
+    A module-scoped fixture is built at the level of the first test that asks for it.
+    """
+    import jax  # here, not above: the settings must be in the environment before jax is first imported
+
+    optimized = item.get_closest_marker("optimized") is not None
+    os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "0" if optimized else "1"
+    jax.config.update("jax_disable_most_optimizations", not optimized)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -87,6 +87,7 @@ def test_arcade_make_names_a_bad_argument(kwargs, message):
         make("popgym_arcade::SkittlesEasy-Partial", **kwargs)
 
 
+@pytest.mark.optimized
 def test_arcade_steps_as_the_game_and_splits_its_done_by_the_time_limit():
     env = arcade_adapter.ArcadeEnvironment(CartPole(max_steps_in_episode=CARTPOLE_LIMIT, partial_obs=True))
     raw, params = CartPole(max_steps_in_episode=CARTPOLE_LIMIT, partial_obs=True), env.default_params

@@ -104,6 +104,7 @@ def trained(repeat_previous):
     return agents
 
 
+@pytest.mark.optimized
 def test_a_trained_gru_looks_back_to_the_card_it_must_repeat_and_an_mlp_does_not(repeat_previous, trained):
     """RepeatPrevious-Easy asks for the suit shown 3 steps back: after PPO, the GRU's policy is most sensitive there."""
     _, _, inputs = repeat_previous
@@ -116,6 +117,7 @@ def test_a_trained_gru_looks_back_to_the_card_it_must_repeat_and_an_mlp_does_not
             np.testing.assert_array_equal(result.sensitivity[1:], 0.0)
 
 
+@pytest.mark.optimized
 def test_a_linear_probe_reads_the_card_to_repeat_from_the_trained_grus_carry(repeat_previous, trained):
     """Held-out accuracy of reading the suit shown 3 steps back from the carry (chance: 0.25). Measured: 1.0 after
     training; 0.62 from an untrained GRU's carry, whose fading memory of recent inputs holds some of it."""
@@ -186,6 +188,7 @@ def test_a_probe_reads_battleships_board_from_a_memory_of_shots_and_not_from_a_m
     assert 0.5 < baseline < 0.8 and forgotten == baseline and remembered > 0.95, (baseline, forgotten, remembered)
 
 
+@pytest.mark.optimized
 def test_a_rollout_played_by_the_trained_gru_names_the_card_three_steps_back(repeat_previous, trained):
     env, params, _ = repeat_previous
     agent, state = trained["gru"]

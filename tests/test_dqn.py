@@ -26,6 +26,7 @@ def q_network(num_actions, gru=False):
     return Network(FeatureExtractor(observation_extractor=encoder), body, heads.DiscreteQNetwork(num_actions))
 
 
+@pytest.mark.optimized
 def test_mlp_solves_cartpole():
     """Double DQN with 3-step targets and Polyak-averaged targets."""
     env, params = make("gymnax::CartPole-v1")
@@ -44,6 +45,7 @@ R2D2 = DQNConfig(
 )  # fmt: skip
 
 
+@pytest.mark.optimized
 def test_r2d2_gru_remembers():
     """RepeatPrevious-Easy: stored carries, burn-in and sequence replay let a GRU reach 0.9 of the maximum 1 (memoryless: -0.5)."""
     env, params = make("memorax::RepeatPrevious-Easy")

@@ -44,6 +44,7 @@ def test_jit_vmap_spaces_auto_reset_and_determinism(env_id):
 RETURN_BOUNDS = {"PositionOnlyPendulum": (-1.0, 1.0), "NoisyPositionOnlyPendulum": (-1.0, 1.0), "Battleship": None, "StatelessCartPole": (0.0, 1.0), "NoisyStatelessCartPole": (0.0, 1.0), "VelocityOnlyCartPole": (0.0, 1.0)}
 
 
+@pytest.mark.optimized
 @pytest.mark.parametrize("env_id", MEMORAX)
 def test_episode_returns_within_bounds(env_id):
     env, _ = make(env_id)

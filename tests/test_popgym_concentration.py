@@ -234,6 +234,7 @@ def test_random_policy_earns_the_exact_expected_return(level):
     assert abs(returns.mean() - expected) < 4 * returns.std() / np.sqrt(returns.size) + 1e-3, (returns.mean(), expected)
 
 
+@pytest.mark.optimized
 @pytest.mark.parametrize("level", ["Easy", "Hard"])
 def test_oracle_reaches_the_maximum_return(level):
     env, played = trajectory(level, ORACLE)
@@ -244,6 +245,7 @@ def test_oracle_reaches_the_maximum_return(level):
     assert not played["truncated"].any() and played["reward"].min() == 0.0
 
 
+@pytest.mark.optimized
 @pytest.mark.parametrize("level", ["Easy", "Hard"])
 def test_remembering_player_clears_every_board(level):
     """It never wastes a flip, and every missed turn shows it two new cards, so it misses at most n / 2 turns."""

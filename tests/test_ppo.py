@@ -31,6 +31,7 @@ def networks(num_actions, torso=None, activation=nnx.relu):
     return network(heads.Categorical(num_actions), 0), network(heads.VNetwork(), 1)
 
 
+@pytest.mark.optimized
 def test_mlp_solves_cartpole():
     env, params = make("gymnax::CartPole-v1")
     actor, critic = networks(2, activation=nnx.tanh)
@@ -47,6 +48,7 @@ def repeat_previous():
     return make("memorax::RepeatPrevious-Easy")
 
 
+@pytest.mark.optimized
 def test_gru_remembers(repeat_previous):
     """RepeatPrevious-Easy: the GRU reaches 0.9 of the maximum return 1, where no memoryless policy beats the random -0.5."""
     env, params = repeat_previous
@@ -71,6 +73,7 @@ INPUT_DRIVEN = {
 }
 
 
+@pytest.mark.optimized
 @pytest.mark.parametrize("kind", list(INPUT_DRIVEN))
 def test_models_whose_gates_read_only_the_input_remember(repeat_previous, kind):
     """RepeatPrevious-Easy to 0.9, as the GRU: MLSTM alone (its convolution shows queries and keys the last steps;
@@ -129,6 +132,7 @@ def test_config_names_the_wrong_field(field, value, message):
         PPOConfig(**{field: value})
 
 
+@pytest.mark.optimized
 def test_gaussian_policy_improves_on_pendulum():
     env, params = make("gymnax::Pendulum-v1")
 

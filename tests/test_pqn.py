@@ -21,6 +21,7 @@ def q_network(num_actions, torso=None):
     return Network(FeatureExtractor(observation_extractor=encoder), body, heads.DiscreteQNetwork(num_actions))
 
 
+@pytest.mark.optimized
 def test_mlp_solves_cartpole():
     env, params = make("gymnax::CartPole-v1")
     config = PQNConfig(total_timesteps=500_000)
@@ -34,6 +35,7 @@ def repeat_previous():
     return make("memorax::RepeatPrevious-Easy")
 
 
+@pytest.mark.optimized
 def test_gru_remembers(repeat_previous):
     """RepeatPrevious-Easy: greedy play with the GRU reaches 0.9 of the maximum return 1, where no memoryless policy beats -0.5."""
     env, params = repeat_previous

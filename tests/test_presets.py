@@ -41,6 +41,7 @@ def test_the_preset_gives_the_control_tasks_a_long_horizon():
     assert with_preset(TrainOptions(env="gymnax::CartPole-v1"), "popgym").ppo.gamma == 0.1  # POPGym's own tasks only
 
 
+@pytest.mark.optimized
 def test_the_presets_gru_learns_count_recall_where_the_mlp_cannot(tmp_path):
     """Two seeds each, 70,000 steps: every GRU seed's greedy return beats every MLP seed's by more than 0.3.
 

@@ -15,6 +15,7 @@ def mlp_network(head, features=(64, 64)):
     return Network(FeatureExtractor(observation_extractor=MLP(features=features)), None, head)
 
 
+@pytest.mark.optimized
 def test_mlp_sac_swings_up_pendulum():
     """Twin critics over [h, a], a squashed Gaussian actor and a tuned α; a random policy scores about -1200."""
     env, params = make("gymnax::Pendulum-v1")
@@ -26,6 +27,7 @@ def test_mlp_sac_swings_up_pendulum():
     assert np.isnan(metrics["critic_loss"][0]) and np.isfinite(metrics["critic_loss"][-1])
 
 
+@pytest.mark.optimized
 def test_discrete_sac_balances_cartpole():
     """Categorical actor, DiscreteQNetwork critics: exact expectations over the actions. A random policy lasts about 22 steps."""
     env, params = make("gymnax::CartPole-v1")

@@ -1,6 +1,7 @@
 """Recurrent SAC: on Pendulum without its angular velocity, a GRU actor and GRU critics learn to swing up; MLPs cannot."""
 
 import optax
+import pytest
 from flax import nnx
 from memory_proof import returns_with_and_without_memory
 
@@ -19,6 +20,7 @@ def network(head, torso, seed):
     return Network(features, SequenceModelWrapper(body), head)
 
 
+@pytest.mark.optimized
 def test_recurrent_sac_swings_up_pendulum_without_velocity():
     """Only cos θ and sin θ are seen: the velocity must be inferred from the past. Stored carries, burn-in, sequence replay.
 

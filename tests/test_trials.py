@@ -69,6 +69,7 @@ def returns():
     return by_agent
 
 
+@pytest.mark.optimized
 def test_memory_learns_the_better_arm_within_a_trial(returns):
     """The first pull of a trial is a coin flip (E = 0.5); later pulls of the GRU agent exploit what the first paid,
     towards E[max(p, 1 - p)] = 0.75, above anything an agent without memory can earn."""
@@ -79,6 +80,7 @@ def test_memory_learns_the_better_arm_within_a_trial(returns):
     assert gru[later].mean() > mlp[later].mean() + 0.15, (gru, mlp)
 
 
+@pytest.mark.optimized
 def test_without_memory_every_pull_is_a_coin_flip(returns):
     """Either arm pays 0.5 on average over tasks, so a policy that cannot remember the task's rewards earns 0.5
     at every episode of a trial, the first as the last."""
