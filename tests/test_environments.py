@@ -17,7 +17,15 @@ from memorax.environments.popgym import (
 )
 
 
-@pytest.mark.parametrize("env_id", MEMORAX + GYMNAX)
+def labyrinths_optimized(env_ids: list[str]) -> list:
+    """``env_ids``, the labyrinths marked ``optimized`` (see conftest.py): their oracle plans a path at every step.
+
+    A rollout program is compiled once per module, by the first test that plays it, at that test's level.
+    """
+    return [pytest.param(env_id, marks=pytest.mark.optimized) if "Labyrinth" in env_id else env_id for env_id in env_ids]
+
+
+@pytest.mark.parametrize("env_id", labyrinths_optimized(MEMORAX + GYMNAX))
 def test_jit_vmap_spaces_auto_reset_and_determinism(env_id):
     env, params = make(env_id)
     trajectory = rollout(env_id, "random")
@@ -44,8 +52,7 @@ def test_jit_vmap_spaces_auto_reset_and_determinism(env_id):
 RETURN_BOUNDS = {"PositionOnlyPendulum": (-1.0, 1.0), "NoisyPositionOnlyPendulum": (-1.0, 1.0), "Battleship": None, "StatelessCartPole": (0.0, 1.0), "NoisyStatelessCartPole": (0.0, 1.0), "VelocityOnlyCartPole": (0.0, 1.0)}
 
 
-@pytest.mark.optimized
-@pytest.mark.parametrize("env_id", MEMORAX)
+@pytest.mark.parametrize("env_id", labyrinths_optimized(MEMORAX))
 def test_episode_returns_within_bounds(env_id):
     env, _ = make(env_id)
     task = env_id.removeprefix("memorax::").split("-")[0]
