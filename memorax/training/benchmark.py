@@ -38,6 +38,11 @@ class GridTorsoOptions(TorsoOptions):
     kind: tuple[TorsoKind, ...] = ("mlp", "gru")
     """The models, one row of the report each; mlp, without memory, is the baseline."""
 
+    @property
+    def kinds(self) -> tuple[TorsoKind, ...]:
+        """The grid's models (a grid has no stack)."""
+        return self.kind
+
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkOptions(TrainOptions):

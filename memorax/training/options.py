@@ -79,6 +79,11 @@ class TorsoOptions:
     num_heads: int = 4
     """Heads of the headed kinds (attention, linear_attention, deltanet, gated_deltanet, mlstm, slstm); hidden must be divisible by it."""
 
+    @property
+    def kinds(self) -> tuple[TorsoKind, ...]:
+        """The models the torso is built of: the stack's, else ``kind``."""
+        return self.stack or (self.kind,)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainOptions:
@@ -183,15 +188,14 @@ class TrainOptions:
     def optimizer_learning_rate(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
-        kinds = self.torso.stack or (self.torso.kind,)
-        return 3e-3 if self.algorithm == "ppo" and not SLOWER_RATE_KINDS.intersection(kinds) else 1e-3
+        return 3e-3 if self.algorithm == "ppo" and not SLOWER_RATE_KINDS.intersection(self.torso.kinds) else 1e-3
 
     @property
     def directory(self) -> Path:
         """``run_dir``, or the first free ``runs/ALGORITHM-TORSO-ENV-sSEED[toLAST][-N]``."""
         if self.run_dir is not None:
             return self.run_dir
-        torso = "-".join(self.torso.stack) if self.torso.stack else self.torso.kind
+        torso = "-".join(self.torso.kinds)
         seeds = f"s{self.seed}" + (f"to{self.seed + self.seeds - 1}" if self.seeds > 1 else "")
         base = Path("runs") / f"{self.algorithm}-{torso}-{self.env.split('::')[-1]}-{seeds}"
         candidates = (base.with_name(f"{base.name}-{n}") if n > 1 else base for n in itertools.count(1))

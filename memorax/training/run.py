@@ -216,7 +216,7 @@ def train(
         if "wandb" in options.logger:
             owned.append(WandbLogger(run.directory, run.directory.name, json.loads(options.to_json())))
         if "console" in options.logger:
-            name = f"{options.algorithm}-{'-'.join(options.torso.stack) or options.torso.kind}"
+            name = f"{options.algorithm}-{'-'.join(options.torso.kinds)}"
             name += f" ×{options.seeds} seeds" if options.seeds > 1 else ""
             owned.append(ProgressBar(name, num_intervals * steps, start * steps, console))
     saved = completed = start - 1
