@@ -31,11 +31,24 @@ def memorax_ids() -> list[str]:
     return [f"{task}-{level}" for task, levels in LEVELS.items() for level in levels] + ["TMaze"]
 
 
+def builtin_task(env_id: str) -> str | None:
+    """The built-in task that ``env_id`` names, POPGym's aliases resolved; None outside the ``memorax`` namespace.
+
+    E.g. ``StatelessCartPole`` for ``memorax::PositionOnlyCartPole-Easy``.
+    """
+    namespace, _, name = env_id.partition("::")
+    return _task_and_level(name)[0] if namespace == "memorax" else None
+
+
+def _task_and_level(name: str) -> tuple[str, str]:
+    task, _, level = name.partition("-")
+    return ALIASES.get(task, task), level
+
+
 def _make_memorax(env_id: str, **kwargs: Any):
     if env_id == "TMaze":
         return TMaze(**kwargs)
-    task, _, level = env_id.partition("-")
-    task = ALIASES.get(task, task)
+    task, level = _task_and_level(env_id)
     if task not in LEVELS:
         raise ValueError(f"make: unknown memorax environment {env_id!r}; valid ids: {', '.join(memorax_ids())}.")
     if level not in LEVELS[task]:

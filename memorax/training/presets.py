@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal, TypeVar
 
-from memorax.environments.popgym import ALIASES
+from memorax.environments.registry import builtin_task
 from memorax.training.options import TrainOptions
 
 Options = TypeVar("Options", bound=TrainOptions)
@@ -24,9 +24,7 @@ CONTROL_TASKS = ("StatelessCartPole", "NoisyStatelessCartPole", "VelocityOnlyCar
 
 def is_control_task(env_id: str) -> bool:
     """Whether ``env_id`` (e.g. ``memorax::StatelessCartPole-Easy``, or POPGym's alias ``PositionOnlyCartPole``) is a control task."""
-    namespace, _, name = env_id.partition("::")
-    task = name.partition("-")[0]
-    return namespace == "memorax" and ALIASES.get(task, task) in CONTROL_TASKS
+    return builtin_task(env_id) in CONTROL_TASKS
 
 
 def popgym(options: Options) -> Options:
