@@ -29,10 +29,9 @@ def test_the_preset_gives_the_control_tasks_a_long_horizon():
     control, cards = "memorax::StatelessCartPole-Easy", "memorax::CountRecall-Easy"
     gamma = lambda *args: parse([*args, "--preset", "popgym"]).options.ppo.gamma
     assert gamma("train", "--env", control) == 0.99 and gamma("train", "--env", cards) == 0.1
-    for algorithm in ("pqn", "dqn"):
+    for algorithm in ("pqn", "dqn", "sac"):
         options = lambda env: parse(["train", "--algorithm", algorithm, "--env", env, "--preset", "popgym"]).options
         assert (getattr(options(control), algorithm).gamma, getattr(options(cards), algorithm).gamma) == (0.99, 0.1)
-    assert parse(["train", "--algorithm", "sac", "--env", cards, "--preset", "popgym"]).options.sac.gamma == 0.9  # no runs yet
     assert gamma("train", "--env", control, "--ppo.gamma", "0.5") == 0.5
     assert gamma("benchmark", "--env", control, "memorax::NoisyPositionOnlyPendulum-Hard") == 0.99
     assert gamma("benchmark", "--env", control, cards) == 0.1
