@@ -33,7 +33,7 @@ INTERRUPTED = 130
 
 @dataclasses.dataclass(frozen=True)
 class Train:
-    """Train an agent; with no options, PPO with a GRU on memorax::RepeatPrevious-Easy, which it solves in about a minute on a CPU."""
+    """Train an agent; with no options, PPO with a GRU on memorax::RepeatPrevious-Easy, which it solves in under a minute on a CPU."""
 
     options: Annotated[TrainOptions, tyro.conf.arg(name="")]
     preset: Preset | None = None
