@@ -54,7 +54,8 @@ class FFM(LazyModule, SequenceModel):
       memory_dim: number of traces ``m`` (decay rates).
       context_dim: number of oscillation frequencies ``c`` per trace.
       min_period, max_period: range of the initial periods (in steps).
-      chunk_size: steps per chunk of the whole-sequence path (default 8, the fastest on a CPU at [16, 1024, 64]); any value gives the same outputs.
+      chunk_size: steps per chunk of the whole-sequence path (default 4, the fastest of 2, 4 and 8 on a CPU from
+        [8, 64, 64] to [16, 1024, 128], bench/RESULTS.md); any value gives the same outputs.
     """
 
     def __init__(
@@ -65,7 +66,7 @@ class FFM(LazyModule, SequenceModel):
         context_dim: int = 4,
         min_period: int = 1,
         max_period: int = 1024,
-        chunk_size: int = 8,
+        chunk_size: int = 4,
     ):
         if chunk_size < 1:
             raise ValueError(f"FFM's chunk_size is {chunk_size}; expected at least 1.")
