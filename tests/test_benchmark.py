@@ -6,6 +6,7 @@ import json
 import re
 
 import matplotlib.image
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -14,7 +15,7 @@ from memorax.loggers import BenchmarkProgress, benchmark_progress
 from memorax.training import EncoderOptions, Run, TrainOptions
 from memorax.training import benchmark as benchmark_module
 from memorax.training.benchmark import BenchmarkOptions, GridTorsoOptions, benchmark
-from memorax.training.report import plot_task_curves
+from memorax.training.report import iqm_interval, plot_task_curves
 
 OPTIONS = BenchmarkOptions(
     torso=GridTorsoOptions(kind=("mlp", "gru", "lstm"), hidden=16),
@@ -113,6 +114,16 @@ def test_a_layout_of_devices_the_seeds_or_the_machine_do_not_fit_is_refused_befo
         benchmark(dataclasses.replace(OPTIONS, seed_devices=2, run_dir=tmp_path / "grid"))
     assert not (tmp_path / "grid").exists()
 
+
+def test_an_interval_is_the_same_at_every_call_and_leaves_numpys_generator_alone():
+    """rliable draws its bootstrap from NumPy's global generator whatever it is given (two calls differed); the report seeds it."""
+    scores = np.random.default_rng(1).uniform(-1, 1, (5, 16))  # [runs, tasks]
+    np.random.seed(7)
+    expected_next = np.random.random()
+    np.random.seed(7)
+    first = iqm_interval(scores)
+    assert iqm_interval(scores) == first and first[1] < first[0] < first[2]
+    assert np.random.random() == expected_next
 
 def test_the_curves_of_many_tasks_wrap_into_rows_of_four(tmp_path):
     """Six tasks: two rows of four 600 x 420 panels (the last two blank), not one strip 3,600 pixels wide."""

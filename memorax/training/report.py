@@ -11,14 +11,15 @@ seeds. Per model it aggregates over tasks: the IQM of all its runs with a
 et al., NeurIPS 2021, through their rliable library). Scores are not
 normalised: the aggregate means most where tasks share a scale, as the
 built-in POPGym tasks' returns in [-1, 1] do. Intervals use 2,000 bootstrap
-samples from a fixed random state, so a report is reproducible.
+samples, each interval drawn from the same fixed seed: a report is reproducible,
+and a cell's interval depends only on its own scores, not on the cells beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -33,7 +34,36 @@ from memorax.training.plots import draw_curves, returns_of  # noqa: E402
 from memorax.training.run import Run  # noqa: E402
 
 BOOTSTRAP_SAMPLES = 2_000
+BOOTSTRAP_SEED = 0
 CURVE_COLUMNS = 4  # wider grids shrink each task's panel past reading on a screen
+
+
+@contextlib.contextmanager
+def seeded_numpy(seed: int) -> Iterator[None]:
+    """NumPy's global generator seeded with ``seed`` inside, restored after.
+
+    rliable's bootstraps (1.2.0) draw their indices from the global generator
+    (``np.random.choice`` in ``StratifiedBootstrap.update_indices``) and ignore
+    the ``random_state`` they are given: without this, two reports of the same
+    runs differed in their intervals' last digits.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def iqm_interval(scores: np.ndarray) -> tuple[float, float, float]:
+    """``(IQM, low, high)`` of ``scores [runs, tasks]``: the interquartile mean with its 95% stratified-bootstrap interval."""
+    from rliable import library, metrics  # imported here: its bootstrap pulls in pandas and arch
+
+    with seeded_numpy(BOOTSTRAP_SEED):
+        estimate, interval = library.get_interval_estimates(
+            {"scores": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=BOOTSTRAP_SAMPLES
+        )
+    return float(estimate["scores"][0]), float(interval["scores"][0, 0]), float(interval["scores"][1, 0])
 
 
 def cell_results(kind: str, env: str, options: TrainOptions, records: list[dict]) -> dict:
@@ -67,22 +97,11 @@ def cell_results(kind: str, env: str, options: TrainOptions, records: list[dict]
 
 def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], directory: Path) -> Path:
     """Writes results.json, report.md, curves.png, iqm.png and profile.png in ``directory``; returns report.md's path."""
-    from rliable import library, metrics  # imported here: its bootstrap pulls in pandas and arch
-
     records = {(kind, env): Run(cell.run_dir).records() for kind, env, cell in cells}
     results = [cell_results(kind, env, cell, records[kind, env]) for kind, env, cell in cells]
     (directory / "results.json").write_text(json.dumps({"cells": results}, indent=2))
     kinds, envs = list(dict.fromkeys(r["torso"] for r in results)), list(dict.fromkeys(r["env"] for r in results))
     by_cell = {(r["torso"], r["env"]): r for r in results}
-    random_state = np.random.RandomState(0)
-
-    def iqm_interval(scores: np.ndarray) -> tuple[float, float, float]:
-        with warnings.catch_warnings():  # arch deprecates the RandomState rliable hands it; the samples are the same
-            warnings.simplefilter("ignore", FutureWarning)
-            estimate, interval = library.get_interval_estimates(
-                {"scores": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=BOOTSTRAP_SAMPLES, random_state=random_state
-            )
-        return float(estimate["scores"][0]), float(interval["scores"][0, 0]), float(interval["scores"][1, 0])
 
     finished = {kind: all(by_cell[kind, env]["status"] == "done" for env in envs) for kind in kinds}
     scores = {
@@ -128,7 +147,7 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     report.write_text("\n".join(lines))
     plot_task_curves(directory / "curves.png", kinds, envs, records)
     _plot_iqm(directory / "iqm.png", {kind: iqm_interval(s) for kind, s in scores.items()})
-    _plot_profile(directory / "profile.png", scores, library)
+    _plot_profile(directory / "profile.png", scores)
     return report
 
 
@@ -159,13 +178,16 @@ def _plot_iqm(path: Path, estimates: dict[str, tuple[float, float, float]]) -> N
     plt.close(figure)
 
 
-def _plot_profile(path: Path, scores: dict[str, np.ndarray], library) -> None:
+def _plot_profile(path: Path, scores: dict[str, np.ndarray]) -> None:
     """The performance profile: the fraction of runs whose final return exceeds τ, with 95% bootstrap bands."""
+    from rliable import library
+
     figure, axes = plt.subplots(figsize=(6, 4.2), dpi=100)
     if scores:
         everything = np.concatenate([s.ravel() for s in scores.values()])
         taus = np.linspace(everything.min() - 1e-6, everything.max() + 1e-6, 101)
-        profiles, bands = library.create_performance_profile(scores, taus, reps=BOOTSTRAP_SAMPLES)
+        with seeded_numpy(BOOTSTRAP_SEED):
+            profiles, bands = library.create_performance_profile(scores, taus, reps=BOOTSTRAP_SAMPLES)
         for index, kind in enumerate(scores):
             axes.plot(taus, profiles[kind], color=f"C{index}", linewidth=2, label=kind)
             axes.fill_between(taus, bands[kind][0], bands[kind][1], color=f"C{index}", alpha=0.2, linewidth=0)
