@@ -125,6 +125,7 @@ def test_an_interval_is_the_same_at_every_call_and_leaves_numpys_generator_alone
     assert iqm_interval(scores) == first and first[1] < first[0] < first[2]
     assert np.random.random() == expected_next
 
+
 def test_the_curves_of_many_tasks_wrap_into_rows_of_four(tmp_path):
     """Six tasks: two rows of four 600 x 420 panels (the last two blank), not one strip 3,600 pixels wide."""
     records = [{"env_steps": 100 * (i + 1), "episode_return": 0.1 * i} for i in range(3)]

@@ -109,6 +109,7 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
         for kind in kinds
         if finished[kind]
     }  # [seeds, tasks]
+    aggregates = {kind: iqm_interval(kind_scores) for kind, kind_scores in scores.items()}
     rows = []
     for kind in kinds:
         row = [kind]
@@ -120,8 +121,8 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
             iqm, low, high = iqm_interval(np.array([[seed["final_return"]] for seed in cell["seeds"]]))
             mmers = [seed["mmer"] for seed in cell["seeds"] if seed["mmer"] is not None]
             row.append(f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}] · MMER {np.mean(mmers):+.3f}" if mmers else f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}]")
-        if kind in scores:
-            iqm, low, high = iqm_interval(scores[kind])
+        if kind in aggregates:
+            iqm, low, high = aggregates[kind]
             row.append(f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}]")
         else:
             row.append("— (a cell failed)")
@@ -146,7 +147,7 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     report = directory / "report.md"
     report.write_text("\n".join(lines))
     plot_task_curves(directory / "curves.png", kinds, envs, records)
-    _plot_iqm(directory / "iqm.png", {kind: iqm_interval(s) for kind, s in scores.items()})
+    _plot_iqm(directory / "iqm.png", aggregates)
     _plot_profile(directory / "profile.png", scores)
     return report
 
