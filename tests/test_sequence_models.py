@@ -46,8 +46,8 @@ MODELS = {
     "minlstm": lambda: MinLSTM(16),
     "linear_attention": lambda: LinearAttention(num_heads=2, head_dim=4),
     "ffm": lambda: FFM(16, memory_dim=4, context_dim=3),
-    "delta_net": lambda: DeltaNet(num_heads=2, head_dim=4),
-    "gated_delta_net": lambda: GatedDeltaNet(num_heads=2, head_dim=4),
+    "delta_net": lambda: DeltaNet(num_heads=2, head_dim=4, chunk_size=5),  # chunks shorter than the sequence
+    "gated_delta_net": lambda: GatedDeltaNet(num_heads=2, head_dim=4, chunk_size=5),
     "mlstm": lambda: MLSTM(8, num_heads=2, chunk_size=5),  # chunks shorter than the sequence
     "slstm": lambda: SLSTM(8, num_heads=2),
     # A context shorter than the sequence, so the window slides within a call.
@@ -352,11 +352,14 @@ def test_ffm_follows_the_authors_module_step_by_step(chunk_size):
         FFM(16, chunk_size=0)
 
 
+@pytest.mark.parametrize("chunk_size", [16, 5, 1], ids=["one-chunk", "chunks-of-5", "chunks-of-1"])
 @pytest.mark.parametrize("gated", [False, True], ids=["delta_net", "gated_delta_net"])
-def test_delta_nets_follow_the_delta_rule_step_by_step(gated):
-    """S_t = α_t S_{t-1}(I - β_t k_t k_tᵀ) + β_t v_t k_tᵀ per head in numpy float64 (α = 1 for DeltaNet), zeroed at a reset."""
-    model = (GatedDeltaNet if gated else DeltaNet)(num_heads=2, head_dim=4, features=5)
+def test_delta_nets_follow_the_delta_rule_step_by_step(gated, chunk_size):
+    """S_t = α_t S_{t-1}(I - β_t k_t k_tᵀ) + β_t v_t k_tᵀ per head in numpy float64 (α = 1 for DeltaNet), zeroed at a
+    reset; the chunked solve gives it whether the sequence is one chunk, several with a partial last one, or one per step."""
+    model = (GatedDeltaNet if gated else DeltaNet)(num_heads=2, head_dim=4, features=5, chunk_size=chunk_size)
     inputs, done = make_inputs()
+    done = done.at[2, 6].set(True).at[2, 7].set(True)  # two starts in a row, within a chunk of 5
     carry = random_carry(model, 14)
     init(model, 7, inputs, done, carry)
     final, outputs = model(inputs, done, carry)
@@ -387,6 +390,8 @@ def test_delta_nets_follow_the_delta_rule_step_by_step(gated):
             normed = normed * silu(x[:, t] @ weight(model.gate_proj)).reshape(BATCH, 2, 4)
         np.testing.assert_allclose(outputs[:, t], normed.reshape(BATCH, 8) @ weight(model.out_proj), **TOL)
     np.testing.assert_allclose(final, state, **TOL)
+    with pytest.raises(ValueError, match="chunk_size is 0; expected at least 1"):
+        DeltaNet(num_heads=2, head_dim=4, chunk_size=0)
 
 
 @pytest.mark.parametrize("conv_width, chunk_size", [(3, 32), (3, 5), (None, 5)], ids=["one-chunk", "chunks-of-5", "bare-cell"])

@@ -29,10 +29,11 @@ class DeltaNet(LazyModule, SequenceModel):
 
     so writing ``v`` at key ``k`` first removes the value ``S_{t-1} k`` stored
     there (with ``β`` as the step size). ``S`` is ``[head_dim, head_dim]`` per
-    head and set to 0 at an episode start. Sequences run step by step
-    (``jax.lax.scan``); the papers' chunked parallel form is not implemented.
-    Unlike flash-linear-attention's layer there is no short convolution before
-    the projections.
+    head and set to 0 at an episode start. A whole sequence is computed in
+    chunks (:func:`~memorax.networks.sequence_models.delta_net.chunked_delta_rule`):
+    a triangular solve and products within a chunk, one product per chunk
+    across them. Unlike flash-linear-attention's layer there is no short
+    convolution before the projections.
 
     Shapes: inputs ``[B, T, F]``, outputs ``[B, T, features or F]``; carry
     ``[B, heads, head_dim, head_dim]`` (``S`` with values along the second-last axis).
@@ -41,12 +42,16 @@ class DeltaNet(LazyModule, SequenceModel):
       num_heads: number of heads.
       head_dim: width of each head's queries, keys and values.
       features: output width (default: the input width).
+      chunk_size: steps per chunk of the whole-sequence path (default 16); any value gives the same outputs.
     """
 
-    def __init__(self, num_heads: int, head_dim: int, *, features: int | None = None):
+    def __init__(self, num_heads: int, head_dim: int, *, features: int | None = None, chunk_size: int = 16):
+        if chunk_size < 1:
+            raise ValueError(f"{type(self).__name__}'s chunk_size is {chunk_size}; expected at least 1.")
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.features = features
+        self.chunk_size = chunk_size
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:
         width = self.num_heads * self.head_dim
@@ -58,9 +63,9 @@ class DeltaNet(LazyModule, SequenceModel):
     def initialize_carry(self, batch_size: int) -> Carry:
         return jnp.zeros((batch_size, self.num_heads, self.head_dim, self.head_dim))
 
-    def decay(self, inputs: jax.Array) -> jax.Array:
-        """The factor ``α_t`` on the memory before each write, ``[B, T, heads]``: 1 for DeltaNet."""
-        return jnp.ones((*inputs.shape[:2], self.num_heads))
+    def log_decay(self, inputs: jax.Array) -> jax.Array:
+        """``log α_t``, of the factor on the memory before each write, ``[B, T, heads]``: 0 for DeltaNet."""
+        return jnp.zeros((*inputs.shape[:2], self.num_heads))
 
     def output(self, read: jax.Array, inputs: jax.Array) -> jax.Array:
         """The heads' reads ``[B, T, heads, head_dim]`` to outputs ``[B, T, features]``."""
@@ -73,7 +78,12 @@ class DeltaNet(LazyModule, SequenceModel):
         queries = l2_normalize(heads[:, :, 0]) / jnp.sqrt(self.head_dim)
         keys, values = l2_normalize(heads[:, :, 1]), heads[:, :, 2]
         beta = jax.nn.sigmoid(self.beta_proj(inputs))
-        state, read = delta_rule(queries, keys, values, beta, self.decay(inputs), done, carry)
+        sequences = (queries, keys, values, beta, self.log_decay(inputs), done)
+        if steps == 1:
+            state, read = delta_rule_step(*(x[:, 0] for x in sequences), carry)
+            read = read[:, None]
+        else:
+            state, read = chunked_delta_rule(*sequences, carry, min(self.chunk_size, steps))
         return state, self.output(read, inputs)
 
 
@@ -100,31 +110,104 @@ class GatedDeltaNet(DeltaNet):
         step = jnp.exp(jax.random.uniform(rngs.params(), (self.num_heads,), minval=jnp.log(1e-3), maxval=jnp.log(0.1)))
         self.alpha_bias = nnx.Param(step + jnp.log(-jnp.expm1(-step)))  # softplus^{-1}(step)
 
-    def decay(self, inputs: jax.Array) -> jax.Array:
-        rate = jnp.exp(self.a_log[...]) * jax.nn.softplus(self.alpha_proj(inputs) + self.alpha_bias[...])
-        return jnp.exp(-rate)
+    def log_decay(self, inputs: jax.Array) -> jax.Array:
+        return -jnp.exp(self.a_log[...]) * jax.nn.softplus(self.alpha_proj(inputs) + self.alpha_bias[...])
 
     def output(self, read: jax.Array, inputs: jax.Array) -> jax.Array:
         gate = jax.nn.silu(self.gate_proj(inputs)).reshape(read.shape)
         return self.out_proj((self.norm(read) * gate).reshape(*inputs.shape[:2], -1))
 
 
-def delta_rule(
-    queries: jax.Array, keys: jax.Array, values: jax.Array, beta: jax.Array, alpha: jax.Array, done: jax.Array, state: jax.Array
+def delta_rule_step(
+    query: jax.Array, key: jax.Array, value: jax.Array, beta: jax.Array, log_alpha: jax.Array, done: jax.Array, state: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """The last ``S`` and every read ``S_t q_t`` of ``S_t = α_t S_{t-1}(I - β_t k_t k_tᵀ) + β_t v_t k_tᵀ``, ``S`` zeroed where ``done``.
+    """One step of the delta rule (acting): the new ``S`` and the read ``S q``.
 
-    ``queries, keys, values [B, T, heads, d]``, ``beta, alpha [B, T, heads]``,
-    ``done [B, T]``, ``state [B, heads, d_v, d_k]``; reads ``[B, T, heads, d_v]``.
+    ``query, key [B, heads, d_k]``, ``value [B, heads, d_v]``, ``beta, log_alpha [B, heads]``,
+    ``done [B]``, ``state [B, heads, d_v, d_k]``; read ``[B, heads, d_v]``.
     """
+    alpha = jnp.where(done[:, None], 0.0, jnp.exp(log_alpha))[..., None]
+    stored = alpha * jnp.einsum("bhvk,bhk->bhv", state, key)
+    state = alpha[..., None] * state + (beta[..., None] * (value - stored))[..., None] * key[:, :, None]
+    return state, jnp.einsum("bhvk,bhk->bhv", state, query)
 
-    def step(state, inputs):
-        q, k, v, b, a, reset = inputs
-        state = jnp.where(reset[:, None, None, None], 0.0, state) * a[..., None, None]
-        stored = jnp.einsum("bhvk,bhk->bhv", state, k)
-        state = state + jnp.einsum("bhv,bhk->bhvk", b[..., None] * (v - stored), k)
-        return state, jnp.einsum("bhvk,bhk->bhv", state, q)
 
-    sequences = (queries, keys, values, beta, alpha, done)
-    state, reads = jax.lax.scan(step, state, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), sequences))
-    return state, jnp.swapaxes(reads, 0, 1)
+def chunked_delta_rule(
+    queries: jax.Array,
+    keys: jax.Array,
+    values: jax.Array,
+    beta: jax.Array,
+    log_alpha: jax.Array,
+    done: jax.Array,
+    state: jax.Array,
+    chunk: int,
+) -> tuple[jax.Array, jax.Array]:
+    r"""The last ``S`` and every read ``S_t q_t`` of ``S_t = α_t S_{t-1}(I - β_t k_t k_tᵀ) + β_t v_t k_tᵀ``, 0 where ``done``.
+
+    ``queries, keys [B, T, heads, d_k]``, ``values [B, T, heads, d_v]``,
+    ``beta, log_alpha [B, T, heads]`` (``log α_t``), ``done [B, T]``,
+    ``state [B, heads, d_v, d_k]``; reads ``[B, T, heads, d_v]``.
+
+    In chunks of ``chunk`` steps (the WY form of Yang et al. 2024, arXiv:2406.06484,
+    with decays as in arXiv:2412.06464). A reset is a decay of 0, so within a
+    chunk, with ``Γ_{ti}`` the product of the decays in ``(i, t]`` (0 across an
+    episode start) and ``γ_t`` the product of those up to ``t``, the decay of the
+    state ``S_0`` the chunk starts from, the state is
+    ``S_t = γ_t S_0 + Σ_{i≤t} Γ_{ti} u_i k_iᵀ`` where the written values
+    ``u_i = β_i (v_i - α_i S_{i-1} k_i)`` solve the unit lower-triangular system
+
+    .. math::
+
+        u_t + β_t \sum_{i<t} Γ_{ti} (k_t^\top k_i)\, u_i = β_t v_t - β_t γ_t S_0 k_t,
+
+    so ``U = Ũ - W S_0ᵀ`` with ``Ũ`` and ``W`` the solutions for ``β v`` and
+    ``β γ k``. Everything but ``S_0`` is computed for all chunks at once; the
+    chunks' starting states follow from ``S_0 ← S_0 (γ_C I - Wᵀ K_C) + Ũᵀ K_C``
+    (``K_C`` the keys scaled by ``Γ_{Ci}``), one ``d_k × d_k`` product per chunk.
+    """
+    batch, steps = done.shape
+    pad = -steps % chunk
+    if pad:  # padded steps write nothing (β = 0) and keep the state (log α = 0)
+        queries, keys, values, beta, log_alpha = (
+            jnp.pad(x, ((0, 0), (0, pad)) + ((0, 0),) * (x.ndim - 2)) for x in (queries, keys, values, beta, log_alpha)
+        )
+        done = jnp.pad(done, ((0, 0), (0, pad)))
+    num_chunks = (steps + pad) // chunk
+
+    def in_chunks(x: jax.Array) -> jax.Array:  # [B, T, heads, ...] -> [B, N, heads, C, ...]
+        return jnp.moveaxis(x.reshape(batch, num_chunks, chunk, *x.shape[2:]), 2, 3)
+
+    queries, keys, values, beta, log_alpha = map(in_chunks, (queries, keys, values, beta, log_alpha))
+    position = jnp.arange(chunk)
+    episode = jnp.cumsum(done.reshape(batch, num_chunks, chunk), axis=-1)[:, :, None]  # starts in the chunk up to t
+    cumulative = jnp.cumsum(log_alpha, axis=-1)
+    linked = (episode[..., :, None] == episode[..., None, :]) & (position[:, None] >= position[None, :])
+    decay = jnp.exp(jnp.where(linked, cumulative[..., :, None] - cumulative[..., None, :], -jnp.inf))  # Γ [B, N, h, C, C]
+    from_start = jnp.where(episode == 0, jnp.exp(cumulative), 0.0)  # γ [B, N, h, C]
+
+    earlier = decay * (position[:, None] > position[None, :])
+    system = jnp.eye(chunk) + beta[..., None] * earlier * jnp.einsum("...tk,...ik->...ti", keys, keys)
+    right = jnp.concatenate([beta[..., None] * values, (beta * from_start)[..., None] * keys], axis=-1)
+    # Inverting the system once and multiplying is faster on a CPU than solving for both right-hand sides.
+    identity = jnp.broadcast_to(jnp.eye(chunk), system.shape)
+    inverse = jax.lax.linalg.triangular_solve(system, identity, left_side=True, lower=True, unit_diagonal=True)
+    solved = inverse @ right
+    written, weights = solved[..., : values.shape[-1]], solved[..., values.shape[-1] :]  # Ũ, W
+
+    scores = decay * jnp.einsum("...tk,...ik->...ti", queries, keys)
+    keys_to_end = decay[..., -1, :, None] * keys
+    kept = from_start[..., -1, None, None] * jnp.eye(keys.shape[-1])
+    transition = kept - jnp.einsum("...ik,...ij->...kj", weights, keys_to_end)
+    increment = jnp.einsum("...iv,...ik->...vk", written, keys_to_end)
+
+    def next_chunk(start: jax.Array, link: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        transition, increment = link
+        return start @ transition + increment, start
+
+    final, starts = jax.lax.scan(next_chunk, state, (jnp.moveaxis(transition, 1, 0), jnp.moveaxis(increment, 1, 0)))
+    starts = jnp.moveaxis(starts, 0, 1)  # S_0 of each chunk [B, N, h, d_v, d_k]
+    through_state = from_start[..., None] * queries - jnp.einsum("...ti,...ik->...tk", scores, weights)
+    reads = jnp.einsum("...tk,...vk->...tv", through_state, starts) + jnp.einsum("...ti,...iv->...tv", scores, written)
+    reads = jnp.moveaxis(reads, 3, 2)  # [B, N, C, h, d_v]
+    reads = reads.reshape(batch, num_chunks * chunk, *reads.shape[3:])
+    return final, reads[:, :steps]
