@@ -26,6 +26,7 @@ from memorax.networks.sequence_models import (
     MinLSTM,
     SelfAttention,
 )
+from memorax.networks.sequence_models.delta_net import chunked_delta_rule, delta_rule_step
 from memorax.networks.sequence_models.ffm import DECAY_MAX, DECAY_MIN
 from memorax.networks.sequence_models.self_attention import alibi_slopes
 
@@ -82,6 +83,25 @@ def make_inputs(seed=0):
     done[0, 5] = True
     done[1, :] = False
     return inputs, jnp.asarray(done)
+
+
+def causal_conv_in_numpy(stored, x, done, kernel):
+    """A bias-free depthwise causal convolution in float64 over each episode's steps, after the ``stored`` inputs of
+    the previous call until the first start: the convolved ``x`` ``[B, T, D]`` and the next stored inputs."""
+    width = kernel.shape[0]
+    stored, kernel = np.asarray(stored, np.float64), np.asarray(kernel, np.float64)
+    window = np.concatenate([stored, x], axis=1)  # [B, width - 1 + T, D]
+    convolved, next_stored = np.zeros_like(x), np.zeros_like(stored)
+    for b in range(x.shape[0]):
+        start = -(width - 1)
+        for t in range(x.shape[1]):
+            start = t if done[b, t] else start
+            for lag in range(width):
+                if t - lag >= start:
+                    convolved[b, t] += kernel[width - 1 - lag] * window[b, width - 1 + t - lag]
+        visible = [s for s in range(x.shape[1] - width + 1, x.shape[1]) if s >= start]
+        next_stored[b, width - 1 - len(visible) :] = window[b, [width - 1 + s for s in visible]]
+    return convolved, next_stored
 
 
 def random_carry(model, seed):
@@ -352,23 +372,34 @@ def test_ffm_follows_the_authors_module_step_by_step(chunk_size):
         FFM(16, chunk_size=0)
 
 
-@pytest.mark.parametrize("chunk_size", [16, 5, 1], ids=["one-chunk", "chunks-of-5", "chunks-of-1"])
+@pytest.mark.parametrize(
+    "conv_width, chunk_size", [(3, 16), (3, 5), (None, 1)], ids=["one-chunk", "chunks-of-5", "chunks-of-1-bare-layer"]
+)
 @pytest.mark.parametrize("gated", [False, True], ids=["delta_net", "gated_delta_net"])
-def test_delta_nets_follow_the_delta_rule_step_by_step(gated, chunk_size):
+def test_delta_nets_follow_the_delta_rule_step_by_step(gated, conv_width, chunk_size):
     """S_t = α_t S_{t-1}(I - β_t k_t k_tᵀ) + β_t v_t k_tᵀ per head in numpy float64 (α = 1 for DeltaNet), zeroed at a
-    reset; the chunked solve gives it whether the sequence is one chunk, several with a partial last one, or one per step."""
-    model = (GatedDeltaNet if gated else DeltaNet)(num_heads=2, head_dim=4, features=5, chunk_size=chunk_size)
+    reset, with q, k and v through a width-3 causal convolution that sees only the episode's steps (or straight from
+    the projection); the chunked solve gives it whether the sequence is one chunk, several with a partial last one, or
+    one per step."""
+    layer = GatedDeltaNet if gated else DeltaNet
+    model = layer(num_heads=2, head_dim=4, features=5, conv_width=conv_width, chunk_size=chunk_size)
     inputs, done = make_inputs()
     done = done.at[2, 6].set(True).at[2, 7].set(True)  # two starts in a row, within a chunk of 5
-    carry = random_carry(model, 14)
-    init(model, 7, inputs, done, carry)
-    final, outputs = model(inputs, done, carry)
+    memory, conv_state = random_carry(model, 14)
+    init(model, 7, inputs, done, (memory, conv_state))
+    (final, final_conv_state), outputs = model(inputs, done, (memory, conv_state))
 
     silu = lambda x: x / (1 + np.exp(-x))
     unit = lambda x: x / np.sqrt(np.sum(x * x, axis=-1, keepdims=True) + 1e-6)
     weight = lambda linear: np.asarray(linear.kernel[...], np.float64)
     x = np.asarray(inputs, np.float64)
-    heads = silu(x @ weight(model.query_key_value)).reshape(BATCH, TIME, 3, 2, 4)
+    projected = x @ weight(model.query_key_value)
+    if conv_width:
+        projected, expected_state = causal_conv_in_numpy(conv_state, projected, done, model.conv_kernel[...])
+        np.testing.assert_allclose(final_conv_state, expected_state, **TOL)
+    else:
+        assert final_conv_state.shape == (BATCH, 0, 24)
+    heads = silu(projected).reshape(BATCH, TIME, 3, 2, 4)
     q, k, v = unit(heads[:, :, 0]) / 2.0, unit(heads[:, :, 1]), heads[:, :, 2]
     beta = 1 / (1 + np.exp(-(x @ weight(model.beta_proj))))
     if gated:
@@ -377,7 +408,7 @@ def test_delta_nets_follow_the_delta_rule_step_by_step(gated, chunk_size):
     else:
         alpha = np.ones((BATCH, TIME, 2))
     scale = np.asarray(model.norm.scale[...], np.float64)
-    state = np.array(carry, np.float64)
+    state = np.array(memory, np.float64)
     for t in range(TIME):
         state = np.where(np.asarray(done[:, t])[:, None, None, None], 0.0, state)
         for b in range(BATCH):
@@ -392,6 +423,39 @@ def test_delta_nets_follow_the_delta_rule_step_by_step(gated, chunk_size):
     np.testing.assert_allclose(final, state, **TOL)
     with pytest.raises(ValueError, match="chunk_size is 0; expected at least 1"):
         DeltaNet(num_heads=2, head_dim=4, chunk_size=0)
+
+
+def test_the_chunked_delta_rule_has_the_gradient_of_its_steps():
+    """The chunked solve (chunks of 5, the last partial, decays, starts within and across chunks) against a scan of the
+    acting step: the same reads, final memory and gradient for every input, the hand-written inverse's included."""
+    draws = jax.random.split(jax.random.key(3), 7)
+    batch, steps, heads, width = 2, 13, 2, 3
+    queries = jax.random.normal(draws[0], (batch, steps, heads, width))
+    unit_keys = jax.random.normal(draws[1], (batch, steps, heads, width))
+    unit_keys = unit_keys / jnp.linalg.norm(unit_keys, axis=-1, keepdims=True)
+    values = jax.random.normal(draws[2], (batch, steps, heads, width + 1))
+    beta = jax.nn.sigmoid(jax.random.normal(draws[3], (batch, steps, heads)))
+    log_alpha = -jax.nn.softplus(jax.random.normal(draws[4], (batch, steps, heads)))
+    done = jnp.zeros((batch, steps), bool).at[0, 3].set(True).at[0, 5].set(True).at[1, 10].set(True)
+    memory = jax.random.normal(draws[5], (batch, heads, width + 1, width))
+    inputs = (queries, unit_keys, values, beta, log_alpha, memory)
+
+    def stepped(queries, keys, values, beta, log_alpha, memory):
+        def step(memory, step_inputs):
+            return delta_rule_step(*step_inputs, memory)
+
+        sequences = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (queries, keys, values, beta, log_alpha, done))
+        memory, reads = jax.lax.scan(step, memory, sequences)
+        return memory, jnp.swapaxes(reads, 0, 1)
+
+    def chunked(queries, keys, values, beta, log_alpha, memory):
+        return chunked_delta_rule(queries, keys, values, beta, log_alpha, done, memory, 5)
+
+    allclose(chunked(*inputs), stepped(*inputs))
+    weights = jax.random.normal(draws[6], (batch, steps, heads, width + 1))
+    loss = lambda run: lambda *x: jnp.sum(jnp.sin(run(*x)[0])) + jnp.sum(weights * run(*x)[1])
+    argnums = tuple(range(len(inputs)))
+    allclose(jax.grad(loss(chunked), argnums)(*inputs), jax.grad(loss(stepped), argnums)(*inputs))
 
 
 @pytest.mark.parametrize("conv_width, chunk_size", [(3, 32), (3, 5), (None, 5)], ids=["one-chunk", "chunks-of-5", "bare-cell"])
@@ -414,21 +478,10 @@ def test_mlstm_follows_the_papers_recurrence_without_the_stabiliser(conv_width, 
     x = np.asarray(inputs, np.float64)
     heads = affine(model.query_key, x)
     if conv_width:
-        projected = np.concatenate([np.asarray(conv_state, np.float64), heads], axis=1)  # [B, 2 + T, 16]
-        kernel, conv_bias = np.asarray(model.conv_kernel[...], np.float64), np.asarray(model.conv_bias[...], np.float64)
-        convolved = np.zeros((BATCH, TIME, 16))
-        for b in range(BATCH):
-            start = -2  # the stored inputs count until the first reset of the call
-            for t in range(TIME):
-                start = t if done[b, t] else start
-                for lag in range(3):
-                    if t - lag >= start:
-                        convolved[b, t] += kernel[2 - lag] * projected[b, 2 + t - lag]
-            visible = [s for s in range(TIME - 2, TIME) if s >= start]
-            expected_state = np.zeros((2, 16))
-            expected_state[2 - len(visible):] = projected[b, [2 + s for s in visible]]
-            np.testing.assert_allclose(final_conv_state[b], expected_state, **TOL)
-        heads = (convolved + conv_bias) * sigmoid(convolved + conv_bias)
+        convolved, expected_state = causal_conv_in_numpy(conv_state, heads, done, model.conv_kernel[...])
+        np.testing.assert_allclose(final_conv_state, expected_state, **TOL)
+        convolved = convolved + np.asarray(model.conv_bias[...], np.float64)
+        heads = convolved * sigmoid(convolved)
     else:
         assert final_conv_state.shape == (BATCH, 0, 16)
     q, k = heads.reshape(BATCH, TIME, 2, 2, 4)[:, :, 0], heads.reshape(BATCH, TIME, 2, 2, 4)[:, :, 1] / 2.0

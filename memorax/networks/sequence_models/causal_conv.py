@@ -7,13 +7,13 @@ import jax.numpy as jnp
 
 
 def causal_conv(
-    x: jax.Array, done: jax.Array, state: jax.Array, kernel: jax.Array, bias: jax.Array
+    x: jax.Array, done: jax.Array, state: jax.Array, kernel: jax.Array, bias: jax.Array | None = None
 ) -> tuple[jax.Array, jax.Array]:
     """``y_t = b + Σ_{j<K} w_{K-1-j} ⊙ x_{t-j}``, each channel alone, over the inputs of the current episode only.
 
     ``x [B, T, D]``; ``done [B, T]``; ``state [B, K-1, D]``, the previous call's
     last ``K - 1`` inputs (zero where they belong to an earlier episode);
-    ``kernel [K, D]``, ``bias [D]``. Returns ``y [B, T, D]`` and the next state.
+    ``kernel [K, D]``, ``bias [D]`` or None for none. Returns ``y [B, T, D]`` and the next state.
     """
     k, t = kernel.shape[0], x.shape[1]
     window = jnp.concatenate([state, x], axis=1)
@@ -28,4 +28,4 @@ def causal_conv(
         out = out + jnp.where(visible, shifted, 0) * kernel[k - 1 - lag]
     times = jnp.arange(t - k + 1, t)
     keep = (times[None, :] >= start[:, -1:])[..., None]
-    return out + bias, jnp.where(keep, window[:, t:], 0)
+    return out if bias is None else out + bias, jnp.where(keep, window[:, t:], 0)
