@@ -241,9 +241,9 @@ def chunked_delta_rule(
     from_start = jnp.where(episode == 0, jnp.exp(cumulative), 0.0)  # γ [B, N, h, C]
 
     earlier = decay * (position[:, None] > position[None, :])
-    system = jnp.eye(chunk) + beta[..., None] * earlier * jnp.einsum("...tk,...ik->...ti", keys, keys)
+    lower = beta[..., None] * earlier * jnp.einsum("...tk,...ik->...ti", keys, keys)  # the system is I + lower
     right = jnp.concatenate([beta[..., None] * values, (beta * from_start)[..., None] * keys], axis=-1)
-    solved = unit_lower_inverse(system - jnp.eye(chunk)) @ right
+    solved = unit_lower_inverse(lower) @ right
     written, weights = solved[..., : values.shape[-1]], solved[..., values.shape[-1] :]  # Ũ, W
 
     scores = decay * jnp.einsum("...tk,...ik->...ti", queries, keys)
