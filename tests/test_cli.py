@@ -22,6 +22,7 @@ from tiny_run import TINY
 from memorax import cli, launch
 from memorax.cli import main
 from memorax.networks import heads
+from memorax.networks.blocks import Stack
 from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, build, evaluate_run, load, train
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.plots import smooth
@@ -288,6 +289,23 @@ def test_every_torso_choice_builds_a_working_network(torso):
     network.init(0, observation, done)
     _, values = network(observation, done)
     assert values.shape == (2, 3) and np.isfinite(values).all()
+
+
+@pytest.mark.parametrize("fed_back", [False, True])
+def test_a_stack_runs_at_its_hidden_width_after_a_dense_layer_from_another_input_width(fed_back):
+    """The POPGym preset's torso input is the encoder's 128 and 16 each for the previous action and reward: 160."""
+    encoder = EncoderOptions(features=(16,), previous_action=fed_back, previous_reward=fed_back)
+    options = dataclasses.replace(OPTIONS, encoder=encoder, torso=TorsoOptions(stack=("mingru",), hidden=16))
+    network = build.network(options, heads.VNetwork())
+    observation, done = jnp.ones((2, 3, 5)), jnp.zeros((2, 3), bool).at[:, 0].set(True)
+    action, reward = jnp.zeros((2, 3, 4)).at[:, :, 1].set(1.0), jnp.ones((2, 3))
+    network.init(0, observation, done, action, reward)
+    _, values = network(observation, done, None, action, reward)
+    assert values.shape == (2, 3) and np.isfinite(values).all()
+    stack = next(module for _, module in nnx.iter_graph(network) if isinstance(module, Stack))
+    assert len(stack.blocks) == 2 + fed_back
+    if fed_back:
+        assert stack.blocks[0].model.layers[0].kernel.shape == (16 + 2 * build.PREVIOUS_FEATURES, 16)
 
 
 def test_previous_action_and_reward_options_feed_them_to_the_network():

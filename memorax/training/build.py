@@ -72,10 +72,12 @@ PREVIOUS_FEATURES = 16  # the width the previous action and reward are encoded t
 MIN_CNN_SIDE = 36  # the smallest image the Nature-DQN convolutions (kernels 8, 4, 3; strides 4, 2, 1) take
 
 
-def torso(options: TorsoOptions) -> nnx.Module:
+def torso(options: TorsoOptions, input_width: int) -> nnx.Module:
+    """One sequence model, or ``--torso.stack``'s residual blocks at width ``options.hidden``, after a dense layer
+    from ``input_width`` (the encoder's width and the previous action's and reward's) when that is another width."""
     if not options.stack:
         return SequenceModelWrapper(sequence_model(options.kind, options))
-    blocks = []
+    blocks = [] if input_width == options.hidden else [MLP(features=(options.hidden,), activate_final=False, kernel_init=nnx.initializers.orthogonal())]
     for kind in options.stack:
         blocks.append(Residual(PreNorm(sequence_model(kind, options))))
         blocks.append(Residual(PreNorm(FFN(hidden_dim=4 * options.hidden))))
@@ -103,7 +105,8 @@ def network(options: TrainOptions, head: nnx.Module, observation_shape: tuple[in
         action_extractor=MLP(features=(PREVIOUS_FEATURES,)) if options.encoder.previous_action else None,
         reward_extractor=MLP(features=(PREVIOUS_FEATURES,)) if options.encoder.previous_reward else None,
     )
-    return Network(inputs, torso(options.torso), head)
+    fed_back = options.encoder.previous_action + options.encoder.previous_reward
+    return Network(inputs, torso(options.torso, options.encoder.features[-1] + fed_back * PREVIOUS_FEATURES), head)
 
 
 def agent(options: TrainOptions) -> PPO | PQN | DQN | SAC:

@@ -77,7 +77,8 @@ class TorsoOptions:
     """Its output width."""
     stack: tuple[TorsoKind, ...] = ()
     """Instead of one model, a Stack of pre-norm residual blocks of these kinds, each followed by a
-    pre-norm residual FFN, e.g. --torso.stack s5 attention (the encoder's last width must equal hidden)."""
+    pre-norm residual FFN, e.g. --torso.stack s5 attention; a dense layer first brings the torso's input to hidden
+    when it has another width."""
     num_heads: int = 4
     """Heads of the headed kinds (attention, linear_attention, deltanet, gated_deltanet, mlstm, slstm); hidden must be divisible by it."""
 
@@ -150,11 +151,6 @@ class TrainOptions:
         if self.torso.hidden % self.torso.num_heads and any(kind in HEADED_KINDS for kind in kinds):
             raise ValueError(
                 f"--torso.hidden ({self.torso.hidden}) must be divisible by --torso.num-heads ({self.torso.num_heads})."
-            )
-        if self.torso.stack and self.encoder.features[-1] != self.torso.hidden:
-            raise ValueError(
-                f"--torso.stack needs the encoder's last width ({self.encoder.features[-1]}) to equal --torso.hidden "
-                f"({self.torso.hidden}): the blocks are residual."
             )
 
     def check_seed_devices(self) -> None:
