@@ -77,7 +77,9 @@ def torso(options: TorsoOptions, input_width: int) -> nnx.Module:
     from ``input_width`` (the encoder's width and the previous action's and reward's) when that is another width."""
     if not options.stack:
         return SequenceModelWrapper(sequence_model(options.kind, options))
-    blocks = [] if input_width == options.hidden else [MLP(features=(options.hidden,), activate_final=False, kernel_init=nnx.initializers.orthogonal())]
+    blocks = []
+    if input_width != options.hidden:
+        blocks.append(MLP(features=(options.hidden,), activate_final=False, kernel_init=nnx.initializers.orthogonal()))
     for kind in options.stack:
         blocks.append(Residual(PreNorm(sequence_model(kind, options))))
         blocks.append(Residual(PreNorm(FFN(hidden_dim=4 * options.hidden))))
