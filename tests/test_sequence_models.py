@@ -509,13 +509,18 @@ def test_mlstm_follows_the_papers_recurrence_without_the_stabiliser(conv_width, 
     np.testing.assert_allclose(final_memory * np.exp(final_stabiliser)[..., None, None], C, **TOL)
 
 
-def test_slstm_follows_the_papers_recurrence_without_the_stabiliser():
+@pytest.mark.parametrize("input_bias", [0.0, -120.0])
+def test_slstm_follows_the_papers_recurrence_without_the_stabiliser(input_bias):
     """xLSTM's sLSTM in numpy float64, unstabilised: c_t = f c + i z, n_t = f n + i, h = σ(o) c / n, the gates mixing
-    h_{t-1} within each head; from a warm carry (c and n stored divided by e^m) and zeroed at a reset."""
+    h_{t-1} within each head; from a warm carry (c and n stored divided by e^m) and zeroed at a reset.
+
+    With input gates near e^-120 (beyond float32) the stored c and n must not vanish after a reset: c / n = z there.
+    """
     model = SLSTM(8, num_heads=2)
     inputs, done = make_inputs()
     carry = random_carry(model, 16)
     init(model, 10, inputs, done, carry)
+    model.input_proj.bias[...] = model.input_proj.bias[...].at[8:16].add(input_bias)
     (final_c, final_n, final_m, final_h), outputs = model(inputs, done, carry)
 
     sigmoid = lambda a: 1 / (1 + np.exp(-a))
@@ -529,9 +534,9 @@ def test_slstm_follows_the_papers_recurrence_without_the_stabiliser():
         c, n, m, h = (np.where(reset, 0.0, a) for a in (c, n, m, h))
         mixed = np.einsum("bhi,higj->bghj", h.reshape(BATCH, 2, 4), recurrent).reshape(BATCH, 32)
         z, i, f, o = np.split(np.asarray(inputs[:, t], np.float64) @ kernel + bias + mixed, 4, axis=-1)
+        m = np.where(n == 0, i, np.maximum(np.log(sigmoid(f)) + m, i))
         c = sigmoid(f) * c + np.exp(i) * np.tanh(z)
         n = sigmoid(f) * n + np.exp(i)
-        m = np.maximum(np.log(sigmoid(f)) + m, i)
         h = sigmoid(o) * c / n
         np.testing.assert_allclose(outputs[:, t], h, **TOL)
     np.testing.assert_allclose(final_m, m, **TOL)

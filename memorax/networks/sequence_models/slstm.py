@@ -28,8 +28,10 @@ class SLSTM(LazyModule, SequenceModel):
     with ``z_t = \tanh(\tilde z_t)``, ``i_t = \exp(\tilde\imath_t)``,
     ``f_t = \sigma(\tilde f_t)`` and ``o_t = \sigma(\tilde o_t)``. ``c`` and ``n``
     are stored divided by ``e^{m_t}``, with the stabiliser
-    ``m_t = \max(\log f_t + m_{t-1}, \tilde\imath_t)``; ``h`` does not depend on
-    it. At an episode start ``c``, ``n``, ``m`` and ``h`` are set to 0. The
+    ``m_t = \max(\log f_t + m_{t-1}, \tilde\imath_t)``, or ``\tilde\imath_t`` where
+    the memory is empty (``n_{t-1} = 0``), as xLSTM's own code does, so that from
+    an episode start on the stored ``n`` is at least 1; ``h`` does not depend on it. At an episode start
+    ``c``, ``n``, ``m`` and ``h`` are set to 0. The
     recurrence through ``h`` makes it sequential: sequences run step by step
     (``jax.lax.scan``), the input projections computed for all steps at once.
 
@@ -74,9 +76,12 @@ class SLSTM(LazyModule, SequenceModel):
             mixed = jnp.einsum("bhi,higj->bghj", hidden.reshape(batch, self.num_heads, self.head_dim), recurrent)
             z, log_input, forget, output = (projection + mixed).reshape(batch, 4, self.hidden_dim).swapaxes(0, 1)
             log_forget = jax.nn.log_sigmoid(forget)
-            new_stabiliser = jnp.maximum(log_forget + stabiliser, log_input)
+            # An empty memory (n = 0: the first step, or an episode start) takes m = ĩ, so n becomes 1 and
+            # never falls below it; max(log f, ĩ) there left n = e^{ĩ - log f}, 0 in float32 for ĩ < log f - 88.
+            empty = normaliser == 0.0
+            new_stabiliser = jnp.where(empty, log_input, jnp.maximum(log_forget + stabiliser, log_input))
             input_gate = jnp.exp(log_input - new_stabiliser)
-            forget_gate = jnp.exp(log_forget + stabiliser - new_stabiliser)
+            forget_gate = jnp.exp(jnp.where(empty, -jnp.inf, log_forget + stabiliser - new_stabiliser))
             cell = forget_gate * cell + input_gate * jnp.tanh(z)
             normaliser = forget_gate * normaliser + input_gate
             hidden = jax.nn.sigmoid(output) * cell / normaliser
