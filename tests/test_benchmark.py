@@ -4,6 +4,9 @@ import dataclasses
 import io
 import json
 import re
+import signal
+import threading
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -46,6 +49,15 @@ class StopAtRecord:
         pass
 
 
+class CtrlCAtRecord(StopAtRecord):
+    """Sends this process SIGINT, as Ctrl-C does, once the n-th record has been logged."""
+
+    def log(self, record: dict) -> None:
+        self.seen += 1
+        if self.seen == self.n:
+            signal.raise_signal(signal.SIGINT)
+
+
 def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_rerunning(tmp_path, monkeypatch):
     trained, layouts = [], []
     real_train = benchmark_module.train
@@ -59,13 +71,18 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
         return real_train(options, resume, **kwargs)
 
     monkeypatch.setattr(benchmark_module, "train", train)
+    assert threading.current_thread() is threading.main_thread()  # where Ctrl-C's handlers are
     directory = tmp_path / "bench"
-    options = dataclasses.replace(OPTIONS, run_dir=directory)
+    monkeypatch.chdir(tmp_path)
+    options = dataclasses.replace(OPTIONS, run_dir=Path("bench"))  # recorded relative to where it was made
     with pytest.raises(KeyboardInterrupt):
-        benchmark(options, loggers=[StopAtRecord(3)])  # mlp's two intervals, then gru's first
+        benchmark(options, loggers=[CtrlCAtRecord(2)])  # in mlp's last interval: mlp ends, evaluated; gru never starts
     finished = (directory / "cells" / "mlp--memorax-RepeatPrevious-Easy" / "evaluation.json").stat().st_mtime_ns
     with pytest.raises(FileExistsError, match="already holds a benchmark; resume it"):
         benchmark(options)
+    monkeypatch.chdir(tmp_path / "bench" / "cells")  # resumed from elsewhere, it continues in its own directory
+    with pytest.raises(KeyboardInterrupt):
+        benchmark(resume=directory, loggers=[StopAtRecord(1)])  # in gru's first interval
     benchmark(resume=directory, devices=1)  # the interrupted cell and those not run yet on the layout given
     assert trained == [("mlp", False), ("gru", False), ("gru", True), ("lstm", False)]
     assert layouts == [None, None, 1, 1]

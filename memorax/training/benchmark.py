@@ -28,7 +28,7 @@ from memorax.loggers import BenchmarkProgress, Logger
 from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions, from_fields
 from memorax.training.report import write_report
-from memorax.training.run import Run, interval_steps, layout_flags, resume_layout, train
+from memorax.training.run import Run, StopRequests, interval_steps, layout_flags, resume_layout, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +106,8 @@ def benchmark(
         raise ValueError("memorax benchmark reports with rliable: install it with pip install 'memorax[benchmark]'.")
     layout = resume_layout(devices, seed_devices)
     if resume is not None:
-        options = dataclasses.replace(from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text())), **layout)
+        recorded = from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text()))
+        options = dataclasses.replace(recorded, run_dir=resume, **layout)  # where it is now, not where it was made from
     options.check_seed_devices()  # refused here, not recorded as the failure of every cell
     data_mesh(options.devices, options.seed_devices)
     if resume is None:
@@ -122,28 +123,32 @@ def benchmark(
     steps_per_cell = math.ceil(options.total_steps / steps) * steps
     progress = BenchmarkProgress(options.torso.kind, options.env, steps_per_cell, "console" in options.logger, console)
     quiet = Console(quiet=True)
+    resume_command = f"memorax benchmark --resume {options.run_dir}{layout_flags(layout)}"
     try:
-        for kind, env, cell in cells:
-            run = Run(cell.run_dir)
-            failure = run.directory / "failure.json"
-            if run.evaluation.exists() or failure.exists():
+        with StopRequests() as stop:  # a request in a cell's last interval stops the grid after that cell
+            for kind, env, cell in cells:
+                run = Run(cell.run_dir)
+                failure = run.directory / "failure.json"
+                if run.evaluation.exists() or failure.exists():
+                    progress.finish(kind, env, _outcome(run))
+                    continue
+                progress.start(kind, env)
+                try:
+                    if run.config.exists():
+                        train(resume=run.directory, loggers=[progress, *loggers], console=quiet, **layout)
+                    else:
+                        train(cell, loggers=[progress, *loggers], console=quiet)
+                except KeyboardInterrupt:
+                    console.print(f"Stopped in cell {kind} × {env}. Continue with: {resume_command}")
+                    raise
+                except Exception as error:  # a failed cell (a NaN, say) is reported, and the grid goes on
+                    failure.parent.mkdir(parents=True, exist_ok=True)
+                    failure.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}, indent=2))
                 progress.finish(kind, env, _outcome(run))
-                continue
-            progress.start(kind, env)
-            try:
-                if run.config.exists():
-                    train(resume=run.directory, loggers=[progress, *loggers], console=quiet, **layout)
-                else:
-                    train(cell, loggers=[progress, *loggers], console=quiet)
-            except KeyboardInterrupt:
-                resume_command = f"memorax benchmark --resume {options.run_dir}{layout_flags(layout)}"
-                console.print(f"Stopped in cell {kind} × {env}. Continue with: {resume_command}")
-                raise
-            except Exception as error:  # a failed cell (a NaN, say) is reported, and the grid goes on
-                failure.parent.mkdir(parents=True, exist_ok=True)
-                failure.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}, indent=2))
-            progress.finish(kind, env, _outcome(run))
-            jax.clear_caches()  # a cell's programs never run again; kept, a grid's could pass Linux's mapping limit (cli.md)
+                jax.clear_caches()  # a cell's programs never run again; kept, a grid's could pass Linux's mapping limit (cli.md)
+                if stop.requested and cell is not cells[-1][2]:
+                    console.print(f"Stopped after cell {kind} × {env}. Continue with: {resume_command}")
+                    raise KeyboardInterrupt
     finally:
         progress.close()
     report = write_report(options, cells, options.run_dir)

@@ -123,7 +123,10 @@ class StopRequests:
 
     Stopping between intervals means a signal can never land inside a
     checkpoint write. Signal handlers exist only in the main thread; elsewhere
-    the block changes nothing.
+    the block changes nothing. Blocks nest (a benchmark's around each cell's
+    run): the inner one starts with the outer one's request and hands its own
+    back on leaving, so a request the inner block did not act on (one in a
+    run's last interval) stops the outer one.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -135,11 +138,19 @@ class StopRequests:
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():
             self.previous = {number: signal.signal(number, self._request) for number in self.SIGNALS}
+        self.requested = self.requested or getattr(self._outer(), "requested", False)
         return self
 
     def __exit__(self, *exception) -> None:
         for number, handler in self.previous.items():
             signal.signal(number, handler)
+        if self.requested and (outer := self._outer()) is not None:
+            outer.requested = True
+
+    def _outer(self) -> StopRequests | None:
+        """The enclosing block, whose handler this one replaced, if any."""
+        outer = getattr(self.previous.get(signal.SIGINT), "__self__", None)
+        return outer if isinstance(outer, StopRequests) else None
 
     def _request(self, number, frame) -> None:
         if self.requested:
