@@ -18,7 +18,7 @@ from memorax.loggers import BenchmarkProgress, benchmark_progress
 from memorax.training import EncoderOptions, Run, TrainOptions
 from memorax.training import benchmark as benchmark_module
 from memorax.training.benchmark import BenchmarkOptions, GridTorsoOptions, benchmark
-from memorax.training.report import iqm_interval, plot_task_curves
+from memorax.training.report import FEWEST_SEEDS_FOR_AN_INTERVAL, iqm_interval, plot_task_curves
 
 OPTIONS = BenchmarkOptions(
     torso=GridTorsoOptions(kind=("mlp", "gru", "lstm"), hidden=16),
@@ -98,7 +98,7 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
         assert cells[kind]["config"]["torso"]["kind"] == kind and cells[kind]["config"]["seeds"] == 2
         assert json.loads(Run(directory / "cells" / f"{kind}--memorax-RepeatPrevious-Easy").evaluation.read_text())["policy"] == "sampled"
     report = (directory / "report.md").read_text()
-    assert "Final sampled evaluation return" in report
+    assert "Final sampled evaluation return: IQM over seeds [lowest, highest seed: what the 95% bootstrap CI of 2 values is]" in report
     assert "| lstm | failed (FloatingPointError) | — (a cell failed) |" in report
     assert len(re.findall(r"\] · MMER [+-]\d\.\d{3} \|", report)) == 2
     for image in ("curves.png", "iqm.png", "profile.png"):
@@ -141,6 +141,14 @@ def test_an_interval_is_the_same_at_every_call_and_leaves_numpys_generator_alone
     first = iqm_interval(scores)
     assert iqm_interval(scores) == first and first[1] < first[0] < first[2]
     assert np.random.random() == expected_next
+
+
+def test_below_five_seeds_a_cells_interval_is_its_lowest_and_highest_seed():
+    """As the report's legend says: 3 or 4 seeds' bootstrap interval is their range; from 5 it lies inside it."""
+    for seeds in (3, FEWEST_SEEDS_FOR_AN_INTERVAL - 1):
+        assert iqm_interval(np.linspace(0, 1, seeds)[:, None])[1:] == pytest.approx((0.0, 1.0))
+    _, low, high = iqm_interval(np.linspace(0, 1, FEWEST_SEEDS_FOR_AN_INTERVAL)[:, None])
+    assert 0 < low < high < 1
 
 
 def test_the_curves_of_many_tasks_wrap_into_rows_of_four(tmp_path):
