@@ -1,5 +1,7 @@
 """Every sequence model: parallel = step by step, resets = fresh starts, gradients, jit."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -223,6 +225,7 @@ def test_mamba2s_chunked_ssd_is_the_scalar_decay_recurrence():
     a = -rng.uniform(1, 16, size=heads)
     b, c = rng.normal(size=(BATCH, steps, n)), rng.normal(size=(BATCH, steps, n))
     done = rng.random((BATCH, steps)) < 0.15
+    done[1, 8] = True  # an episode starting with a chunk
     h0 = rng.normal(size=(BATCH, heads, p, n))
     h, expected = h0.copy(), np.zeros_like(x)
     for t in range(steps):
@@ -233,6 +236,20 @@ def test_mamba2s_chunked_ssd_is_the_scalar_decay_recurrence():
     y, final = chunked_ssd(*(as32(v) for v in (x, dt, a, b, c)), jnp.asarray(done), as32(h0), chunk_size=8)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(final, h, rtol=1e-4, atol=1e-4)
+
+
+def test_chunk_sizes_and_convolution_widths_below_one_are_refused():
+    refused = {
+        "Mamba2's chunk_size is 0; expected at least 1": lambda: Mamba2(16, chunk_size=0),
+        "Mamba2's conv_width is 0; expected at least 1": lambda: Mamba2(16, conv_width=0),
+        "LinearAttention's chunk_size is 0; expected at least 1": lambda: LinearAttention(num_heads=2, head_dim=4, chunk_size=0),
+        "DeltaNet's conv_width is 0; expected at least 1, or None": lambda: DeltaNet(num_heads=2, head_dim=4, conv_width=0),
+        "MLSTM: conv_width is 0; expected at least 1, or None": lambda: MLSTM(8, conv_width=0),
+        "MLSTM: chunk_size is 0; expected a positive": lambda: MLSTM(8, chunk_size=0),
+    }
+    for message, make in refused.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            make()
 
 
 def test_selective_scan_and_its_gradient_equal_a_plain_loop_across_chunks_and_resets():

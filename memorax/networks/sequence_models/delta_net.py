@@ -60,6 +60,8 @@ class DeltaNet(LazyModule, SequenceModel):
     ):
         if chunk_size < 1:
             raise ValueError(f"{type(self).__name__}'s chunk_size is {chunk_size}; expected at least 1.")
+        if conv_width is not None and conv_width < 1:
+            raise ValueError(f"{type(self).__name__}'s conv_width is {conv_width}; expected at least 1, or None for no convolution.")
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.features = features

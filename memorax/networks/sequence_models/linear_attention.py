@@ -51,6 +51,8 @@ class LinearAttention(LazyModule, SequenceModel):
     def __init__(
         self, num_heads: int, head_dim: int, *, features: int | None = None, chunk_size: int = 32, eps: float = 1e-6
     ):
+        if chunk_size < 1:
+            raise ValueError(f"LinearAttention's chunk_size is {chunk_size}; expected at least 1.")
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.features = features

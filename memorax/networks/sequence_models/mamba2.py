@@ -117,6 +117,9 @@ class Mamba2(LazyModule, SequenceModel):
         dt_min: float = 0.001,
         dt_max: float = 0.1,
     ):
+        for name, value in (("chunk_size", chunk_size), ("conv_width", conv_width)):
+            if value < 1:
+                raise ValueError(f"Mamba2's {name} is {value}; expected at least 1.")
         if (expand * hidden_dim) % head_dim:
             raise ValueError(f"Mamba2: head_dim is {head_dim}; expected a divisor of expand * hidden_dim = {expand * hidden_dim}.")
         self.hidden_dim = hidden_dim

@@ -70,6 +70,8 @@ class MLSTM(LazyModule, SequenceModel):
             raise ValueError(f"MLSTM: hidden_dim ({hidden_dim}) must be a multiple of num_heads ({num_heads}).")
         if chunk_size < 1:
             raise ValueError(f"MLSTM: chunk_size is {chunk_size}; expected a positive number of steps.")
+        if conv_width is not None and conv_width < 1:
+            raise ValueError(f"MLSTM: conv_width is {conv_width}; expected at least 1, or None for no convolution.")
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.head_dim = hidden_dim // num_heads
