@@ -526,6 +526,17 @@ def test_mlstm_follows_the_papers_recurrence_without_the_stabiliser(conv_width, 
     np.testing.assert_allclose(final_memory * np.exp(final_stabiliser)[..., None, None], C, **TOL)
 
 
+def test_mlstm_has_finite_gradients_where_its_stabiliser_falls_below_float32s_range():
+    """Input gates near e^-95 and forget gates near e^-30: m < -88, where e^-m overflows float32."""
+    model = MLSTM(8, num_heads=2)
+    inputs, done = make_inputs()
+    init(model, 0, inputs, done, model.initialize_carry(BATCH))
+    model.input_gate.bias[...] = jnp.full(2, -95.0)
+    model.forget_gate.bias[...] = jnp.full(2, -30.0)
+    gradients = nnx.grad(lambda m: m(inputs, done, m.initialize_carry(BATCH))[1].sum())(model)
+    assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(gradients))
+
+
 @pytest.mark.parametrize("input_bias", [0.0, -120.0])
 def test_slstm_follows_the_papers_recurrence_without_the_stabiliser(input_bias):
     """xLSTM's sLSTM in numpy float64, unstabilised: c_t = f c + i z, n_t = f n + i, h = σ(o) c / n, the gates mixing

@@ -12,6 +12,7 @@ from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 NEVER = -1e30
+LARGEST_EXPONENT = 80.0  # e^-m's cap: float32 overflows past e^88.7, and its gradient then is inf · 0 = NaN
 """The log-weight of a term that must not count: ``exp`` of it is 0 and so is its gradient."""
 
 
@@ -38,7 +39,9 @@ class MLSTM(LazyModule, SequenceModel):
     with ``i_t = \exp(\tilde\imath_t)`` and ``f_t = \sigma(\tilde f_t)``. As the
     paper does, ``C`` and ``n`` are stored divided by ``e^{m_t}``, with the
     stabiliser ``m_t = \max(\log f_t + m_{t-1}, \tilde\imath_t)``, so no
-    exponential overflows; ``h`` does not depend on ``m``. At an episode start
+    exponential overflows; ``h`` does not depend on ``m`` (but where ``m < -80``:
+    the denominator's floor ``e^{-m}`` is capped at ``e^{80}``, within float32 and
+    its gradient finite, and ``h`` there is below ``10^{-34} |C q|``). At an episode start
     ``C``, ``n`` and ``m`` are set to 0 and the convolution restarts. A whole
     sequence is computed in chunks
     (:func:`~memorax.networks.sequence_models.mlstm.chunked_mlstm`): the
@@ -175,7 +178,7 @@ def _mlstm_chunk(carry: Carry, chunk: tuple[jax.Array, ...]) -> tuple[Carry, jax
     scores = jnp.einsum("bthd,bshd->btsh", queries, keys) * weight
     read = jnp.einsum("btsh,bshe->bthe", scores, values)
     read = read + carry_weight[..., None] * jnp.einsum("bhed,bthd->bthe", memory, queries)
-    hidden = read[..., :-1] / jnp.maximum(jnp.abs(read[..., -1:]), jnp.exp(-step_stabiliser)[..., None])
+    hidden = read[..., :-1] / jnp.maximum(jnp.abs(read[..., -1:]), jnp.exp(jnp.minimum(-step_stabiliser, LARGEST_EXPONENT))[..., None])
 
     last = step_stabiliser[:, -1]
     written = jnp.einsum("bsh,bshe,bshd->bhed", weight[:, -1], values, keys)
