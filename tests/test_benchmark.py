@@ -19,6 +19,7 @@ from memorax.training import EncoderOptions, Run, TrainOptions
 from memorax.training import benchmark as benchmark_module
 from memorax.training.benchmark import BenchmarkOptions, GridTorsoOptions, benchmark
 from memorax.training.report import FEWEST_SEEDS_FOR_AN_INTERVAL, iqm_interval, plot_task_curves
+from memorax.training.run import train
 
 OPTIONS = BenchmarkOptions(
     torso=GridTorsoOptions(kind=("mlp", "gru", "lstm"), hidden=16),
@@ -116,6 +117,13 @@ def test_the_command_line_takes_several_models_and_tasks():
     cells = command.options.cells()
     assert [(kind, env) for kind, env, _ in cells][:2] == [("mlp", "memorax::RepeatPrevious-Easy"), ("mlp", "gymnax::CartPole-v1")]
     assert len(cells) == 6 and all(options.seeds == 5 and options.total_steps == 2_000_000 for _, _, options in cells)
+
+
+def test_train_and_benchmark_take_options_or_a_directory_to_resume_not_both():
+    for run in (train, benchmark):
+        for arguments in ({}, {"options": OPTIONS, "resume": Path("somewhere")}):
+            with pytest.raises(ValueError, match="give either options .* or resume .*, not both or neither"):
+                run(**arguments)
 
 
 def test_a_grid_with_a_repeated_model_is_refused():

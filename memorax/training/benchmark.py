@@ -102,6 +102,8 @@ def benchmark(
     by raising ``KeyboardInterrupt``. ``loggers`` receive every cell's records.
     """
     console = console or Console(stderr=True)
+    if (options is None) == (resume is None):
+        raise ValueError("benchmark: give either options (a new grid) or resume (a benchmark directory), not both or neither.")
     if importlib.util.find_spec("rliable") is None:
         raise ValueError("memorax benchmark reports with rliable: install it with pip install 'memorax[benchmark]'.")
     layout = resume_layout(devices, seed_devices)

@@ -187,6 +187,8 @@ def train(
     (a second one raises it at once). ``loggers`` receive each record after the ones the
     options ask for.
     """
+    if (options is None) == (resume is None):
+        raise ValueError("train: give either options (a new run) or resume (a run directory), not both or neither.")
     console = console or Console(stderr=True)
     writer = jax.process_index() == 0
     layout = resume_layout(devices, seed_devices)
