@@ -97,7 +97,13 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
         assert cells[kind]["status"] == "done" and [seed["seed"] for seed in cells[kind]["seeds"]] == [0, 1]
         assert all(-1 <= seed["final_return"] <= 1 and seed["curve"]["env_steps"] for seed in cells[kind]["seeds"])
         assert cells[kind]["config"]["torso"]["kind"] == kind and cells[kind]["config"]["seeds"] == 2
-        assert json.loads(Run(directory / "cells" / f"{kind}--memorax-RepeatPrevious-Easy").evaluation.read_text())["policy"] == "sampled"
+        run = Run(directory / "cells" / f"{kind}--memorax-RepeatPrevious-Easy")
+        assert json.loads(run.evaluation.read_text())["policy"] == "sampled"
+        for index, seed in enumerate(cells[kind]["seeds"]):  # the MMER: the seed's best interval, from its own records
+            intervals = [record["seeds"][index] for record in run.records()]
+            assert all(interval["seed"] == seed["seed"] for interval in intervals)
+            returns = [interval["episode_return"] for interval in intervals if interval["episode_return"] is not None]
+            assert returns and seed["mmer"] == pytest.approx(max(returns))
     report = (directory / "report.md").read_text()
     assert "Final sampled evaluation return: IQM over seeds [lowest, highest seed: what the 95% bootstrap CI of 2 values is]" in report
     assert "| lstm | failed (FloatingPointError) | — (a cell failed) |" in report
