@@ -70,7 +70,7 @@ def chunked_ssd(
 class Mamba2(LazyModule, SequenceModel):
     r"""A Mamba-2 block with episode resets: Mamba with one scalar decay per head, computed in chunks.
 
-    With ``D = expand * hidden_dim`` inner channels in ``H = D / head_dim``
+    With ``E = expand * hidden_dim`` inner channels in ``H = E / head_dim``
     heads of ``P = head_dim`` channels and ``N = state_dim``:
 
     .. math::
@@ -79,21 +79,21 @@ class Mamba2(LazyModule, SequenceModel):
         [x, B, C] = \mathrm{SiLU}(\mathrm{conv}_{causal}([x, B, C]))_t, \quad
         \Delta_t = \mathrm{softplus}(\tilde\Delta_t + b_\Delta), \\
         h_t = e^{\Delta_t a} h_{t-1} + \Delta_t\, x_t B_t^\top \ \text{(per head)}, \quad
-        y_t = h_t C_t + D_{head} x_t, \quad
+        y_t = h_t C_t + D x_t, \quad
         o_t = W_{out}\, \mathrm{RMSNorm}(y_t \odot \mathrm{SiLU}(z_t)),
 
     with ``a = -exp(A_log)``, one ``B`` and ``C`` shared by the heads (one
     group), ``A_log`` drawn so that ``-a`` is uniform in ``[1, 16]``, ``b_Δ``
-    so that ``softplus(b_Δ)`` is log-uniform in ``[dt_min, dt_max]`` and
-    ``D = 1``, as the authors' layer. The convolution, like the state, sees
-    nothing from before an episode start. A whole sequence runs through
+    so that ``softplus(b_Δ)`` is log-uniform in ``[dt_min, dt_max]`` and the
+    skip ``D`` (one per head) 1, as the authors' layer. The convolution, like
+    the state, sees nothing from before an episode start. A whole sequence runs through
     :func:`~memorax.networks.sequence_models.mamba2.chunked_ssd`.
 
     The defaults are sized for the widths of RL agents (the paper's layers, for
     ``d_model`` of 768 and more, use ``head_dim=64`` and ``state_dim=128``).
 
     Shapes: inputs ``[B, T, F]``, outputs ``[B, T, hidden_dim]``; carry
-    ``(conv_state [B, conv_width - 1, D + 2N], ssm_state [B, H, P, N])``.
+    ``(conv_state [B, conv_width - 1, E + 2N], ssm_state [B, H, P, N])``.
 
     Args:
       hidden_dim: output width (the paper's ``d_model``).
