@@ -107,6 +107,7 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
     report = (directory / "report.md").read_text()
     assert "Final sampled evaluation return: IQM over seeds [lowest, highest seed: what the 95% bootstrap CI of 2 values is]" in report
     assert "| lstm | failed (FloatingPointError) | — (a cell failed) |" in report
+    assert "The IQM chart and the profile leave out the models with a failed cell: lstm." in report
     assert len(re.findall(r"\] · MMER [+-]\d\.\d{3} \|", report)) == 2
     for image in ("curves.png", "iqm.png", "profile.png"):
         assert matplotlib.image.imread(directory / image).ndim == 3

@@ -141,6 +141,7 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
         if options.seeds >= FEWEST_SEEDS_FOR_AN_INTERVAL
         else f"IQM over seeds [lowest, highest seed: what the 95% bootstrap CI of {options.seeds} values is]"
     )
+    left_out = [kind for kind in kinds if not finished[kind]]
     lines = [
         f"# Benchmark: {options.algorithm}, {options.seeds} seeds per cell, {steps:,} environment steps per seed",
         "",
@@ -151,6 +152,7 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
         "| --- |" + " --- |" * (len(envs) + 1),
         *("| " + " | ".join(row) + " |" for row in rows),
         "",
+        *([f"The IQM chart and the profile leave out the models with a failed cell: {', '.join(left_out)}.", ""] if left_out else []),
         "![learning curves](curves.png)",
         "![IQM over tasks](iqm.png)",
         "![performance profile](profile.png)",
