@@ -12,8 +12,9 @@ from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
 
 NEVER = -1e30
-LARGEST_EXPONENT = 80.0  # e^-m's cap: float32 overflows past e^88.7, and its gradient then is inf · 0 = NaN
 """The log-weight of a term that must not count: ``exp`` of it is 0 and so is its gradient."""
+LARGEST_EXPONENT = 80.0
+"""The cap on the exponent of ``e^{-m}``: float32 overflows past ``e^{88.7}``, and the gradient there is ``inf · 0``, NaN."""
 
 
 def linspace_init(start: float, stop: float) -> nnx.Initializer:
@@ -178,7 +179,8 @@ def _mlstm_chunk(carry: Carry, chunk: tuple[jax.Array, ...]) -> tuple[Carry, jax
     scores = jnp.einsum("bthd,bshd->btsh", queries, keys) * weight
     read = jnp.einsum("btsh,bshe->bthe", scores, values)
     read = read + carry_weight[..., None] * jnp.einsum("bhed,bthd->bthe", memory, queries)
-    hidden = read[..., :-1] / jnp.maximum(jnp.abs(read[..., -1:]), jnp.exp(jnp.minimum(-step_stabiliser, LARGEST_EXPONENT))[..., None])
+    floor = jnp.exp(jnp.minimum(-step_stabiliser, LARGEST_EXPONENT))  # e^{-m}: the 1 of max(|n q|, 1), stored divided by e^m
+    hidden = read[..., :-1] / jnp.maximum(jnp.abs(read[..., -1:]), floor[..., None])
 
     last = step_stabiliser[:, -1]
     written = jnp.einsum("bsh,bshe,bshd->bhed", weight[:, -1], values, keys)

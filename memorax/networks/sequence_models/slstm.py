@@ -30,8 +30,8 @@ class SLSTM(LazyModule, SequenceModel):
     are stored divided by ``e^{m_t}``, with the stabiliser
     ``m_t = \max(\log f_t + m_{t-1}, \tilde\imath_t)``, or ``\tilde\imath_t`` where
     the memory is empty (``n_{t-1} = 0``), as xLSTM's own code does, so that from
-    an episode start on the stored ``n`` is at least 1; ``h`` does not depend on it. At an episode start
-    ``c``, ``n``, ``m`` and ``h`` are set to 0. The
+    an episode start on the stored ``n`` is at least 1; ``h`` does not depend on
+    it. At an episode start ``c``, ``n``, ``m`` and ``h`` are set to 0. The
     recurrence through ``h`` makes it sequential: sequences run step by step
     (``jax.lax.scan``), the input projections computed for all steps at once.
 
