@@ -47,6 +47,14 @@ def test_init_is_reproducible_from_a_seed():
     jax.tree.map(np.testing.assert_array_equal, nnx.state(a), nnx.state(b))
 
 
+def test_init_refuses_parameters_it_cannot_draw_again():
+    # An eager layer would start every seed of a vmapped init, and both twin critics, from its own rngs' values.
+    torso = SequenceModelWrapper(nnx.Linear(8, 8, rngs=nnx.Rngs(0)))
+    network = Network(FeatureExtractor(observation_extractor=MLP(features=(8,))), torso, heads.VNetwork())
+    with pytest.raises(ValueError, match=r"torso\.model\.bias, torso\.model\.kernel: parameters built eagerly"):
+        network.init(0, OBSERVATION, DONE)
+
+
 def test_shared_parameters_are_counted_once_and_built_once():
     actor, critic = shared_pair()
     actor.init(0, OBSERVATION, DONE)

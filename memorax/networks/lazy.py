@@ -88,7 +88,10 @@ def reinitialize(tree: Any, rngs: nnx.Rngs | int | jax.Array) -> None:
 
     ``tree`` is a module or a pytree of modules (e.g. an actor and a critic
     that share a torso, whose parameters are drawn once). The draws follow
-    the graph's order, so equal keys give equal parameters. Traceable when
+    the graph's order, so equal keys give equal parameters. An ``nnx.Param``
+    outside every lazy module (a layer built eagerly with its own rngs) raises
+    a ValueError naming it: it could not be drawn again, and every key would
+    give it the same values. Traceable when
     ``tree`` was created inside the trace (see :func:`redraw`).
     """
     rngs = _as_rngs(rngs)
@@ -98,8 +101,26 @@ def reinitialize(tree: Any, rngs: nnx.Rngs | int | jax.Array) -> None:
         raise NotInitializedError(
             f"{', '.join(unbuilt)} not built: the example inputs given to init never reached them."
         )
+    eager = _eager_parameters(tree, modules)
+    if eager:
+        raise ValueError(
+            f"{', '.join(eager)}: parameters built eagerly, outside every lazy module, so init cannot draw them "
+            "again: every key (every seed, each twin critic) would start from the same values. Build them in a "
+            "LazyModule's build(in_features, rngs) (docs/networks.md, 'Your own sequence model'), or wrap an NNX "
+            "recurrent cell in RNN(cell)."
+        )
     for module in modules:
         module.build(module.in_features, rngs)
+
+
+def _eager_parameters(tree: Any, modules: list[LazyModule]) -> list[str]:
+    """The paths in ``tree`` of the ``nnx.Param``s that no lazy module of ``modules`` holds."""
+    drawn = {id(node) for module in modules for _, node in nnx.iter_graph(module) if isinstance(node, nnx.Param)}
+    return [
+        ".".join(map(str, path))
+        for path, node in nnx.iter_graph(tree)
+        if isinstance(node, nnx.Param) and id(node) not in drawn
+    ]
 
 
 def init(module: nnx.Module, rngs: nnx.Rngs | int | jax.Array, *example_inputs: Any, **example_kwargs: Any) -> None:

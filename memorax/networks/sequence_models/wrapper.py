@@ -14,7 +14,8 @@ class SequenceModelWrapper(SequenceModel):
 
     What it adds:
 
-    - a feed-forward module (``MLP``, ``FFN``, any ``x -> y`` callable module) is
+    - a feed-forward module (``MLP``, ``FFN``, any ``x -> y`` module whose parameters
+      are built lazily, see :func:`~memorax.networks.init`) is
       applied to every step independently and carries ``()``;
     - ``carry=None`` stands for ``initialize_carry(batch_size)``;
     - the inputs are checked before anything runs: ``inputs`` must be
