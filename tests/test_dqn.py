@@ -148,6 +148,19 @@ def test_replay_samples_consecutive_steps_of_one_environment_from_stride_starts(
     assert np.all(np.diff(sample["time"], axis=1) == 1) and np.all(sample["time"][:, 0] % 2 == 0)
 
 
+def test_a_replay_too_small_for_a_stride_start_after_it_wraps_is_refused():
+    # 4 steps, sequences of 4 from even steps: after 5 adds only the start at step 1 lies before the write head.
+    with pytest.raises(ValueError, match=r"holds 4 steps per environment.*at least sequence_length \+ stride - 1 \(5\)"):
+        SequenceReplay(num_envs=1, capacity=4, sequence_length=4, batch_size=8, stride=2)
+    replay = SequenceReplay(num_envs=1, capacity=6, sequence_length=4, batch_size=64, stride=2)
+    state = replay.init({"time": jnp.zeros((), jnp.int32)})
+    for t in range(9):
+        state = replay.add(state, {"time": jnp.full(1, t)})
+        if t >= 3:
+            sample = replay.sample(state, jax.random.key(t))
+            assert np.all(np.diff(sample.experience["time"], axis=1) == 1) and np.all(np.isfinite(sample.probabilities))
+
+
 def test_a_replay_too_large_for_the_device_is_refused_before_it_is_allocated():
     """50,000 steps of an attention carry (keys and values of 128 steps x 4 heads x 16, 64 KiB) would take 3.1 GiB:
     the error names the buffer, the bytes per step and the part that takes them, before anything is allocated."""

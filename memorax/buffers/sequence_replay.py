@@ -52,13 +52,18 @@ class SequenceReplay:
         for name, value in (("num_envs", num_envs), ("sequence_length", sequence_length), ("batch_size", batch_size), ("stride", stride)):
             if value < 1:
                 raise ValueError(f"SequenceReplay: {name} is {value}; expected at least 1.")
-        if capacity // num_envs // stride * stride < sequence_length:
+        steps_per_env = capacity // num_envs // stride * stride
+        if steps_per_env < sequence_length + stride - 1:
+            # Once the ring wraps, the whole sequences lie in a window of steps_per_env - sequence_length + 1 starts
+            # that moves with the write head; with fewer starts than a stride it can hold no stride start, and
+            # flashbax would sample a sequence across the head (with priority 0, probability 0/0).
             raise ValueError(
-                f"SequenceReplay: capacity {capacity} holds {capacity // num_envs // stride * stride} steps per "
-                f"environment (whole strides); expected at least sequence_length ({sequence_length})."
+                f"SequenceReplay: capacity {capacity} holds {steps_per_env} steps per environment (whole strides); "
+                f"expected at least sequence_length + stride - 1 ({sequence_length + stride - 1}), so that a whole "
+                "sequence starts on a stride wherever the buffer has wrapped to."
             )
         self.num_envs = num_envs
-        self.steps_per_env = capacity // num_envs // stride * stride
+        self.steps_per_env = steps_per_env
         self.sequence_length = sequence_length
         self.buffer = fbx.make_prioritised_trajectory_buffer(
             add_batch_size=num_envs,
