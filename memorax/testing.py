@@ -7,8 +7,9 @@ what every memorax torso guarantees (docs/architecture.md):
   steps fed one at a time, carrying the memory;
 - **calls in chunks = one call**: cutting a sequence at random points and
   passing the carry on changes nothing;
-- **a reset is a fresh start**: after ``done[:, t]`` the outputs equal those
-  of a call that starts at ``t`` from ``initialize_carry``;
+- **a reset is a fresh start**: after ``done[b, t]`` the outputs of sequence
+  ``b`` equal those of a call that starts at ``t`` from ``initialize_carry``,
+  and the other sequences of the batch are unaffected;
 - **the memory is used**: without a reset, another carry changes the outputs;
 - **gradients reach every parameter**, finite;
 - **jit = eager**, and outputs are ``[batch, time, hidden]``;
@@ -108,10 +109,14 @@ def check_sequence_model(
         chunk_outputs.append(y)
     close(f"calls in chunks (cut at {cuts}) = one call", (final, outputs), (chunked, jnp.concatenate(chunk_outputs, axis=1)))
 
-    reset = done.at[:, split].set(True).at[:, split + 1 :].set(False)
+    # Only every other sequence starts an episode at split: a reset applied along another axis than the batch's shows.
+    restarted = np.arange(batch_size) % 2 == 0
+    reset = done.at[:, split:].set(False).at[:, split].set(jnp.asarray(restarted))
     _, with_reset = call(model, inputs, reset, carry)
-    _, fresh = call(model, inputs[:, split:], reset[:, split:], model.initialize_carry(batch_size))
-    close("a reset is a fresh start", with_reset[:, split:], fresh)
+    _, fresh = call(model, inputs[:, split:], reset[:, split:].at[:, 0].set(True), model.initialize_carry(batch_size))
+    close("a reset is a fresh start", with_reset[restarted, split:], fresh[restarted])
+    _, without = call(model, inputs, reset.at[:, split].set(False), carry)
+    close("a reset leaves the other sequences alone", with_reset[~restarted], without[~restarted])
 
     no_reset = jnp.zeros_like(done)
     _, a = call(model, inputs, no_reset, carry)

@@ -141,6 +141,31 @@ def test_rnn_equals_cell_by_hand(cell):
         allclose(jax.tree.map(lambda x: x[b : b + 1], final), c)
 
 
+class MatrixCell(nnx.RNNCellBase):
+    """A user's cell whose carry is a matrix per sequence, ``[B, BATCH, hidden]``: h' = h / 2 + W x."""
+
+    def __init__(self, in_features: int, hidden_features: int, *, rngs: nnx.Rngs):
+        self.in_features, self.hidden_features = in_features, hidden_features
+        self.kernel = nnx.Linear(in_features, BATCH * hidden_features, rngs=rngs)
+
+    def __call__(self, carry, inputs):
+        carry = carry / 2 + self.kernel(inputs).reshape(carry.shape)
+        return carry, carry.sum(1)
+
+    def initialize_carry(self, input_shape, rngs=None):
+        return jnp.ones((input_shape[0], BATCH, self.hidden_features))
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+
+def test_an_rnn_resets_a_cells_carry_of_any_rank_along_its_batch_axis():
+    # A carry [B, B, hidden] broadcasts with a reset flag [B, 1] along its second axis without an error.
+    model = SequenceModelWrapper(RNN(MatrixCell(FEATURES, 4, rngs=nnx.Rngs(0))))
+    memorax.testing.check_sequence_model(model, features=FEATURES, batch_size=BATCH, time=TIME, long_time=64)
+
+
 @pytest.mark.parametrize("cell", [nnx.GRUCell, nnx.LSTMCell, nnx.OptimizedLSTMCell])
 def test_the_fused_paths_and_their_gradients_equal_the_cell_stepped_and_differentiated_by_jax(cell):
     """RNN runs NNX's GRU and LSTM cells through gru_scan and lstm_scan (input projection hoisted, written backward

@@ -80,7 +80,7 @@ class RNN(LazyModule, SequenceModel):
 
         def step(carry, xs):
             x, reset = xs
-            carry = jax.tree.map(lambda c0, c: jnp.where(reset[:, None], c0, c), initial, carry)
+            carry = jax.tree.map(lambda c0, c: jnp.where(reset.reshape(-1, *[1] * (c.ndim - 1)), c0, c), initial, carry)
             return self.cell(carry, x)
 
         carry, outputs = jax.lax.scan(step, carry, time_major)
