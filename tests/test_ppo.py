@@ -168,10 +168,13 @@ def test_training_in_chunks_compiles_once(repeat_previous):
     assert agent._train._cache_size() == before == 1
 
 
-def test_a_torso_shared_by_actor_and_critic_runs_once_for_both_heads():
-    """The guide's parameter sharing: one encoder and one LSTM for both heads, computed once; the same outputs as calling each network."""
+@pytest.mark.parametrize("wrapped", [True, False])
+def test_a_torso_shared_by_actor_and_critic_runs_once_for_both_heads(wrapped):
+    """The guide's parameter sharing: one encoder and one LSTM for both heads, computed once; the same outputs as calling each
+    network. Given unwrapped, each Network wraps the LSTM in a wrapper of its own, and it is still shared."""
     encoder = FeatureExtractor(observation_extractor=MLP(features=(16,)))
-    torso = SequenceModelWrapper(RNN(nnx.LSTMCell(16, 16, rngs=nnx.Rngs(0))))
+    torso = RNN(nnx.LSTMCell(16, 16, rngs=nnx.Rngs(0)))
+    torso = SequenceModelWrapper(torso) if wrapped else torso
     model = ActorCritic(Network(encoder, torso, heads.Categorical(3)), Network(encoder, torso, heads.VNetwork()))
     obs = jax.random.normal(jax.random.key(0), (2, 5, 4))
     done = jnp.zeros((2, 5), bool).at[:, 0].set(True).at[1, 3].set(True)

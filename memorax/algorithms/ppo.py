@@ -70,8 +70,12 @@ class ActorCritic(nnx.Module):
 
     @property
     def shares_torso(self) -> bool:
-        """True when actor and critic share one feature extractor and one torso (or have none), which then run once."""
-        return self.actor.feature_extractor is self.critic.feature_extractor and self.actor.torso is self.critic.torso
+        """True when actor and critic share one feature extractor and one torso (or have none), which then run once.
+
+        A torso given to both networks unwrapped is one model in two wrappers (each ``Network`` wraps its own).
+        """
+        torsos = [getattr(torso, "model", torso) for torso in (self.actor.torso, self.critic.torso)]
+        return self.actor.feature_extractor is self.critic.feature_extractor and torsos[0] is torsos[1]
 
     def __call__(self, inputs: StepInputs, actor_carry: Any, critic_carry: Any) -> tuple[Any, Any, Any, jax.Array]:
         """``(actor_carry, critic_carry, policy, value)`` on batch-major ``inputs`` ``[B, T, ...]``.
