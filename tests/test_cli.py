@@ -26,6 +26,7 @@ from memorax.networks.blocks import Stack
 from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, build, evaluate_run, load, train
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.plots import smooth
+from memorax.training import run as run_module
 from memorax.training.seeds import Seeds
 from memorax.training.statistics import mean_interval
 
@@ -163,6 +164,41 @@ def test_parameters_that_turn_nan_stop_the_run_which_keeps_its_last_checkpoint(t
         train(options)
     _, _, state, progress = load(options.run_dir)
     assert progress["interval"] == 0 and all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state.params))
+
+
+def test_an_infinite_metric_stops_the_run_which_keeps_its_last_checkpoint(tmp_path, monkeypatch):
+    real_train = Seeds.train
+
+    def poisoned(self, interval, state):
+        state, metrics = real_train(self, interval, state)
+        return state, (dict(metrics, loss=jnp.full_like(metrics["loss"], jnp.inf)) if interval == 1 else metrics)
+
+    monkeypatch.setattr(Seeds, "train", poisoned)
+    options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "inf")
+    with pytest.raises(FloatingPointError, match=r"^interval 1: the metric loss is infinite; the run keeps its last checkpoint \(interval 0\)"):
+        train(options)
+    assert load(options.run_dir)[3]["interval"] == 0 and [r["interval"] for r in Run(options.run_dir).records()] == [0]
+
+
+@pytest.mark.parametrize("crashing", ["interval_record", "Checkpoints.save"])
+def test_a_run_that_crashes_as_an_interval_ends_resumes_with_every_record(tmp_path, monkeypatch, crashing):
+    """A crash as interval 1 ends, while its record or its checkpoint is written: the resume keeps one record of each interval."""
+    owner, name = (run_module.Checkpoints, "save") if crashing == "Checkpoints.save" else (run_module, crashing)
+    real = getattr(owner, name)
+
+    def crash_once(*args, **kwargs):
+        interval = args[1] if owner is run_module.Checkpoints else args[0]
+        if interval == 1 and not crashed:
+            crashed.append(interval)
+            raise RuntimeError("the process died here")
+        return real(*args, **kwargs)
+
+    crashed = []
+    monkeypatch.setattr(owner, name, crash_once)
+    options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "crashed")
+    with pytest.raises(RuntimeError, match="died"):
+        train(options)
+    assert [r["interval"] for r in train(resume=options.run_dir).records()] == [0, 1, 2]
 
 
 def test_ctrl_c_stops_between_intervals_with_a_checkpoint(tmp_path):

@@ -81,15 +81,23 @@ def interval_steps(options: TrainOptions) -> int:
 def seed_record(metrics: dict) -> dict:
     """One seed's record from an interval's per-update metrics: means, with episode statistics weighted by episodes.
 
-    A mean over no values (no episode ended, no update ran) is None.
+    A mean over no values (no episode ended, no update ran) is None: NaN marks
+    those, so a NaN is dropped, except as the return of ended episodes.
+
+    Raises:
+      FloatingPointError: naming a metric that is infinite, or an ended episodes' return or length that is NaN.
     """
     metrics = jax.tree.map(np.asarray, metrics)
     episodes = metrics.pop("episodes")
     record = {"env_steps": int(metrics.pop("env_steps")[-1]), "episodes": int(episodes.sum())}
     for name in ("episode_return", "episode_length"):
         values = metrics.pop(name)
-        record[name] = float(np.nansum(values * episodes) / episodes.sum()) if episodes.sum() else None
+        if not np.isfinite(values[episodes > 0]).all():
+            raise FloatingPointError(f"{name} of the episodes that ended is {values[episodes > 0].tolist()}")
+        record[name] = float(np.sum(values * episodes, where=episodes > 0) / episodes.sum()) if episodes.sum() else None
     for name, values in metrics.items():
+        if np.isinf(values).any():
+            raise FloatingPointError(f"the metric {name} is infinite")
         record[name] = float(np.nanmean(values)) if np.isfinite(values).any() else None
     return record
 
@@ -243,19 +251,25 @@ def train(
                         f"interval {interval}: training made parameters NaN or infinite; the run keeps its last "
                         f"checkpoint ({'none' if saved < 0 else f'interval {saved}'})."
                     )
-                state, completed = next_state, interval
-                checkpoints.save(interval, state, {"interval": interval, "env_steps": (interval + 1) * steps})
-                saved = interval
-                if writer:
+                if writer:  # logged before the checkpoint: a resume drops a line past it, but never lacks one before it
                     seconds = time.perf_counter() - began
-                    record = interval_record(interval, seeds.per_seed(metrics), seeds.values, seconds, steps)
+                    try:
+                        record = interval_record(interval, seeds.per_seed(metrics), seeds.values, seconds, steps)
+                    except FloatingPointError as error:
+                        raise FloatingPointError(
+                            f"interval {interval}: {error}; the run keeps its last checkpoint "
+                            f"({'none' if saved < 0 else f'interval {saved}'})."
+                        ) from None
                     for logger in (*owned, *loggers):
                         logger.log(record)
                     plot_curves({run.directory.name: metrics_file.records}, run.curve, f"{options.algorithm} on {options.env}")
+                state, completed = next_state, interval
+                checkpoints.save(interval, state, {"interval": interval, "env_steps": (interval + 1) * steps})
+                saved = interval
                 if stop.requested and interval + 1 < num_intervals:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        if completed > saved:
+        if completed > saved and checkpoints.latest() != completed:  # a second Ctrl-C may land after the save committed
             checkpoints.save(completed, state, {"interval": completed, "env_steps": (completed + 1) * steps})
         where = f"after interval {completed + 1} of {num_intervals}" if completed >= 0 else "before the first interval ended"
         if writer:
