@@ -191,3 +191,16 @@ def test_off_a_terminal_the_progress_is_a_line_for_each_cell_run(monkeypatch):
         f"2 of 4 cells done; gru × {env}: +1.000; about 4 min left",
         f"3 of 4 cells done; lstm × {env}: failed; about 3 min left",
     ]
+
+
+def test_the_time_left_counts_intervals_longer_than_half_a_minute_and_not_the_cells_done_before_a_resume():
+    """Intervals of 40 s, 100 steps each, after a cell found done: 200 steps left at 2.5 steps/s, 80 s (not 200 at the
+    cell found done's 500 steps in no time, and not none: rich's own window of 30 s holds one interval)."""
+    now = [0.0]
+    progress = BenchmarkProgress(["mlp", "gru"], ["memorax::RepeatFirst-Easy"], 500, enabled=False)
+    progress.progress.get_time = lambda: now[0]
+    progress.finish("mlp", "memorax::RepeatFirst-Easy", "+0.500")
+    progress.start("gru", "memorax::RepeatFirst-Easy")
+    for now[0], steps in ((0.0, 100), (40.0, 200), (80.0, 300)):
+        progress.log({"env_steps": steps})
+    assert progress.progress.tasks[0].time_remaining == pytest.approx(80.0)

@@ -24,9 +24,9 @@ from memorax.cli import main
 from memorax.networks import heads
 from memorax.networks.blocks import Stack
 from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, build, evaluate_run, load, train
+from memorax.training import run as run_module
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.plots import smooth
-from memorax.training import run as run_module
 from memorax.training.seeds import Seeds
 from memorax.training.statistics import mean_interval
 

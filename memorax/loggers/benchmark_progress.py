@@ -10,6 +10,8 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from memorax.loggers.progress import SPEED_WINDOW_SECONDS
+
 
 class BenchmarkProgress:
     """The progress of a models × environments grid; a logger of the running cell's records.
@@ -35,6 +37,7 @@ class BenchmarkProgress:
             TextColumn("{task.completed:,.0f} of {task.total:,.0f} steps ·"),
             TimeRemainingColumn(),
             TextColumn("left"),
+            speed_estimate_period=SPEED_WINDOW_SECONDS,
         )
         self.task = self.progress.add_task("benchmark", total=len(self.cells) * steps_per_cell)
         self.console = console or Console(stderr=True)
@@ -68,6 +71,8 @@ class BenchmarkProgress:
         """A cell has ended (now or in an earlier session): ``outcome`` is what its square shows."""
         self.cells[kind, env] = outcome
         self.done += self.steps_per_cell
+        if self.running != (kind, env):  # steps not run now: counted as done, left out of the rate
+            self.progress.reset(self.task, completed=self.done)
         self._update(self.done)
         if self.running == (kind, env):
             self.running, self.ran = None, self.ran + 1

@@ -5,6 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+SPEED_WINDOW_SECONDS = 24 * 3600
+"""The rate that gives the time left is averaged over this much of the past: all of a run, where rich's 30 s keep one
+record of an interval longer than that, and then no rate and no time left."""
+
 
 class ProgressBar:
     """Advances to each record's ``env_steps`` out of ``total_steps``.
@@ -24,6 +28,7 @@ class ProgressBar:
             TimeRemainingColumn(),
             TextColumn("left"),
             console=self.console,
+            speed_estimate_period=SPEED_WINDOW_SECONDS,
         )
         self.task = self.progress.add_task(description, total=total_steps, completed=done, rate="-", episode_return="-")
         if not self.lines:
