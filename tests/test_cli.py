@@ -261,6 +261,7 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
         (["train", "--env-kwargs", "length"], r"--env-kwargs has 'length'; expected NAME=VALUE"),
         (["train", "--env-kwargs", "nope=1"], r"make: memorax::RepeatPrevious-Easy rejected the arguments \['nope'\]: .*unexpected keyword"),
         (["evaluate", "/nonexistent/run"], r"/nonexistent/run is not a memorax run: it has no config.json"),
+        (["evaluate", "/nonexistent/run", "--episodes", "0"], r"evaluate: episodes \(--episodes\) is 0; expected at least 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
@@ -271,6 +272,16 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
     assert len(error.splitlines()) == 1 and error.startswith("memorax: error:"), error
     assert re.search(message, error), error
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_whose_options_this_memorax_does_not_know_is_one_line_too(uninterrupted, tmp_path, capsys):
+    config = json.loads(uninterrupted.config.read_text())
+    config["ppo"]["new_option"] = 1
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit) as exit:
+        main(["evaluate", str(tmp_path)])
+    assert exit.value.code == 2
+    assert "PPOOptions has no fields ['new_option']: were these options written by another version" in capsys.readouterr().err
 
 
 def test_resume_takes_the_layout_of_devices_from_the_command_line(monkeypatch, tmp_path):

@@ -214,8 +214,15 @@ class TrainOptions:
 
 
 def from_fields(cls: type, fields: dict):
-    """The dataclass ``cls`` from its ``dataclasses.asdict`` fields: nested dataclasses built again, lists as tuples, paths as Paths."""
+    """The dataclass ``cls`` from its ``dataclasses.asdict`` fields: nested dataclasses built again, lists as tuples, paths as Paths.
+
+    Raises:
+      ValueError: naming the fields ``cls`` does not have (options written by a newer memorax, say).
+    """
     hints = typing.get_type_hints(cls)
+    unknown = sorted(set(fields) - {field.name for field in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no fields {unknown}: were these options written by another version of memorax?")
     values = {}
     for name, value in fields.items():
         hint = hints[name]

@@ -346,6 +346,8 @@ def evaluate_run(directory: Path, episodes: int = 64, seed: int = 0, policy: Eva
     (with the keys ``split(key(seed), seeds)``) as ``evaluation_record`` describes.
     ``policy`` is greedy or sampled, as ``--eval-policy`` (default: the run's).
     """
+    if episodes < 1:
+        raise ValueError(f"evaluate: episodes (--episodes) is {episodes}; expected at least 1.")
     options, seeds, state, progress = _load_seeds(directory)
     policy = policy or options.eval_policy
     keys = jax.random.split(jax.random.key(seed), options.seeds) if seeds.batched else jax.random.key(seed)[None]
