@@ -21,6 +21,7 @@ from tiny_run import TINY
 
 from memorax import cli, launch
 from memorax.cli import main
+from memorax.loggers.jsonl import JsonLinesLogger, read_records
 from memorax.networks import heads
 from memorax.networks.blocks import Stack
 from memorax.training import EncoderOptions, Run, SACOptions, TorsoOptions, TrainOptions, build, evaluate_run, load, train
@@ -199,6 +200,18 @@ def test_a_run_that_crashes_as_an_interval_ends_resumes_with_every_record(tmp_pa
     with pytest.raises(RuntimeError, match="died"):
         train(options)
     assert [r["interval"] for r in train(resume=options.run_dir).records()] == [0, 1, 2]
+
+
+def test_a_metrics_file_cut_short_in_its_last_line_resumes_and_a_damaged_one_is_named(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"interval": 0}\n{"interval": 1}\n{"interval": 2, "env_st')  # killed as it wrote interval 2
+    logger = JsonLinesLogger(path, keep_below=2)
+    logger.log({"interval": 2})
+    logger.close()
+    assert read_records(path) == logger.records == [{"interval": 0}, {"interval": 1}, {"interval": 2}]
+    path.write_text('{"interval": 0}\nnot json\n{"interval": 2}\n')
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: line 2 is not a JSON record"):
+        JsonLinesLogger(path, keep_below=3)
 
 
 def test_ctrl_c_stops_between_intervals_with_a_checkpoint(tmp_path):

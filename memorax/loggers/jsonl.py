@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
 def read_records(path: Path) -> list[dict]:
-    """The records of a metrics.jsonl file, in order."""
-    with open(path) as file:
-        return [json.loads(line) for line in file if line.strip()]
+    """The records of a metrics.jsonl file, in order; a last line cut short (a run killed as it wrote it) is left out.
+
+    Raises:
+      ValueError: naming the file and the line, for any other line that is not a JSON record.
+    """
+    lines = Path(path).read_text().splitlines(keepends=True)
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines) and not line.endswith("\n"):
+                break
+            raise ValueError(f"{path}: line {number} is not a JSON record ({error}).") from None
+    return records
 
 
 class JsonLinesLogger:
@@ -22,11 +37,11 @@ class JsonLinesLogger:
     """
 
     def __init__(self, path: Path, keep_below: int = 0):
-        kept = [record for record in read_records(path) if record["interval"] < keep_below] if path.exists() else []
-        self.records: list[dict] = []
-        self.file = open(path, "w")
-        for record in kept:
-            self.log(record)
+        self.records = [record for record in read_records(path) if record["interval"] < keep_below] if path.exists() else []
+        rewritten = path.with_name(path.name + ".tmp")  # replaced in one step: a kill while rewriting loses no record
+        rewritten.write_text("".join(json.dumps(record, allow_nan=False) + "\n" for record in self.records))
+        os.replace(rewritten, path)
+        self.file = open(path, "a")
 
     def log(self, record: dict) -> None:
         self.file.write(json.dumps(record, allow_nan=False) + "\n")
