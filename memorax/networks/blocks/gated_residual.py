@@ -44,7 +44,7 @@ class GatedResidual(LazyModule, SequenceModel):
         self.from_output = Linear(in_features, 3 * in_features, use_bias=False, rngs=rngs)  # W_r, W_z, W_h
         self.from_stream = Linear(in_features, 2 * in_features, use_bias=False, rngs=rngs)  # U_r, U_z
         self.from_reset_stream = Linear(in_features, in_features, use_bias=False, rngs=rngs)  # U_h
-        self.gate_bias = nnx.Param(jnp.full((in_features,), self.bias))
+        self.gate_bias = nnx.Param(jnp.full((in_features,), self.bias, jnp.float32))  # strongly typed, as every parameter
 
     def initialize_carry(self, batch_size: int) -> Carry:
         return self.module.initialize_carry(batch_size)

@@ -38,7 +38,10 @@ class SquashedGaussian(LazyModule):
     stays finite near the bounds. ``log_prob(a)`` clips ``a`` into
     ``[-(1 - ε), 1 - ε]`` first (``ClippedTanh``; ``1 - ε`` is the largest
     float32 below 1, ``1 - 2^-24``), so it is finite at ``a = ±1`` exactly,
-    which ``tanh`` of a large ``u`` rounds to in float32. ``log σ`` is squashed into
+    which ``tanh`` of a large ``u`` rounds to in float32. Near the bounds the
+    rounding loses ``u``, so ``log_prob`` of a stored action there is that of
+    the rounded action, not the sample's (``sample_and_log_prob``, which SAC
+    uses, is exact). ``log σ`` is squashed into
     ``[log_std_min, log_std_max]`` by a tanh.
 
     Shapes: inputs ``[B, T, F]``; returns a ``distrax.Transformed`` with batch
