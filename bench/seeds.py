@@ -35,13 +35,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from memorax.training import TrainOptions, build  # noqa: E402
-from memorax.training.run import interval_steps  # noqa: E402
 from memorax.training.seeds import Seeds  # noqa: E402
 
 
 def rate(options: TrainOptions, intervals: int) -> tuple[float, float]:
     """Compile seconds and aggregate env steps per second of ``options.seeds`` seeds trained at once."""
-    steps = interval_steps(options)
+    steps = options.interval_steps
     seeds = Seeds(build.agent(options), 0, options.seeds, steps)
     state = seeds.init()
     start = time.perf_counter()

@@ -309,6 +309,11 @@ def test_resume_takes_the_layout_of_devices_from_the_command_line(monkeypatch, t
     assert calls == [given, own, given, own]
 
 
+def test_the_schedules_run_over_the_steps_the_run_trains():
+    options = dataclasses.replace(OPTIONS, total_steps=100)  # intervals of 64 steps: it trains 128
+    assert (options.interval_steps, options.trained_steps, options.algorithm_config.total_timesteps) == (64, 128, 128)
+
+
 def test_env_kwargs_are_python_literals_or_else_strings():
     options = TrainOptions(env_kwargs=("length=12", "scale=0.5", "partial=True", "mode=hard", "sizes=(3, 4)"))
     assert options.env_arguments == dict(length=12, scale=0.5, partial=True, mode="hard", sizes=(3, 4))

@@ -17,7 +17,6 @@ import dataclasses
 import importlib.util
 import itertools
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from memorax.loggers import BenchmarkProgress, Logger
 from memorax.parallel import data_mesh
 from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions, from_fields
 from memorax.training.report import write_report
-from memorax.training.run import Run, StopRequests, interval_steps, layout_flags, resume_layout, train
+from memorax.training.run import Run, StopRequests, layout_flags, resume_layout, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +120,7 @@ def benchmark(
         options.run_dir.mkdir(parents=True, exist_ok=True)
         (options.run_dir / "benchmark.json").write_text(options.to_json())
     cells = options.cells()
-    steps = interval_steps(cells[0][2])
-    steps_per_cell = math.ceil(options.total_steps / steps) * steps
+    steps_per_cell = cells[0][2].trained_steps
     progress = BenchmarkProgress(options.torso.kind, options.env, steps_per_cell, "console" in options.logger, console)
     quiet = Console(quiet=True)
     resume_command = f"memorax benchmark --resume {options.run_dir}{layout_flags(layout)}"

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import itertools
 import json
+import math
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -162,11 +163,22 @@ class TrainOptions:
             )
 
     @property
+    def interval_steps(self) -> int:
+        """Environment steps per logging interval: ``log_every`` rounded up to whole rollouts."""
+        rollout = getattr(self, self.algorithm).rollout_size
+        return math.ceil(self.log_every / rollout) * rollout
+
+    @property
+    def trained_steps(self) -> int:
+        """Environment steps the run trains: ``total_steps`` rounded up to whole intervals."""
+        return math.ceil(self.total_steps / self.interval_steps) * self.interval_steps
+
+    @property
     def algorithm_config(self) -> PPOConfig | PQNConfig | DQNConfig | SACConfig:
-        """The chosen algorithm's config; its schedules (learning rate, ε) run over ``total_steps``."""
+        """The chosen algorithm's config; its schedules (learning rate, ε) run over the steps the run trains."""
         config = getattr(self, self.algorithm)
         if hasattr(config, "total_timesteps"):
-            config = dataclasses.replace(config, total_timesteps=self.total_steps)
+            config = dataclasses.replace(config, total_timesteps=self.trained_steps)
         return config
 
     @property

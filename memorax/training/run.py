@@ -72,12 +72,6 @@ class Run:
         return read_records(self.metrics) if self.metrics.exists() else []
 
 
-def interval_steps(options: TrainOptions) -> int:
-    """Environment steps per logging interval: ``log_every`` rounded up to whole rollouts."""
-    rollout = options.algorithm_config.rollout_size
-    return math.ceil(options.log_every / rollout) * rollout
-
-
 def seed_record(metrics: dict) -> dict:
     """One seed's record from an interval's per-update metrics: means, with episode statistics weighted by episodes.
 
@@ -215,7 +209,7 @@ def train(
         )
     if jax.process_count() > 1:  # every process has checked the directory before the first writes to it
         multihost_utils.sync_global_devices("memorax: run directory checked")
-    steps = interval_steps(options)
+    steps = options.interval_steps
     seeds = Seeds(build.agent(options), options.seed, options.seeds, steps)
     state = seeds.init()
     checkpoints = Checkpoints(run.checkpoints)
@@ -330,7 +324,7 @@ def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN | SAC, Any, dic
 
 def _load_seeds(directory: Path) -> tuple[TrainOptions, Seeds, Any, dict]:
     options = dataclasses.replace(Run(directory).options(), devices=1, seed_devices=1)
-    seeds = Seeds(build.agent(options), options.seed, options.seeds, interval_steps(options))
+    seeds = Seeds(build.agent(options), options.seed, options.seeds, options.interval_steps)
     checkpoints = Checkpoints(Run(directory).checkpoints)
     try:
         state, progress = checkpoints.restore(seeds.init())
