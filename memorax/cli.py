@@ -39,7 +39,8 @@ class Train:
     preset: Preset | None = None
     """Start from option values chosen for a family of tasks (docs/benchmarks.md); options given here override them."""
     resume: Path | None = None
-    """Continue the run in this directory from its last checkpoint (its config.json replaces the other options but --devices and --seed-devices)."""
+    """Continue the run in this directory from its last checkpoint, with its config.json's options (other options than --devices and
+    --seed-devices are refused)."""
     launch: Annotated[Launch, tyro.conf.arg(name="")] = Launch()
 
     def run(self) -> None:
@@ -48,6 +49,7 @@ class Train:
                 "--distributed: start the run with the memorax command (or python -m memorax), which joins the processes first."
             )
         if self.resume is not None:
+            refuse_options_beside_resume(self.options, TrainOptions(), self.preset)
             train(resume=self.resume, devices=self.options.devices, seed_devices=self.options.seed_devices)
         else:
             train(self.options)
@@ -62,10 +64,11 @@ class Benchmark:
     """Start from option values chosen for a family of tasks (docs/benchmarks.md); options given here override them."""
     resume: Path | None = None
     """Continue the benchmark in this directory: finished cells are kept, the interrupted one resumes from its checkpoint
-    (its benchmark.json replaces the other options but --devices and --seed-devices)."""
+    (with its benchmark.json's options: other options than --devices and --seed-devices are refused)."""
 
     def run(self) -> None:
         if self.resume is not None:
+            refuse_options_beside_resume(self.options, BenchmarkOptions(), self.preset)
             benchmark(resume=self.resume, devices=self.options.devices, seed_devices=self.options.seed_devices)
         else:
             benchmark(self.options)
@@ -120,6 +123,21 @@ class Diagnose:
 
     def run(self) -> None:
         print(summary(diagnose_run(self.run_dir, self.max_lag, self.num_envs, self.num_steps, self.seed)))
+
+
+def refuse_options_beside_resume(options: TrainOptions, defaults: TrainOptions, preset: Preset | None) -> None:
+    """Raises a ValueError naming the options given with --resume, which takes its own from the directory, but the layout."""
+    given = ["--preset"] if preset is not None else []
+    given += [
+        f"--{field.name.replace('_', '-')}"
+        for field in dataclasses.fields(defaults)
+        if field.name not in ("devices", "seed_devices") and getattr(options, field.name) != getattr(defaults, field.name)
+    ]
+    if given:
+        raise ValueError(
+            f"--resume continues with the options recorded in its directory; {', '.join(given)} would be ignored. "
+            "Give only --devices and --seed-devices with it, or start a new run."
+        )
 
 
 def commands(preset: Preset | None = None, env: str | tuple[str, ...] | None = None):

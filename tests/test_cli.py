@@ -181,9 +181,12 @@ def test_an_infinite_metric_stops_the_run_which_keeps_its_last_checkpoint(tmp_pa
     assert load(options.run_dir)[3]["interval"] == 0 and [r["interval"] for r in Run(options.run_dir).records()] == [0]
 
 
-@pytest.mark.parametrize("crashing", ["interval_record", "Checkpoints.save"])
-def test_a_run_that_crashes_as_an_interval_ends_resumes_with_every_record(tmp_path, monkeypatch, crashing):
-    """A crash as interval 1 ends, while its record or its checkpoint is written: the resume keeps one record of each interval."""
+@pytest.mark.parametrize(
+    "crashing, error", [("interval_record", RuntimeError), ("Checkpoints.save", RuntimeError), ("interval_record", KeyboardInterrupt)]
+)
+def test_a_run_that_crashes_as_an_interval_ends_resumes_with_every_record(tmp_path, monkeypatch, crashing, error):
+    """A crash (or a second Ctrl-C) as interval 1 ends, while its record or its checkpoint is written: the resume keeps one
+    record of each interval."""
     owner, name = (run_module.Checkpoints, "save") if crashing == "Checkpoints.save" else (run_module, crashing)
     real = getattr(owner, name)
 
@@ -191,13 +194,13 @@ def test_a_run_that_crashes_as_an_interval_ends_resumes_with_every_record(tmp_pa
         interval = args[1] if owner is run_module.Checkpoints else args[0]
         if interval == 1 and not crashed:
             crashed.append(interval)
-            raise RuntimeError("the process died here")
+            raise error("the process died here")
         return real(*args, **kwargs)
 
     crashed = []
     monkeypatch.setattr(owner, name, crash_once)
     options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "crashed")
-    with pytest.raises(RuntimeError, match="died"):
+    with pytest.raises(error, match="died"):
         train(options)
     assert [r["interval"] for r in train(resume=options.run_dir).records()] == [0, 1, 2]
 
@@ -312,6 +315,16 @@ def test_resume_takes_the_layout_of_devices_from_the_command_line(monkeypatch, t
 def test_the_schedules_run_over_the_steps_the_run_trains():
     options = dataclasses.replace(OPTIONS, total_steps=100)  # intervals of 64 steps: it trains 128
     assert (options.interval_steps, options.trained_steps, options.algorithm_config.total_timesteps) == (64, 128, 128)
+
+
+@pytest.mark.parametrize("command", ["train", "benchmark"])
+def test_options_given_with_resume_are_refused_not_ignored(command, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--resume", str(tmp_path), "--total-steps", "800000", "--torso.kind", "lstm", "--devices", "1"])
+    assert exit.value.code == 2
+    assert "--resume continues with the options recorded in its directory; --torso, --total-steps would be ignored" in (
+        capsys.readouterr().err
+    )
 
 
 def test_env_kwargs_are_python_literals_or_else_strings():

@@ -245,6 +245,7 @@ def train(
                         f"interval {interval}: training made parameters NaN or infinite; the run keeps its last "
                         f"checkpoint ({'none' if saved < 0 else f'interval {saved}'})."
                     )
+                state, completed = next_state, interval
                 if writer:  # logged before the checkpoint: a resume drops a line past it, but never lacks one before it
                     seconds = time.perf_counter() - began
                     try:
@@ -257,15 +258,17 @@ def train(
                     for logger in (*owned, *loggers):
                         logger.log(record)
                     plot_curves({run.directory.name: metrics_file.records}, run.curve, f"{options.algorithm} on {options.env}")
-                state, completed = next_state, interval
                 checkpoints.save(interval, state, {"interval": interval, "env_steps": (interval + 1) * steps})
                 saved = interval
                 if stop.requested and interval + 1 < num_intervals:
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        if completed > saved and checkpoints.latest() != completed:  # a second Ctrl-C may land after the save committed
+        recorded = not writer or (metrics_file.records and metrics_file.records[-1]["interval"] == completed)
+        # Saved only with its record (a second Ctrl-C may land before it is written, or after the save committed).
+        if completed > saved and recorded and checkpoints.latest() != completed:
             checkpoints.save(completed, state, {"interval": completed, "env_steps": (completed + 1) * steps})
-        where = f"after interval {completed + 1} of {num_intervals}" if completed >= 0 else "before the first interval ended"
+        saved = completed if checkpoints.latest() == completed else saved
+        where = f"after interval {saved + 1} of {num_intervals}" if saved >= 0 else "before the first interval ended"
         if writer:
             console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}{layout_flags(layout)}")
         raise
