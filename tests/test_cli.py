@@ -260,6 +260,21 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
     assert f"already holds a run; resume it with --resume {uninterrupted.directory}" in capsys.readouterr().err
 
 
+def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_overwritten(tmp_path, monkeypatch):
+    options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "raced")
+    real_agent = build.agent
+
+    def agent_while_another_run_starts(options):
+        options.run_dir.mkdir(parents=True)
+        (options.run_dir / "config.json").write_text("the other run's")
+        return real_agent(options)
+
+    monkeypatch.setattr(build, "agent", agent_while_another_run_starts)
+    with pytest.raises(FileExistsError, match="already holds a run, started while this one compiled"):
+        train(options)
+    assert (options.run_dir / "config.json").read_text() == "the other run's"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

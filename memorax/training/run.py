@@ -219,7 +219,13 @@ def train(
         start = progress["interval"] + 1
     elif resume is None and writer:
         run.directory.mkdir(parents=True, exist_ok=True)
-        run.config.write_text(options.to_json())
+        try:
+            with open(run.config, "x") as config:  # created only if absent: a run started there since the check keeps it
+                config.write(options.to_json())
+        except FileExistsError:
+            raise FileExistsError(
+                f"{run.directory} already holds a run, started while this one compiled; choose another --run-dir."
+            ) from None
 
     num_intervals = math.ceil(options.total_steps / steps)
     owned: list[Logger] = []  # the loggers this run opens, and closes
