@@ -147,6 +147,8 @@ class TrainOptions:
         for name in ("total_steps", "seeds", "learning_rate", "log_every", "eval_episodes", "devices", "seed_devices"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
+        if self.seed < 0:  # jax.random.key(-1) is key(2**32 - 1): a negative seed would repeat another's runs
+            raise ValueError(f"--seed is {self.seed}; expected 0 or more.")
         self.env_arguments  # parsing checks each NAME=VALUE
         kinds = (self.torso.kind, *self.torso.stack)
         if self.torso.hidden % self.torso.num_heads and any(kind in HEADED_KINDS for kind in kinds):
