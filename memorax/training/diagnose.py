@@ -108,7 +108,7 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     horizons = {label: memory_horizon(policy_network(agent, p), inputs, probe_key, max_lag=max_lag) for label, p in params.items()}
     output = Path(directory) / "diagnostics"
     output.mkdir(exist_ok=True)
-    title = f"{options.algorithm.upper()}-{options.torso.kind} on {options.env}, {progress['env_steps']:,} steps"
+    title = f"{options.algorithm.upper()}-{'-'.join(options.torso.kinds)} on {options.env}, {progress['env_steps']:,} steps"
     plot_horizons(horizons, output / "horizon.png", title)
     record = dict(
         env=options.env,
