@@ -141,6 +141,14 @@ def test_rnn_equals_cell_by_hand(cell):
         allclose(jax.tree.map(lambda x: x[b : b + 1], final), c)
 
 
+def test_the_gated_residuals_parameters_are_strongly_typed():
+    # A weakly typed parameter becomes strongly typed in its first update, and a jitted update then compiles twice.
+    model = MODELS["gtrxl"]()
+    inputs, done = make_inputs()
+    init(model, 0, inputs, done, model.initialize_carry(BATCH))
+    assert not any(leaf.weak_type for leaf in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
 class MatrixCell(nnx.RNNCellBase):
     """A user's cell whose carry is a matrix per sequence, ``[B, BATCH, hidden]``: h' = h / 2 + W x."""
 
