@@ -190,6 +190,7 @@ def test_prioritised_replay_samples_in_proportion_to_priority_to_the_alpha():
         (dict(sequence_length=5, burn_in=3, n_step=2), r"DQNConfig.sequence_length \(5\) must exceed burn_in \(3\) \+ n_step \(2\)"),
         (dict(learning_starts=10), r"DQNConfig.learning_starts \(10\) must be at least num_envs \* sequence_length \(16\)"),
         (dict(tau=0.0), r"DQNConfig.tau is 0.0; expected a value in \(0, 1\]"),
+        (dict(sequence_length=4, stride=5), r"DQNConfig.stride \(5\) must not exceed sequence_length \(4\)"),
     ],
 )
 def test_config_names_the_wrong_field(fields, message):

@@ -143,6 +143,11 @@ class ReplayConfig(Config):
                 f"{name}.sequence_length ({self.sequence_length}) must exceed burn_in ({self.burn_in}) + n_step "
                 f"({self.n_step}): each sequence needs at least one trained step."
             )
+        if self.stride > self.sequence_length:
+            raise ValueError(
+                f"{name}.stride ({self.stride}) must not exceed sequence_length ({self.sequence_length}): the steps "
+                "between one sequence's end and the next one's start would never be sampled."
+            )
         if self.learning_starts < self.num_envs * self.sequence_length:
             raise ValueError(
                 f"{name}.learning_starts ({self.learning_starts}) must be at least num_envs * sequence_length "
