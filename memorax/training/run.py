@@ -248,8 +248,7 @@ def train(
                 next_state, metrics = seeds.train(interval, state)
                 if not all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(next_state.params)):
                     raise FloatingPointError(
-                        f"interval {interval}: training made parameters NaN or infinite; the run keeps its last "
-                        f"checkpoint ({'none' if saved < 0 else f'interval {saved}'})."
+                        f"interval {interval}: training made parameters NaN or infinite; {_last_checkpoint(saved)}."
                     )
                 state, completed = next_state, interval
                 if writer:  # logged before the checkpoint: a resume drops a line past it, but never lacks one before it
@@ -257,10 +256,7 @@ def train(
                     try:
                         record = interval_record(interval, seeds.per_seed(metrics), seeds.values, seconds, steps)
                     except FloatingPointError as error:
-                        raise FloatingPointError(
-                            f"interval {interval}: {error}; the run keeps its last checkpoint "
-                            f"({'none' if saved < 0 else f'interval {saved}'})."
-                        ) from None
+                        raise FloatingPointError(f"interval {interval}: {error}; {_last_checkpoint(saved)}.") from None
                     for logger in (*owned, *loggers):
                         logger.log(record)
                     plot_curves({run.directory.name: metrics_file.records}, run.curve, f"{options.algorithm} on {options.env}")
@@ -293,6 +289,11 @@ def train(
         f"return {describe(evaluation)}"
     )
     return run
+
+
+def _last_checkpoint(saved: int) -> str:
+    """What a run stopped by an error keeps, ``saved`` being the last checkpointed interval (−1 for none)."""
+    return f"the run keeps its last checkpoint ({'none' if saved < 0 else f'interval {saved}'})"
 
 
 def evaluation_record(results: Sequence[dict], seeds: Sequence[int]) -> dict:
