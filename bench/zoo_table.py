@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from memorax.training import report
 from memorax.training.benchmark import BenchmarkOptions
 from memorax.training.options import from_fields
-from memorax.training.report import cell_results, iqm_interval
 from memorax.training.run import Run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def finished_cells(directory: Path) -> list[dict]:
     for kind, env, cell in options.cells():
         run = Run(cell.run_dir)
         if run.evaluation.exists() or (run.directory / "failure.json").exists():
-            entries.append(cell_results(kind, env, cell, run.records()))
+            entries.append(report.cell_results(kind, env, cell, run.records()))
     return entries
 
 
@@ -69,11 +69,7 @@ def cell_text(cell: dict | None) -> str:
     """A table cell: the seeds' IQM [lowest, highest] · MMER, ``failed``, or ``—`` where it has not run."""
     if cell is None:
         return "—"
-    if cell["status"] == "failed":
-        return f"failed ({cell['error'].split(':')[0]})"
-    iqm, low, high = iqm_interval(np.array([[seed["final_return"]] for seed in cell["seeds"]]))
-    mmer = cell["mmer"] if cell["status"] == "recovered" else np.mean([seed["mmer"] for seed in cell["seeds"]])
-    return f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}] · MMER {mmer:+.3f}"
+    return report.cell_text(cell, mmer=cell["mmer"] if cell["status"] == "recovered" else None)
 
 
 def aggregate_text(kind: str, cells: dict, kept_aggregates: dict) -> str:
@@ -87,8 +83,7 @@ def aggregate_text(kind: str, cells: dict, kept_aggregates: dict) -> str:
     if all(cell["status"] == "recovered" for cell in done) and kind in kept_aggregates:
         return kept_aggregates[kind]
     scores = np.array([[seed["final_return"] for seed in cell["seeds"]] for cell in done]).T  # [seeds, tasks]
-    iqm, low, high = iqm_interval(scores)
-    return f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}]"
+    return report.interval_text(report.iqm_interval(scores))
 
 
 def table(results: dict) -> list[str]:

@@ -73,6 +73,27 @@ def iqm_interval(scores: np.ndarray) -> tuple[float, float, float]:
     return float(estimate["scores"][0]), float(interval["scores"][0, 0]), float(interval["scores"][1, 0])
 
 
+def interval_text(estimate: tuple[float, float, float]) -> str:
+    """``IQM [low, high]`` of an :func:`iqm_interval` estimate, to three decimals."""
+    iqm, low, high = estimate
+    return f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def cell_text(cell: dict, mmer: float | None = None) -> str:
+    """A report's cell for a results.json entry: its seeds' IQM [95% bootstrap CI] · MMER, or ``failed (Error)``.
+
+    The MMER is the mean of the seeds' own unless ``mmer`` is given; it is left
+    out where no seed logged an interval with an episode's end.
+    """
+    if cell["status"] == "failed":
+        return f"failed ({cell['error'].split(':')[0]})"
+    text = interval_text(iqm_interval(np.array([[seed["final_return"]] for seed in cell["seeds"]])))
+    if mmer is None:
+        mmers = [seed["mmer"] for seed in cell["seeds"] if seed.get("mmer") is not None]
+        mmer = float(np.mean(mmers)) if mmers else None
+    return text if mmer is None else f"{text} · MMER {mmer:+.3f}"
+
+
 def cell_results(kind: str, env: str, options: TrainOptions, records: list[dict]) -> dict:
     """One cell's entry of results.json from its run's ``records``: its config, and per seed its final return, MMER and curve (or its error).
 
@@ -120,19 +141,8 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     rows = []
     for kind in kinds:
         row = [kind]
-        for env in envs:
-            cell = by_cell[kind, env]
-            if cell["status"] == "failed":
-                row.append(f"failed ({cell['error'].split(':')[0]})")
-                continue
-            iqm, low, high = iqm_interval(np.array([[seed["final_return"]] for seed in cell["seeds"]]))
-            mmers = [seed["mmer"] for seed in cell["seeds"] if seed["mmer"] is not None]
-            row.append(f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}] · MMER {np.mean(mmers):+.3f}" if mmers else f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}]")
-        if kind in aggregates:
-            iqm, low, high = aggregates[kind]
-            row.append(f"{iqm:+.3f} [{low:+.3f}, {high:+.3f}]")
-        else:
-            row.append("— (a cell failed)")
+        row.extend(cell_text(by_cell[kind, env]) for env in envs)
+        row.append(interval_text(aggregates[kind]) if kind in aggregates else "— (a cell failed)")
         rows.append(row)
 
     steps = cells[0][2].total_steps
