@@ -191,6 +191,10 @@ def test_prioritised_replay_samples_in_proportion_to_priority_to_the_alpha():
         (dict(learning_starts=10), r"DQNConfig.learning_starts \(10\) must be at least num_envs \* sequence_length \(16\)"),
         (dict(tau=0.0), r"DQNConfig.tau is 0.0; expected a value in \(0, 1\]"),
         (dict(sequence_length=4, stride=5), r"DQNConfig.stride \(5\) must not exceed sequence_length \(4\)"),
+        (
+            dict(num_envs=8, buffer_size=95, sequence_length=8, stride=4, learning_starts=64),
+            r"DQNConfig.buffer_size \(95\) holds 8 steps per environment .* at least sequence_length \+ stride - 1 \(11\)",
+        ),
     ],
 )
 def test_config_names_the_wrong_field(fields, message):

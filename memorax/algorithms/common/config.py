@@ -148,6 +148,13 @@ class ReplayConfig(Config):
                 f"{name}.stride ({self.stride}) must not exceed sequence_length ({self.sequence_length}): the steps "
                 "between one sequence's end and the next one's start would never be sampled."
             )
+        steps_per_env = self.buffer_size // self.num_envs // self.stride * self.stride
+        if steps_per_env < self.sequence_length + self.stride - 1:
+            raise ValueError(
+                f"{name}.buffer_size ({self.buffer_size}) holds {steps_per_env} steps per environment (whole strides "
+                f"over num_envs {self.num_envs}); expected at least sequence_length + stride - 1 "
+                f"({self.sequence_length + self.stride - 1}), so that the replay always holds a whole sequence."
+            )
         if self.learning_starts < self.num_envs * self.sequence_length:
             raise ValueError(
                 f"{name}.learning_starts ({self.learning_starts}) must be at least num_envs * sequence_length "
