@@ -83,6 +83,19 @@ def test_normalize_observation_standardises_over_time(cartpole):
     np.testing.assert_allclose(late.std(axis=0), 1, atol=0.3)
 
 
+def test_a_window_of_one_normalised_frame_is_the_normalised_observation(cartpole):
+    """Between episode ends the normalised final observation is the step's own; were it pushed into the window
+    (normalised with the statistics before the step), the first frames were divided by sqrt(epsilon)."""
+    env, params = cartpole
+    normalized, normalized_done, normalized_info = run(NormalizeObservation(env), params)
+    stacked, _, stacked_info = run(FrameStack(NormalizeObservation(env), num_frames=1), params)
+    assert normalized_done.any()
+    np.testing.assert_allclose(stacked, normalized, rtol=1e-6)
+    np.testing.assert_allclose(stacked_info["final_observation"], normalized_info["final_observation"], rtol=1e-6)
+    final = normalized_info["final_observation"]
+    np.testing.assert_array_equal(final[~normalized_done], normalized[~normalized_done])
+
+
 def test_record_episode_statistics_and_resets_follow_gymnax_flags():
     """CartPole with a 20-step limit ends episodes both ways (sometimes at once) under random play."""
     env, params = make("gymnax::CartPole-v1")

@@ -20,9 +20,11 @@ class NormalizeObservationState:
 class NormalizeObservation(Wrapper):
     """``(obs - mean) / sqrt(var + epsilon)`` with running mean and variance of the observations seen.
 
-    Statistics are updated with each new observation before it is normalised
-    (Chan et al.'s parallel update with a batch of one) and survive
-    auto-resets. Under ``vmap`` each environment keeps its own statistics.
+    Statistics are updated with each returned observation before it is
+    normalised (Chan et al.'s parallel update with a batch of one) and survive
+    auto-resets; ``info["final_observation"]`` is normalised with the same
+    statistics as the step's observation, and not added to them. Under ``vmap``
+    each environment keeps its own statistics.
     """
 
     def __init__(self, env, epsilon: float = 1e-8):
@@ -47,7 +49,7 @@ class NormalizeObservation(Wrapper):
 
     def step(self, key, state, action, params=None):
         obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)
+        state = self._update(state.replace(env_state=env_state), obs)
         if "final_observation" in info:
             info = {**info, "final_observation": self._normalize(state, info["final_observation"])}
-        state = self._update(state.replace(env_state=env_state), obs)
         return self._normalize(state, obs), state, reward, terminated, truncated, info

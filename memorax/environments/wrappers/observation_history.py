@@ -54,9 +54,11 @@ class ObservationHistory(Wrapper):
 
     def step(self, key, state, action, params=None):
         obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)
-        # Without auto-reset information the step's observation is the episode's last one.
-        episode_window = pushed_window(state.window, info.get("final_observation", obs))
-        window = jnp.where(terminated | truncated, filled_window(obs, self.length), episode_window)
+        done = terminated | truncated
+        # The final observation only where the episode ended: elsewhere an inner wrapper's may differ from obs
+        # (noise drawn apart, statistics of another step). Without auto-reset information obs is the last one.
+        episode_window = pushed_window(state.window, jnp.where(done, info.get("final_observation", obs), obs))
+        window = jnp.where(done, filled_window(obs, self.length), episode_window)
         if "final_observation" in info:
             info = {**info, "final_observation": self.view(episode_window)}
         return self.view(window), ObservationHistoryState(env_state, window), reward, terminated, truncated, info
