@@ -1,6 +1,7 @@
 """popgym_arcade:: and pobax:: against the packages themselves: same keys and actions, same transitions through episode ends."""
 
 import json
+import sys
 
 import gymnax
 import jax
@@ -85,6 +86,14 @@ def test_arcade_ids_are_the_registered_games_and_their_partially_observable_twin
 def test_arcade_make_names_a_bad_argument(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make("popgym_arcade::SkittlesEasy-Partial", **kwargs)
+
+
+def test_a_missing_arcade_package_is_named_with_its_own_install_command(monkeypatch):
+    """popgym-arcade is not in memorax[envs] (its requirement installs over gymnax's files)."""
+    monkeypatch.setitem(sys.modules, "popgym_arcade", None)
+    monkeypatch.delitem(sys.modules, "memorax.environments.adapters.popgym_arcade")
+    with pytest.raises(ValueError, match=r"need the popgym-arcade package .* pip install --no-deps popgym-arcade==0\.0\.7\.$"):
+        make("popgym_arcade::CartPoleEasy")
 
 
 @pytest.mark.optimized

@@ -21,6 +21,9 @@ SUITES = {
     "craftax": "craftax",
     "brax": "brax",
 }
+# popgym-arcade is not in the envs extra: its stable-gymnax requirement installs over gymnax's files (pyproject.toml).
+INSTALL = {"popgym_arcade": "pip install --no-deps popgym-arcade==0.0.7"}
+INSTALL_EXTRA = "pip install 'memorax[envs]'"
 
 
 def suite(namespace: str):
@@ -32,7 +35,7 @@ def suite(namespace: str):
             raise
         raise ValueError(
             f"make: {namespace}:: environments need the {SUITES[namespace]} package ({error}); "
-            f"install it with pip install 'memorax[envs]'."
+            f"install it with {INSTALL.get(namespace, INSTALL_EXTRA)}."
         ) from error
 
 
