@@ -87,6 +87,26 @@ def test_the_horizon_of_a_moving_window_is_its_width(repeat_previous):
     np.testing.assert_array_equal(result.pairs, [8 * (52 - k + 12 - k) for k in range(7)])
 
 
+class Zero(nnx.Module):
+    def __call__(self, features):
+        return jnp.zeros_like(features)
+
+
+@pytest.mark.parametrize(
+    "head, arguments, message",
+    [
+        (Zero(), {}, r"the outputs do not depend on the observations \(sensitivity 0.0 at every lag\)"),
+        (Identity(), dict(probes=0), r"probes is 0; expected at least 1"),
+        (Identity(), dict(threshold=1.5), r"threshold is 1.5; expected a relative sensitivity in \(0, 1\]"),
+    ],
+)
+def test_the_horizon_refuses_what_gives_no_horizon(repeat_previous, head, arguments, message):
+    _, _, inputs = repeat_previous
+    network = Network(torso=SequenceModelWrapper(WindowSum(4, width=3)), head=head)
+    with pytest.raises(ValueError, match=f"^memory_horizon: {message}"):
+        memory_horizon(network, inputs, jax.random.key(1), max_lag=2, **arguments)
+
+
 @pytest.fixture(scope="module")
 def trained(repeat_previous):
     """``{torso: (agent, trained state)}`` for a GRU and an MLP trained by PPO on RepeatPrevious-Easy."""

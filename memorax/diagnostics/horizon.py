@@ -67,13 +67,19 @@ def memory_horizon(
     cross one are left out of the averages.
 
     Raises:
-      ValueError: if the observations are not floating point, or ``max_lag`` is not below ``T``.
+      ValueError: if the observations are not floating point, ``max_lag`` is not below ``T``, ``probes`` is
+        below 1, ``threshold`` is not in (0, 1], or the outputs do not depend on the observations at all
+        (every sensitivity 0: a head initialised to zeros, say), which leaves no horizon to give.
     """
     batch, steps = inputs.done.shape
     if not jnp.issubdtype(inputs.obs.dtype, jnp.floating):
         raise ValueError(f"memory_horizon: observations of dtype {inputs.obs.dtype}; expected floating point, to differentiate.")
     if not 0 <= max_lag < steps:
         raise ValueError(f"memory_horizon: max_lag is {max_lag}; expected 0 to {steps - 1}, below the {steps} steps given.")
+    if probes < 1:
+        raise ValueError(f"memory_horizon: probes is {probes}; expected at least 1.")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"memory_horizon: threshold is {threshold}; expected a relative sensitivity in (0, 1].")
     graphdef, state = nnx.split(network)
 
     def outputs(observation: jax.Array) -> jax.Array:
@@ -107,6 +113,11 @@ def memory_horizon(
         squared[lag] = values[same_episode].sum()
         pairs[lag] = same_episode.sum()
     sensitivity = np.sqrt(squared / np.maximum(pairs, 1))
-    relative = sensitivity / max(sensitivity.max(), np.finfo(float).tiny)
+    if not sensitivity.max() > 0:
+        raise ValueError(
+            f"memory_horizon: the outputs do not depend on the observations (sensitivity {sensitivity.max()} at every "
+            "lag), so the network looks back no distance at all: is its head initialised to zeros?"
+        )
+    relative = sensitivity / sensitivity.max()
     looked = np.flatnonzero(relative >= threshold)
     return MemoryHorizon(sensitivity, relative, int(np.argmax(sensitivity)), int(looked.max()), threshold, pairs)
