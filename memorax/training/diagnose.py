@@ -72,7 +72,7 @@ def plot_probes(accuracies: dict[str, list[float]], chance: float, path: Path, t
 
 
 def is_one_hot(observation: np.ndarray) -> bool:
-    """Whether every observation is a one-hot vector (the card and symbol tasks)."""
+    """Whether every observation is a single one-hot vector (RepeatPrevious, RepeatFirst, HigherLower; not CountRecall)."""
     flat = observation.reshape(*observation.shape[:2], -1)
     return bool(np.all((flat == 0) | (flat == 1)) and np.all(flat.sum(-1) == 1))
 
