@@ -50,7 +50,9 @@ class DQNOptions(DQNConfig):
     total_timesteps: tyro.conf.Suppress[int] = DQNConfig.total_timesteps
 
 
-SACOptions = SACConfig  # SAC has no schedule over the run's length
+@dataclasses.dataclass(frozen=True)
+class SACOptions(SACConfig):
+    """SAC's hyper-parameters."""
 
 
 @dataclasses.dataclass(frozen=True)
