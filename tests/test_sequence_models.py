@@ -344,6 +344,21 @@ def test_minimal_rnns_follow_the_papers_equations(kind):
     np.testing.assert_allclose(final, h, **TOL)
 
 
+def test_minlstm_stays_finite_where_both_gates_vanish():
+    """With both pre-activations far below zero, f / (f + i) of the sigmoids is 0/0 (below -88 in float32) and its
+    gradient overflows (below -45); the normalised gate is the limit e^f̃ / (e^f̃ + e^ĩ), with finite gradients."""
+    model = MinLSTM(1)
+    forget = jnp.array([-30.0, -60.0, -100.0, 40.0])
+    input_ = forget - jnp.array([1.0, -2.0, 0.5, 3.0])
+    decay, _ = model.combine([forget, input_, jnp.ones(4)])
+    difference = np.asarray(forget - input_, np.float64)
+    np.testing.assert_allclose(decay[:3], 1 / (1 + np.exp(-difference[:3])), rtol=1e-6)  # σ(f̃ - ĩ) for f̃, ĩ << 0
+    np.testing.assert_allclose(decay[3], 0.5, rtol=1e-6)  # both gates saturated at 1
+    gradient = jax.grad(lambda f, i: jnp.sum(model.combine([f, i, jnp.ones(4)])[0]), argnums=(0, 1))(forget, input_)
+    assert all(bool(jnp.isfinite(g).all()) for g in gradient)
+    np.testing.assert_allclose(gradient[0][:3], (decay * (1 - decay))[:3], rtol=1e-5)
+
+
 @pytest.mark.parametrize("chunk_size", [32, 5], ids=["one-chunk", "chunks-of-5"])
 def test_linear_attention_follows_katharopoulos_by_hand(chunk_size):
     """Per head: S += φ(k) vᵀ, z += φ(k), o = φ(q)ᵀS / (φ(q)ᵀz + 1e-6) with φ = elu + 1, both zeroed at an episode start.

@@ -73,6 +73,10 @@ class MinLSTM(_MinimalRNN):
     Shapes: inputs ``[B, T, F]``, outputs ``h`` ``[B, T, hidden_dim]``; carry
     ``[B, hidden_dim]``, zero at an episode start. As for :class:`MinGRU`,
     ``h̃`` is the plain linear map (the paper's ``g`` serves only its log-space scan).
+    The normalised forget gate is computed as ``σ(log σ(W_f x_t + b_f) − log σ(W_i x_t + b_i))``,
+    equal to ``f_t / (f_t + i_t)``: where both gates are far below zero the quotient of
+    sigmoids is 0/0 (pre-activations below −88 in float32) and its gradient overflows
+    (below −45); the log-sigmoids stay finite, as in the paper's log-space form.
 
     Args:
       hidden_dim: the width of ``h``.
@@ -82,5 +86,5 @@ class MinLSTM(_MinimalRNN):
 
     def combine(self, projections):
         forget, input_, candidate = projections
-        f, i = jax.nn.sigmoid(forget), jax.nn.sigmoid(input_)
-        return f / (f + i), i / (f + i) * candidate
+        normalised_forget = jax.nn.sigmoid(jax.nn.log_sigmoid(forget) - jax.nn.log_sigmoid(input_))
+        return normalised_forget, (1 - normalised_forget) * candidate
