@@ -53,6 +53,36 @@ class UnusedParameter(LeakyAverage):
         self.unused = nnx.Param(jnp.ones(3))
 
 
+class ResetsToZeros(LeakyAverage):
+    """Starts from ones but resets to zeros: each alone looks fine, the two disagree."""
+
+    def initialize_carry(self, batch_size):
+        return jnp.ones((batch_size, self.hidden_dim))
+
+
+class DriftingCarry(LeakyAverage):
+    """Returns its carry with an extra axis: a rollout's scan would refuse it."""
+
+    def __call__(self, inputs, done, carry):
+        carry, outputs = super().__call__(inputs, done, carry.reshape(carry.shape[0], -1))
+        return carry[:, None], outputs
+
+
+class LosesTheCarryAfterSixteenSteps(LeakyAverage):
+    """A chunked model that drops its state between chunks of 16: only calls longer than a chunk show it."""
+
+    def __call__(self, inputs, done, carry):
+        return super().__call__(inputs, done.at[:, 16:17].set(True) if inputs.shape[1] > 16 else done, carry)
+
+
+class Explodes(LeakyAverage):
+    """``h_t = 1.05 h_{t-1} + W x_t``: finite over episodes of a few hundred steps, not over thousands."""
+
+    def decay_and_input(self, inputs):
+        x = self.projection(inputs)
+        return jnp.full_like(x, 1.05) + 0 * self.keep_logit[...], x
+
+
 def test_a_correct_model_passes():
     check_sequence_model(LeakyAverage())
 
@@ -64,8 +94,12 @@ def test_a_correct_model_passes():
         (ActsDifferently, "parallel = step by step does not hold"),
         (Forgets, "the memory is not used"),
         (UnusedParameter, r"the gradient of .*unused.* is not finite and nonzero"),
+        (ResetsToZeros, "a reset is a fresh start does not hold"),
+        (DriftingCarry, r"leaf \(the carry\) has shape and dtype \(\(3, 1, 6\), dtype\('float32'\)\); expected \(\(3, 6\)"),
+        (LosesTheCarryAfterSixteenSteps, "parallel = step by step does not hold"),
+        (Explodes, "outputs or carry are not finite over 4096 steps"),
     ],
-    ids=["ignores-resets", "acts-differently", "forgets", "unused-parameter"],
+    ids=["ignores-resets", "acts-differently", "forgets", "unused-parameter", "resets-to-zeros", "drifting-carry", "chunks", "explodes"],
 )
 def test_a_broken_model_fails_naming_the_property(model, failure):
     with pytest.raises(AssertionError, match=failure):
