@@ -1,4 +1,4 @@
-"""The depthwise causal convolution of Mamba and the xLSTM block, restarted at episode starts."""
+"""The depthwise causal convolution of Mamba, Mamba2, the xLSTM block, DeltaNet and GatedDeltaNet, restarted at episode starts."""
 
 from __future__ import annotations
 

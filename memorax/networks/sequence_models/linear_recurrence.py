@@ -1,4 +1,4 @@
-"""The diagonal linear recurrence with resets shared by Mamba, S5, LRU, MinGRU, MinLSTM and FFM.
+"""The diagonal linear recurrence with resets shared by S5, LRU, MinGRU, MinLSTM, FFM and LinearAttention (across chunks).
 
     h_t = a_t * h_{t-1} + b_t,   with h_{t-1} replaced by 0 where done_t,
 
