@@ -129,6 +129,9 @@ def test_pobax_ids_build_with_their_spaces():
     assert hopper.observation_space(params).shape == (5,) and hopper.action_space(params).shape == (3,)
     with pytest.raises(ValueError, match=r"pobax::tmaze_5 rejected the arguments \['corridor'\]"):
         make("pobax::tmaze_5", corridor=3)
+    tmaze, params = make("pobax::tmaze_5")
+    with pytest.raises(ValueError, match=r"^pobax::tmaze_5: action 9 is outside the action space Discrete\(4\)"):
+        tmaze.step(jax.random.key(0), tmaze.reset(jax.random.key(0), params)[1], jnp.int32(9), params)
 
 
 TMAZE, TMAZE_PARAMS = make("pobax::tmaze_5")

@@ -110,13 +110,15 @@ class PobaxEnvironment(Adapter):
 
     Args:
       env: the pobax environment.
+      env_id: its id in pobax's registry, which names it in errors.
       ends: ``(env, done, next_state, params) -> (terminated, its own time limit reached)``.
       step_env: ``(env, key, state, action, params) -> (obs, state, reward, done, info)``; by default
         ``type(env).step_env``.
     """
 
-    def __init__(self, env: Any, ends: Ends = terminal_only, step_env: Callable | None = None):
+    def __init__(self, env: Any, env_id: str, ends: Ends = terminal_only, step_env: Callable | None = None):
         self.env = env
+        self.env_id = env_id
         self.ends = ends
         self.step_env = type(env).step_env if step_env is None else step_env
         self.default_params = env.default_params.replace(max_steps_in_episode=MAX_STEPS)
@@ -140,6 +142,10 @@ class PobaxEnvironment(Adapter):
     def action_space(self, params: Any = None) -> spaces.Discrete:
         return self.env.action_space(self.default_params if params is None else params)
 
+    @property
+    def name(self) -> str:
+        return f"pobax::{self.env_id}"
+
 
 def ids() -> list[str]:
     """Every id of pobax's registry that runs here, in the module docstring's order."""
@@ -151,24 +157,24 @@ def ids() -> list[str]:
 def build(env_id: str, **kwargs: Any) -> Any:
     """The environment of ``env_id`` with memorax's interface, ``kwargs`` going to pobax's constructor."""
     if env_id in TMAZES:
-        return PobaxEnvironment(TMaze(**{"hallway_length": int(env_id.split("_")[1]), **kwargs}))
+        return PobaxEnvironment(TMaze(**{"hallway_length": int(env_id.split("_")[1]), **kwargs}), env_id)
     if env_id == "simple_chain":
-        return PobaxEnvironment(SimpleChain(**{"n": 10, **kwargs}))
+        return PobaxEnvironment(SimpleChain(**{"n": 10, **kwargs}), env_id)
     if env_id in POMDP_FILES:
         spec = load_spec(env_id)
         pomdp = POMDP(spec["T"], spec["R"], spec["p0"], spec["gamma"], spec["phi"], **kwargs)
         # POMDP.step_env is jitted with the action static, so it cannot take a traced action; its
         # undecorated function can.
-        return PobaxEnvironment(pomdp, step_env=POMDP.step_env.__wrapped__)
+        return PobaxEnvironment(pomdp, env_id, step_env=POMDP.step_env.__wrapped__)
     if env_id in BATTLESHIPS:
         side, ships = BATTLESHIPS[env_id]
-        return PobaxEnvironment(Battleship(**{"rows": side, "cols": side, "ship_lengths": ships, **kwargs}))
+        return PobaxEnvironment(Battleship(**{"rows": side, "cols": side, "ship_lengths": ships, **kwargs}), env_id)
     if env_id in ROCKSAMPLES:
         # RockSample places its rocks at construction; get_env draws them from the key it is given.
         config = ENVS / "configs" / f"{env_id}_config.json"
-        return PobaxEnvironment(RockSample(**{"key": jax.random.key(0), "config_path": config, **kwargs}))
+        return PobaxEnvironment(RockSample(**{"key": jax.random.key(0), "config_path": config, **kwargs}), env_id)
     if env_id == "pocman":
-        return PobaxEnvironment(PocMan(**kwargs), pocman_ends)
+        return PobaxEnvironment(PocMan(**kwargs), env_id, pocman_ends)
     if env_id == "ReacherPOMDP":
         return ReacherPOMDP(**kwargs)
     if env_id in BRAX_TASKS:
