@@ -90,8 +90,9 @@ def hidden_state_labels(env, states: Any) -> tuple[np.ndarray, np.ndarray] | Non
     back (from the ``k``-th card on); RepeatFirst, the first card's suit;
     CountRecall, the count asked for; Autoencode, the suit to name (in the
     naming phase); TMaze, the cued goal. One label per cell, ``[B, T, cells]``:
-    MineSweeper, 0 for a cell not clicked, 1 cleared, 2 a mine; Battleship, 0
-    not fired at, 1 a miss, 2 a hit. None for other tasks.
+    MineSweeper, 0 for a cell not clicked, 1 cleared (where the mines are is
+    never shown: a click on one ends the episode); Battleship, 0 not fired at,
+    1 a miss, 2 a hit. None for other tasks.
     """
     target = jax.vmap(jax.vmap(env.target)) if hasattr(env, "target") else None
     if isinstance(env, RepeatPrevious):
@@ -103,7 +104,7 @@ def hidden_state_labels(env, states: Any) -> tuple[np.ndarray, np.ndarray] | Non
     if isinstance(env, TMaze):
         return np.asarray(states.cue), np.ones(states.cue.shape, bool)
     if isinstance(env, MineSweeper):
-        return np.where(np.asarray(states.mines), 2, np.asarray(states.viewed).astype(int)), np.ones(states.time.shape, bool)
+        return np.asarray(states.viewed).astype(int), np.ones(states.time.shape, bool)
     if isinstance(env, Battleship):
         guesses = np.asarray(states.guesses)
         return np.where(guesses, np.where(np.asarray(states.board), 2, 1), 0), np.ones(states.time.shape, bool)
