@@ -8,7 +8,8 @@ is never a dependency of memorax. Both sides time one jitted gradient of
 1% episode starts (and one at the first step), median of 5 calls after
 compilation (``../shared/anchors/memax_models.py`` is memax's side). Sizes
 match memax's: FFM with 4 traces × H/4 frequencies, linear attention and the
-delta nets with one head of width round(√H), attention with one head of
+delta nets with one head of width round(√H) and, as memax's, no convolution
+before their queries, keys and values (``conv_width=None``), attention with one head of
 width H, a 128-step window and rotary positions. memax's S6 has no
 counterpart here (Mamba is S6 inside a block) and is left out.
 """
@@ -41,8 +42,8 @@ def models(features: int) -> dict:
         "LRU": lambda: LRU(hidden_dim=features, state_dim=features),
         "FFM": lambda: FFM(features, memory_dim=4, context_dim=features // 4),
         "LinearAttention": lambda: LinearAttention(num_heads=1, head_dim=width, features=features),
-        "DeltaNet": lambda: DeltaNet(num_heads=1, head_dim=width, features=features),
-        "GatedDeltaNet": lambda: GatedDeltaNet(num_heads=1, head_dim=width, features=features),
+        "DeltaNet": lambda: DeltaNet(num_heads=1, head_dim=width, features=features, conv_width=None),
+        "GatedDeltaNet": lambda: GatedDeltaNet(num_heads=1, head_dim=width, features=features, conv_width=None),
         "SelfAttention": lambda: SelfAttention(num_heads=1, head_dim=features, context_length=128, features=features),
     }
 
@@ -50,12 +51,13 @@ def models(features: int) -> dict:
 def memorax_ms(model: nnx.Module, inputs: jax.Array, done: jax.Array) -> float:
     init(model, 0, inputs, done, model.initialize_carry(inputs.shape[0]))
     carry = model.initialize_carry(inputs.shape[0])
-    grad = nnx.jit(nnx.grad(lambda model: jnp.sum(model(inputs, done, carry)[1] ** 2)))
-    jax.block_until_ready(grad(model))
+    # The arrays are arguments, as on memax's side: closed over, they would be compiled in as constants.
+    grad = nnx.jit(nnx.grad(lambda model, inputs, done, carry: jnp.sum(model(inputs, done, carry)[1] ** 2)))
+    jax.block_until_ready(grad(model, inputs, done, carry))
     times = []
     for _ in range(5):
         start = time.perf_counter()
-        jax.block_until_ready(grad(model))
+        jax.block_until_ready(grad(model, inputs, done, carry))
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
 

@@ -8,10 +8,11 @@ reports env steps/s of compiled training on ``gymnax::CartPole-v1`` with
 16 environments x 128 steps, 4 epochs x 4 minibatches:
 
 - purejaxrl: a Dense(128) encoder and one GRU(128) shared by actor and
-  critic; memorax with the same shapes (an MLP(128) encoder and one GRU(128),
-  the guide's parameter sharing).
+  critic, then a Dense(128) and ReLU in each of the actor's and the critic's
+  heads; memorax with the same shapes (an MLP(128) encoder and one GRU(128),
+  the guide's parameter sharing, and an MLP(128) before each head).
 - memorax 1.0.1: a Dense(64) encoder and a GRU(64) for each of actor and
-  critic; memorax with the same shapes.
+  critic, one Dense in each head; memorax with the same shapes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import jax
 import optax
+from flax import nnx
 from training_rate import training_rate
 
 from memorax.algorithms import PPO, PPOConfig
@@ -35,7 +37,8 @@ from memorax.networks.sequence_models import GRU
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "anchors"
 
 
-def memorax_ppo(width: int, shared: bool) -> PPO:
+def memorax_ppo(width: int, shared: bool, head_hidden: bool) -> PPO:
+    """PPO-GRU(width) on CartPole; one torso for actor and critic if ``shared``; an MLP(width) before each head if ``head_hidden``."""
     env, params = make("gymnax::CartPole-v1")
 
     def body():
@@ -47,7 +50,10 @@ def memorax_ppo(width: int, shared: bool) -> PPO:
         num_envs=16, num_steps=128, num_epochs=4, num_minibatches=4, gamma=0.99, gae_lambda=0.95,
         clip_coef=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5,
     )  # fmt: skip
-    actor, critic = Network(*actor_body, heads.Categorical(2)), Network(*critic_body, heads.VNetwork())
+    def head(output: nnx.Module) -> nnx.Module:
+        return nnx.Sequential(MLP(features=(width,)), output) if head_hidden else output
+
+    actor, critic = Network(*actor_body, head(heads.Categorical(2))), Network(*critic_body, head(heads.VNetwork()))
     return PPO(config, env, params, actor, critic, optax.adam(2.5e-4))
 
 
@@ -68,12 +74,12 @@ def main() -> None:
     print("| peer | peer env steps/s | memorax env steps/s | memorax / peer | memorax compile s |")
     print("| --- | ---: | ---: | ---: | ---: |")
     peers = (
-        ("purejaxrl ppo_rnn, GRU(128) shared", ("purejaxrl_ppo_rnn.py", str(args.updates)), 128, True),
-        ("memorax 1.0.1, GRU(64) each", ("memorax_1_0_1_ppo_gru.py", str(steps)), 64, False),
+        ("purejaxrl ppo_rnn, GRU(128) shared", ("purejaxrl_ppo_rnn.py", str(args.updates)), 128, True, True),
+        ("memorax 1.0.1, GRU(64) each", ("memorax_1_0_1_ppo_gru.py", str(steps)), 64, False, False),
     )
-    for name, (script, *script_args), width, shared in peers:
+    for name, (script, *script_args), width, shared, head_hidden in peers:
         peer = anchor_rate(python, script, *script_args)
-        compile_seconds, rate = training_rate(memorax_ppo(width, shared), steps)
+        compile_seconds, rate = training_rate(memorax_ppo(width, shared, head_hidden), steps)
         print(f"| {name} | {peer:,.0f} | {rate:,.0f} | {rate / peer:.2f}x | {compile_seconds:.1f} |", flush=True)
 
 
