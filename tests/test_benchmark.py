@@ -147,6 +147,19 @@ def test_a_layout_of_devices_the_seeds_or_the_machine_do_not_fit_is_refused_befo
     assert not (tmp_path / "grid").exists()
 
 
+def test_an_interrupted_cell_whose_own_layout_does_not_fit_is_refused_not_recorded_as_failed(tmp_path):
+    """The cell resumes on the layout of its config.json, which the grid's own check does not see."""
+    options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "grid")
+    options.run_dir.mkdir()
+    (options.run_dir / "benchmark.json").write_text(options.to_json())
+    kind, env, cell = options.cells()[0]
+    Run(cell.run_dir).directory.mkdir(parents=True)
+    Run(cell.run_dir).config.write_text(dataclasses.replace(cell, seed_devices=2).to_json())
+    with pytest.raises(ValueError, match=rf"the interrupted cell {kind} × {env} resumes on the layout it started with .*seed_devices is 2"):
+        benchmark(resume=options.run_dir)
+    assert not (Run(cell.run_dir).directory / "failure.json").exists()
+
+
 def test_an_interval_is_the_same_at_every_call_and_leaves_numpys_generator_alone():
     """rliable draws its bootstrap from NumPy's global generator whatever it is given (two calls differed); the report seeds it."""
     scores = np.random.default_rng(1).uniform(-1, 1, (5, 16))  # [runs, tasks]
@@ -182,14 +195,14 @@ def test_off_a_terminal_the_progress_is_a_line_for_each_cell_run(monkeypatch):
     kinds, env = ["mlp", "gru", "lstm", "s5"], "memorax::RepeatFirst-Easy"
     progress = BenchmarkProgress(kinds, [env], 100, console=Console(file=output, width=200))
     progress.finish("mlp", env, "+0.500")
-    for kind in ("gru", "lstm"):
+    for kind, steps in (("gru", 100), ("lstm", 50)):  # lstm fails half way
         progress.start(kind, env)
-        progress.log({"env_steps": 50})
+        progress.log({"env_steps": steps})
         progress.finish(kind, env, "+1.000" if kind == "gru" else "failed")
     progress.close()
     assert progress.live is None and output.getvalue().splitlines() == [
-        f"2 of 4 cells done; gru × {env}: +1.000; about 4 min left",
-        f"3 of 4 cells done; lstm × {env}: failed; about 3 min left",
+        f"2 of 4 cells done; gru × {env}: +1.000; about 4 min left",  # 100 steps in 2 min, 200 left
+        f"3 of 4 cells done; lstm × {env}: failed; about 4 min left",  # 150 steps in 6 min, 100 left
     ]
 
 
@@ -204,3 +217,21 @@ def test_the_time_left_counts_intervals_longer_than_half_a_minute_and_not_the_ce
     for now[0], steps in ((0.0, 100), (40.0, 200), (80.0, 300)):
         progress.log({"env_steps": steps})
     assert progress.progress.tasks[0].time_remaining == pytest.approx(80.0)
+
+
+def test_the_time_left_leaves_out_the_steps_a_failed_cell_did_not_run():
+    """Cells of 500 steps at 2.5 steps/s, the second failing at once: 700 steps left after the third's 300, 280 s."""
+    now, env = [0.0], "memorax::RepeatFirst-Easy"
+    progress = BenchmarkProgress(["mlp", "gru", "lstm", "s5"], [env], 500, enabled=False)
+    progress.progress.get_time = lambda: now[0]
+    progress.start("mlp", env)
+    for now[0], steps in ((40.0, 100), (80.0, 200), (120.0, 300), (160.0, 400), (200.0, 500)):
+        progress.log({"env_steps": steps})
+    progress.finish("mlp", env, "+0.500")
+    progress.start("gru", env)
+    progress.finish("gru", env, "failed")
+    progress.start("lstm", env)
+    for now[0], steps in ((240.0, 100), (280.0, 200), (320.0, 300)):
+        progress.log({"env_steps": steps})
+    assert progress.progress.tasks[0].time_remaining == pytest.approx(280.0)
+    assert progress.trained_now == 800

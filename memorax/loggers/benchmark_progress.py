@@ -20,8 +20,10 @@ class BenchmarkProgress:
     share of its steps done, its mean evaluation return, or ``failed``; below,
     one bar counts the steps of all cells, with the time left. Elsewhere (a log
     file, CI) it writes a line as each cell ends: the cells done, the cell's
-    outcome and the time left, from the cells run so far. With ``enabled``
-    False it shows nothing.
+    outcome and the time left. Either way the time left comes from the steps
+    trained in this session only: not those of cells found done, of a resumed
+    cell before its resume, or of a failed cell after its failure. With
+    ``enabled`` False it shows nothing.
     """
 
     def __init__(
@@ -45,7 +47,7 @@ class BenchmarkProgress:
         self.live = Live(self._render(), console=self.console, refresh_per_second=2, transient=False) if enabled and not self.lines else None
         if self.live is not None:
             self.live.start()
-        self.began, self.ran = time.monotonic(), 0
+        self.began, self.trained_now, self.cell_steps = time.monotonic(), 0, 0
 
     def _render(self) -> Group:
         table = Table("model", *self.envs, title="memorax benchmark")
@@ -58,12 +60,17 @@ class BenchmarkProgress:
         if self.live is not None:
             self.live.update(self._render())
 
-    def start(self, kind: str, env: str) -> None:
-        self.running = (kind, env)
+    def start(self, kind: str, env: str, completed: int = 0) -> None:
+        """The cell starts, or resumes with ``completed`` of its steps trained in an earlier session."""
+        self.running, self.cell_steps = (kind, env), completed
         self.cells[kind, env] = "running"
-        self._update(self.done)
+        if completed:  # steps not run now: counted as done, left out of the rate
+            self.progress.reset(self.task, completed=self.done + completed)
+        self._update(self.done + completed)
 
     def log(self, record: dict) -> None:
+        self.trained_now += max(record["env_steps"] - self.cell_steps, 0)
+        self.cell_steps = record["env_steps"]
         self.cells[self.running] = f"{record['env_steps'] / self.steps_per_cell:.0%}"
         self._update(self.done + record["env_steps"])
 
@@ -71,11 +78,12 @@ class BenchmarkProgress:
         """A cell has ended (now or in an earlier session): ``outcome`` is what its square shows."""
         self.cells[kind, env] = outcome
         self.done += self.steps_per_cell
-        if self.running != (kind, env):  # steps not run now: counted as done, left out of the rate
+        ran_now = self.running == (kind, env)
+        if not ran_now or self.cell_steps < self.steps_per_cell:  # steps not run now (a failed cell's rest): left out of the rate
             self.progress.reset(self.task, completed=self.done)
         self._update(self.done)
-        if self.running == (kind, env):
-            self.running, self.ran = None, self.ran + 1
+        if ran_now:
+            self.running = None
             if self.lines:
                 self.console.print(f"{self.finished} of {len(self.cells)} cells done; {kind} × {env}: {outcome}{self._time_left()}")
 
@@ -85,10 +93,10 @@ class BenchmarkProgress:
         return self.done // self.steps_per_cell
 
     def _time_left(self) -> str:
-        left = len(self.cells) - self.finished
-        if not left:
+        left = (len(self.cells) - self.finished) * self.steps_per_cell
+        if not left or not self.trained_now:
             return ""
-        minutes = round((time.monotonic() - self.began) / self.ran * left / 60)
+        minutes = round((time.monotonic() - self.began) / self.trained_now * left / 60)
         if minutes >= 60:
             return f"; about {minutes // 60} h {minutes % 60:02d} min left"
         return f"; about {minutes} min left" if minutes else "; under a minute left"

@@ -120,6 +120,19 @@ def benchmark(
         options.run_dir.mkdir(parents=True, exist_ok=True)
         (options.run_dir / "benchmark.json").write_text(options.to_json())
     cells = options.cells()
+    for kind, env, cell in cells:  # an interrupted cell resumes on its own layout: refused here too, not recorded as its failure
+        run = Run(cell.run_dir)
+        if run.config.exists() and not (run.evaluation.exists() or (run.directory / "failure.json").exists()):
+            interrupted = dataclasses.replace(run.options(), **layout)
+            try:
+                interrupted.check_seed_devices()
+                data_mesh(interrupted.devices, interrupted.seed_devices)
+            except ValueError as error:
+                raise ValueError(
+                    f"benchmark: the interrupted cell {kind} × {env} resumes on the layout it started with "
+                    f"(--devices {interrupted.devices}, --seed-devices {interrupted.seed_devices}): {error} "
+                    "Give --devices and --seed-devices that fit this machine."
+                ) from None
     steps_per_cell = cells[0][2].trained_steps
     progress = BenchmarkProgress(options.torso.kind, options.env, steps_per_cell, "console" in options.logger, console)
     quiet = Console(quiet=True)
@@ -132,7 +145,8 @@ def benchmark(
                 if run.evaluation.exists() or failure.exists():
                     progress.finish(kind, env, _outcome(run))
                     continue
-                progress.start(kind, env)
+                records = run.records() if run.config.exists() else []
+                progress.start(kind, env, completed=records[-1]["env_steps"] if records else 0)
                 try:
                     if run.config.exists():
                         train(resume=run.directory, loggers=[progress, *loggers], console=quiet, **layout)
