@@ -145,7 +145,7 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
         row.append(interval_text(aggregates[kind]) if kind in aggregates else "— (a cell failed)")
         rows.append(row)
 
-    steps = cells[0][2].total_steps
+    steps = cells[0][2].trained_steps
     cell_legend = (
         "IQM over seeds [95% bootstrap CI]"
         if options.seeds >= FEWEST_SEEDS_FOR_AN_INTERVAL
@@ -156,7 +156,8 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
         f"# Benchmark: {options.algorithm}, {options.seeds} seeds per cell, {steps:,} environment steps per seed",
         "",
         f"Final {options.eval_policy} evaluation return: {cell_legend} · MMER (mean over seeds of the best interval's mean return).",
-        "The last column aggregates a model over tasks: IQM of all its runs [95% stratified-bootstrap CI].",
+        "The last column aggregates a model over tasks: IQM of all its runs [95% stratified-bootstrap CI]"
+        + (", a single point with one seed per cell (each task's only run is all its resamples draw)." if options.seeds == 1 else "."),
         "",
         "| model | " + " | ".join(envs) + " | all tasks |",
         "| --- |" + " --- |" * (len(envs) + 1),
