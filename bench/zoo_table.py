@@ -58,8 +58,24 @@ def finished_cells(directory: Path) -> list[dict]:
     return entries
 
 
+def protocol(config: dict) -> dict:
+    """What every zoo cell shares: its config less the model, the task and where and how it ran."""
+    torso = {key: value for key, value in config["torso"].items() if key != "kind"}
+    left_out = ("env", "torso", "run_dir", "devices", "seed_devices", "logger", "pqn", "dqn", "sac")
+    return {key: value for key, value in config.items() if key not in left_out} | {"torso": torso}
+
+
 def merged(kept: dict, new: list[dict]) -> dict:
-    """``kept`` with the cells of ``new`` added, each replacing a kept cell of the same model and task."""
+    """``kept`` with the cells of ``new`` added, each replacing a kept cell of the same model and task.
+
+    A cell that ran otherwise than the kept ones (a grid of control tasks alone gets γ 0.99 from the
+    preset, the zoo's cells 0.1) raises a ValueError naming the fields that differ.
+    """
+    expected = next((protocol(cell["config"]) for cell in kept["cells"] if cell["status"] != "recovered"), None)
+    for cell in new:
+        differing = [key for key in protocol(cell["config"]) if expected and protocol(cell["config"])[key] != expected.get(key)]
+        if differing:
+            raise ValueError(f"{cell['torso']} × {cell['env']} ran otherwise than the zoo's cells: {differing} differ.")
     cells = {(cell["torso"], cell["env"]): cell for cell in kept["cells"]}
     cells.update({(cell["torso"], cell["env"]): cell for cell in new})
     return dict(kept, cells=list(cells.values()))
