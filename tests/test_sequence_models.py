@@ -217,12 +217,17 @@ def test_lazy_rnns_are_the_guides_rnn_of_their_cell(lazy, cell):
     allclose(model(inputs, done, model.initialize_carry(BATCH)), guide(inputs, done, guide.initialize_carry(BATCH)))
 
 
-def test_linear_recurrence_gradient_equals_autodiff_of_the_loop():
-    """The custom backward scan against JAX differentiating a plain loop, complex and with resets."""
+@pytest.mark.parametrize("scan", ["associative_scan", "sequential_scan"])
+def test_linear_recurrence_gradient_equals_autodiff_of_the_loop(scan, monkeypatch):
+    """The recurrence and its custom backward scan against JAX differentiating a plain loop, complex and with resets,
+    on both of its paths: the associative scan an accelerator runs and the loop over time a CPU runs."""
+    from memorax.networks.sequence_models import linear_recurrence as module
     from memorax.networks.sequence_models.linear_recurrence import (
         linear_recurrence,
         recurrence_step,
     )
+
+    monkeypatch.setattr(module, "_scan", getattr(module, scan))
 
     def loop(a, b, done, h0):
         hs, h = [], h0
@@ -243,6 +248,7 @@ def test_linear_recurrence_gradient_equals_autodiff_of_the_loop():
         loss = lambda a, b, h0: jnp.sum((recurrence(a, b, done, h0) * weights).real)
         return jax.grad(loss, argnums=(0, 1, 2))(a, b, h0)
 
+    allclose(linear_recurrence(a, b, done, h0), loop(a, b, done, h0))
     allclose(grads(linear_recurrence), grads(loop))
 
 

@@ -2,10 +2,13 @@
 
     h_t = a_t * h_{t-1} + b_t,   with h_{t-1} replaced by 0 where done_t,
 
-elementwise over the state axes. Training runs it as one
-``jax.lax.associative_scan`` whose elements carry the reset flag; acting runs
-:func:`recurrence_step` once per step. The initial state is zero, so a reset
-returns the memory to the initial carry.
+elementwise over the state axes. Training runs it over whole sequences: on
+an accelerator as one ``jax.lax.associative_scan`` whose elements carry the
+reset flag (``O(log T)`` deep); on a CPU as a loop over time (``jax.lax.scan``),
+which does ``O(T)`` work where the associative scan does ``O(T log T)`` in
+slices, and ran forward and backward 2 to 4 times faster on this project's CPU
+(bench/RESULTS.md). Acting runs :func:`recurrence_step` once per step. The
+initial state is zero, so a reset returns the memory to the initial carry.
 """
 
 from __future__ import annotations
@@ -30,10 +33,26 @@ def _combine(earlier, later):
     return a2 * a1, jnp.where(r2_, b2, a2 * b1 + b2), r1 | r2
 
 
-def _scan(a: jax.Array, b: jax.Array, done: jax.Array, h0: jax.Array) -> jax.Array:
+def associative_scan(a: jax.Array, b: jax.Array, done: jax.Array, h0: jax.Array) -> jax.Array:
+    """Every ``h_t`` ``[batch, time, *state]`` by composing the steps' affine maps in a balanced tree."""
     a_cum, b_cum, r_cum = jax.lax.associative_scan(_combine, (a, b, done), axis=1)
     carried = jnp.where(_expand(r_cum, a_cum), 0, a_cum * h0[:, None])
     return carried + b_cum
+
+
+def sequential_scan(a: jax.Array, b: jax.Array, done: jax.Array, h0: jax.Array) -> jax.Array:
+    """Every ``h_t`` ``[batch, time, *state]`` by :func:`recurrence_step`, one step after another."""
+
+    def step(h: jax.Array, step_inputs: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        h = recurrence_step(*step_inputs, h)
+        return h, h
+
+    _, h = jax.lax.scan(step, h0, (jnp.moveaxis(a, 1, 0), jnp.moveaxis(b, 1, 0), jnp.moveaxis(done, 1, 0)))
+    return jnp.moveaxis(h, 0, 1)
+
+
+def _scan(a: jax.Array, b: jax.Array, done: jax.Array, h0: jax.Array) -> jax.Array:
+    return sequential_scan(a, b, done, h0) if jax.default_backend() == "cpu" else associative_scan(a, b, done, h0)
 
 
 @jax.custom_vjp
@@ -49,7 +68,7 @@ def linear_recurrence(a: jax.Array, b: jax.Array, done: jax.Array, h0: jax.Array
     Returns:
       ``h`` of shape ``[batch, time, *state]``.
 
-    The gradient is a second associative scan, backwards in time: with
+    The gradient is a second scan, backwards in time: with
     ``m_t = 1 - done_t`` and ``g_t`` the cotangent of ``h_t``, the adjoint
     ``λ_t = g_t + m_{t+1} a_{t+1} λ_{t+1}`` gives ``∂b_t = λ_t``,
     ``∂a_t = m_t λ_t h_{t-1}`` and ``∂h0 = m_0 a_0 λ_0`` (JAX's convention:
