@@ -4,7 +4,7 @@ Usage: python bench/sequence_models.py [--batch 16] [--time 1024] [--features 64
 
 For each model it prints the milliseconds of one jitted forward+backward pass
 over ``[batch, time, features]`` inputs with episode resets, done (a) in one
-call, which uses the associative scan for MinGRU/MinLSTM/S5/LRU, the chunked selective scan for Mamba, ``lax.scan`` for the
+call, which uses linear_recurrence for MinGRU/MinLSTM/S5/LRU (a loop over time on a CPU, an associative scan elsewhere), the chunked selective scan for Mamba, ``lax.scan`` for the
 RNNs and masked attention for SelfAttention, and (b) as a ``lax.scan`` of
 ``time`` single-step calls threading the carry, the way an agent acts. It also
 prints compile seconds, the ratio loop / parallel and XLA's temporary
