@@ -27,7 +27,7 @@ class LinearAttention(LazyModule, SequenceModel):
 
         S_t = S_{t-1} + \phi(k_t)\, v_t^\top, \quad
         z_t = z_{t-1} + \phi(k_t), \quad
-        o_t = W_o \Big[\frac{\phi(q_t)^\top S_t}{\phi(q_t)^\top z_t + \varepsilon}\Big]_{heads},
+        o_t = W_o \Big[\frac{\phi(q_t)^\top S_t}{\phi(q_t)^\top z_t + \varepsilon}\Big]_{heads} + b_o,
 
     with ``ε`` as in the authors' implementation (1e-6), which keeps the output
     finite where ``φ(q)`` underflows to 0 (``q < -104`` in float32). So the
