@@ -49,7 +49,6 @@ class Train:
                 "--distributed: start the run with the memorax command (or python -m memorax), which joins the processes first."
             )
         if self.resume is not None:
-            refuse_options_beside_resume(self.options, TrainOptions(), self.preset)
             train(resume=self.resume, devices=self.options.devices, seed_devices=self.options.seed_devices)
         else:
             train(self.options)
@@ -68,7 +67,6 @@ class Benchmark:
 
     def run(self) -> None:
         if self.resume is not None:
-            refuse_options_beside_resume(self.options, BenchmarkOptions(), self.preset)
             benchmark(resume=self.resume, devices=self.options.devices, seed_devices=self.options.seed_devices)
         else:
             benchmark(self.options)
@@ -125,17 +123,13 @@ class Diagnose:
         print(summary(diagnose_run(self.run_dir, self.max_lag, self.num_envs, self.num_steps, self.seed)))
 
 
-def refuse_options_beside_resume(options: TrainOptions, defaults: TrainOptions, preset: Preset | None) -> None:
-    """Raises a ValueError naming the options given with --resume, which takes its own from the directory, but the layout."""
-    given = ["--preset"] if preset is not None else []
-    given += [
-        f"--{field.name.replace('_', '-')}"
-        for field in dataclasses.fields(defaults)
-        if field.name not in ("devices", "seed_devices") and getattr(options, field.name) != getattr(defaults, field.name)
-    ]
-    if given:
+def refuse_options_beside_resume(args: list[str]) -> None:
+    """Raises a ValueError naming the options typed with --resume, which takes its own from the directory, but the layout."""
+    given = list(dict.fromkeys(arg.split("=")[0] for arg in args if arg.startswith("--")))
+    refused = [option for option in given if option not in ("--resume", "--devices", "--seed-devices")]
+    if refused:
         raise ValueError(
-            f"--resume continues with the options recorded in its directory; {', '.join(given)} would be ignored. "
+            f"--resume continues with the options recorded in its directory; {', '.join(refused)} would be ignored. "
             "Give only --devices and --seed-devices with it, or start a new run."
         )
 
@@ -184,6 +178,8 @@ def parse(args: list[str] | None) -> Train | Benchmark | Evaluate | Compare | Di
     try:
         with contextlib.redirect_stderr(report):
             command = tyro.cli(commands(), args=args, prog="memorax", description=__doc__)
+            if getattr(command, "resume", None) is not None:
+                refuse_options_beside_resume(sys.argv[1:] if args is None else args)
             if getattr(command, "preset", None) is not None:  # parsed again, from the preset's values for the task
                 command = tyro.cli(commands(command.preset, command.options.env), args=args, prog="memorax", description=__doc__)
             return command

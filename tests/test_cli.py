@@ -294,6 +294,12 @@ def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_over
         (["train", "--env-kwargs", "nope=1"], r"make: memorax::RepeatPrevious-Easy rejected the arguments \['nope'\]: .*unexpected keyword"),
         (["evaluate", "/nonexistent/run"], r"/nonexistent/run is not a memorax run: it has no config.json"),
         (["evaluate", "/nonexistent/run", "--episodes", "0"], r"evaluate: episodes \(--episodes\) is 0; expected at least 1"),
+        (["train", "--torso.num-heads", "0"], r"--torso.num-heads is 0; expected 1 or more"),
+        (["train", "--torso.hidden", "0"], r"--torso.hidden is 0; expected 1 or more"),
+        (["train", "--encoder.features", "16", "0"], r"--encoder.features is \[16, 0\]; expected positive widths"),
+        (["diagnose", "/nonexistent/run", "--num-envs", "1"], r"--num-envs is 1; expected 2 or more"),
+        (["diagnose", "/nonexistent/run", "--num-steps", "8"], r"--max-lag is 16; expected 0 to 7, below --num-steps \(8\)"),
+        (["compare", "--output", "x.png"], r"compare: no run directories given; expected at least one"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
@@ -304,6 +310,15 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
     assert len(error.splitlines()) == 1 and error.startswith("memorax: error:"), error
     assert re.search(message, error), error
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_directory_that_is_a_file_is_refused_and_the_file_kept(tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("mine")
+    with pytest.raises(SystemExit) as exit:
+        main(["train", "--run-dir", str(path)])
+    assert exit.value.code == 2 and path.read_text() == "mine"
+    assert f"--run-dir {path} is a file; expected a directory" in capsys.readouterr().err
 
 
 def test_a_run_whose_options_this_memorax_does_not_know_is_one_line_too(uninterrupted, tmp_path, capsys):
@@ -338,9 +353,12 @@ def test_options_given_with_resume_are_refused_not_ignored(command, tmp_path, ca
     with pytest.raises(SystemExit) as exit:
         main([command, "--resume", str(tmp_path), "--total-steps", "800000", "--torso.kind", "lstm", "--devices", "1"])
     assert exit.value.code == 2
-    assert "--resume continues with the options recorded in its directory; --torso, --total-steps would be ignored" in (
+    assert "--resume continues with the options recorded in its directory; --total-steps, --torso.kind would be ignored" in (
         capsys.readouterr().err
     )
+    with pytest.raises(SystemExit):  # typed, though equal to the default: refused all the same
+        main([command, "--resume", str(tmp_path), "--ppo.num-envs=32", "--seed-devices", "1"])
+    assert "; --ppo.num-envs would be ignored" in capsys.readouterr().err
 
 
 def test_env_kwargs_are_python_literals_or_else_strings():

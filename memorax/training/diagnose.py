@@ -95,6 +95,12 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     next to the same probe on the carry of an untrained network (drawn with
     ``key(seed)``). For the built-in tasks that say what must be remembered
     (:func:`~memorax.diagnostics.hidden_state_labels`) it probes that too, next to the best constant guess."""
+    if num_envs < 2:  # the probes fit on half of the sequences and score on the other half
+        raise ValueError(f"--num-envs is {num_envs}; expected 2 or more.")
+    if num_steps < 1:
+        raise ValueError(f"--num-steps is {num_steps}; expected 1 or more.")
+    if not 0 <= max_lag < num_steps:
+        raise ValueError(f"--max-lag is {max_lag}; expected 0 to {num_steps - 1}, below --num-steps ({num_steps}).")
     options, agent, state, progress = load(directory)
     env, env_params = make(options.env, **options.env_arguments)
     rollout_key, probe_key = jax.random.split(jax.random.key(seed))

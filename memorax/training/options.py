@@ -152,6 +152,11 @@ class TrainOptions:
         if self.seed < 0:  # jax.random.key(-1) is key(2**32 - 1): a negative seed would repeat another's runs
             raise ValueError(f"--seed is {self.seed}; expected 0 or more.")
         self.env_arguments  # parsing checks each NAME=VALUE
+        for name, value in (("--torso.hidden", self.torso.hidden), ("--torso.num-heads", self.torso.num_heads)):
+            if value < 1:
+                raise ValueError(f"{name} is {value}; expected 1 or more.")
+        if any(width < 1 for width in self.encoder.features):
+            raise ValueError(f"--encoder.features is {list(self.encoder.features)}; expected positive widths.")
         kinds = (self.torso.kind, *self.torso.stack)
         if self.torso.hidden % self.torso.num_heads and any(kind in HEADED_KINDS for kind in kinds):
             raise ValueError(

@@ -203,6 +203,8 @@ def train(
         options = dataclasses.replace(options, run_dir=options.directory)
         run = Run(options.run_dir)
     options.check_seed_devices()
+    if run.directory.exists() and not run.directory.is_dir():
+        raise ValueError(f"--run-dir {run.directory} is a file; expected a directory (new, or a run's).")
     if resume is None and run.config.exists():
         raise FileExistsError(
             f"{run.directory} already holds a run; resume it with --resume {run.directory} or choose another --run-dir."
@@ -360,7 +362,10 @@ def evaluate_run(directory: Path, episodes: int = 64, seed: int = 0, policy: Eva
 
 
 def compare_runs(directories: Sequence[Path], output: Path, labels: Sequence[str] = ()) -> Path:
-    """Draws the learning curves of several runs in one plot."""
+    """Draws the learning curves of several runs in one plot; returns its path (``output``, with ``.png`` if it had no suffix)."""
+    if not directories:
+        raise ValueError("compare: no run directories given; expected at least one.")
+    output = output if output.suffix else output.with_suffix(".png")  # what matplotlib writes to
     runs = [Run(directory) for directory in directories]
     names = list(labels) or [run.directory.name for run in runs]
     if len(names) != len(runs):
