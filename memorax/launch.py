@@ -29,7 +29,11 @@ def main(args: list[str] | None = None) -> None:
     except SystemExit:
         launch = Launch()  # a malformed launch option: the commands' parser reports it in one line
     if launch.distributed:
-        jax.distributed.initialize(launch.coordinator_address, launch.num_processes, launch.process_id)
+        try:
+            jax.distributed.initialize(launch.coordinator_address, launch.num_processes, launch.process_id)
+        except (ValueError, RuntimeError) as error:  # no coordinator given and no cluster detected, say
+            print(f"memorax: error: --distributed: {error}", file=sys.stderr)
+            sys.exit(2)
     from memorax import cli
 
     cli.main(args)

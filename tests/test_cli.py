@@ -373,6 +373,9 @@ def test_bad_input_in_a_real_process_has_no_traceback():
         "memorax: error: invalid choice 'transformer' for argument '--torso.kind'. "
         "Expected one of ('mlp', 'lstm', 'gru', 'mingru', 'minlstm', 'mamba', 'mamba2', 's5', 'lru', 'attention', 'linear_attention', 'ffm', 'deltanet', 'gated_deltanet', 'mlstm', 'slstm')."
     ]
+    joined = memorax("train", "--distributed")  # joins before parsing the command: no coordinator, no cluster here
+    assert joined.returncode == 2
+    assert joined.stderr.strip().splitlines() == ["memorax: error: --distributed: coordinator_address should be defined."]
 
 
 def test_sac_on_a_box_action_space_trains_checkpoints_and_evaluates(tmp_path):
