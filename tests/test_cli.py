@@ -231,7 +231,7 @@ def test_ctrl_c_stops_between_intervals_with_a_checkpoint(tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert "Continue with: memorax train --resume" in stderr and "Traceback" not in stderr
+    assert f"Continue with: memorax train --resume {run_dir}\n" in stderr and "Traceback" not in stderr  # one line, to copy
     assert load(run_dir)[3]["interval"] >= 1
 
 

@@ -153,7 +153,7 @@ def benchmark(
                     else:
                         train(cell, loggers=[progress, *loggers], console=quiet)
                 except KeyboardInterrupt:
-                    console.print(f"Stopped in cell {kind} × {env}. Continue with: {resume_command}")
+                    console.print(f"Stopped in cell {kind} × {env}. Continue with: {resume_command}", soft_wrap=True)
                     raise
                 except Exception as error:  # a failed cell (a NaN, say) is reported, and the grid goes on
                     failure.parent.mkdir(parents=True, exist_ok=True)
@@ -161,12 +161,12 @@ def benchmark(
                 progress.finish(kind, env, _outcome(run))
                 jax.clear_caches()  # a cell's programs never run again; kept, a grid's could pass Linux's mapping limit (cli.md)
                 if stop.requested and cell is not cells[-1][2]:
-                    console.print(f"Stopped after cell {kind} × {env}. Continue with: {resume_command}")
+                    console.print(f"Stopped after cell {kind} × {env}. Continue with: {resume_command}", soft_wrap=True)
                     raise KeyboardInterrupt
     finally:
         progress.close()
     report = write_report(options, cells, options.run_dir)
-    console.print(f"{options.run_dir}: {len(cells)} cells × {options.seeds} seeds; report in {report}")
+    console.print(f"{options.run_dir}: {len(cells)} cells × {options.seeds} seeds; report in {report}", soft_wrap=True)
     return options.run_dir
 
 

@@ -274,7 +274,7 @@ def train(
         saved = completed if checkpoints.latest() == completed else saved
         where = f"after interval {saved + 1} of {num_intervals}" if saved >= 0 else "before the first interval ended"
         if writer:
-            console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}{layout_flags(layout)}")
+            console.print(f"Stopped {where}. Continue with: memorax train --resume {run.directory}{layout_flags(layout)}", soft_wrap=True)
         raise
     finally:
         for logger in owned:
@@ -288,7 +288,8 @@ def train(
     run.evaluation.write_text(json.dumps(evaluation, indent=2))
     console.print(
         f"{run.directory}: {num_intervals * steps:,} steps; evaluation over {options.eval_episodes} episodes: "
-        f"return {describe(evaluation)}"
+        f"return {describe(evaluation)}",
+        soft_wrap=True,  # one line in a log, where a wrapped path could not be copied
     )
     return run
 
