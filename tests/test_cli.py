@@ -76,6 +76,8 @@ def test_train_evaluate_compare_end_to_end(tmp_path, capsys):
     assert "seed 0: most sensitive to the observation" in diagnosed
     horizon = json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())["memory_horizon"]["seed 0"]
     assert len(horizon["sensitivity"]) == 5 and max(horizon["relative"]) == 1.0 and 0 <= horizon["horizon"] <= 4
+    reach = "at least 4 steps (the largest --max-lag measured)" if horizon["horizon"] == 4 else f"back {horizon['horizon']} steps ("
+    assert reach in diagnosed
     assert matplotlib.image.imread(run.directory / "diagnostics" / "horizon.png").ndim == 3
     probe = json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())["probe"]  # one-hot cards: probed
     assert probe["chance"] == 0.25 and set(probe["accuracy"]) == {"seed 0", "untrained"}

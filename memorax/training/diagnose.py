@@ -150,9 +150,11 @@ def summary(record: dict) -> str:
     """A few lines for the terminal."""
     lines = [f"memory horizon of {record['env']} policy after {record['env_steps']:,} steps (diagnostics/horizon.png):"]
     for label, horizon in record["memory_horizon"].items():
+        capped = horizon["horizon"] == len(horizon["relative"]) - 1  # sensitive up to the largest lag measured
+        reach = f"at least {horizon['horizon']} steps (the largest --max-lag measured)" if capped else f"{horizon['horizon']} steps"
         lines.append(
             f"  {label}: most sensitive to the observation {horizon['peak']} steps back; looks back "
-            f"{horizon['horizon']} steps (relative sensitivity >= {horizon['threshold']})"
+            f"{reach} (relative sensitivity >= {horizon['threshold']})"
         )
     if "probe" in record:
         lines.append("linear probes of the carry (diagnostics/probe.png), accuracy of reading the observation k steps back:")
