@@ -53,7 +53,7 @@ def finished_cells(directory: Path) -> list[dict]:
     entries = []
     for kind, env, cell in options.cells():
         run = Run(cell.run_dir)
-        if run.evaluation.exists() or (run.directory / "failure.json").exists():
+        if run.ended:
             entries.append(report.cell_results(kind, env, cell, run.records()))
     return entries
 

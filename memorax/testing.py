@@ -82,8 +82,9 @@ def check_sequence_model(
     keys = jax.random.split(jax.random.key(seed), 6)
     inputs = jax.random.normal(keys[0], (batch_size, time, features))
     done = jax.random.bernoulli(keys[1], 0.2, (batch_size, time)).at[0, time // 2].set(True).at[-1].set(False)
+    initial = model.initialize_carry(batch_size)
     if any(lazy.in_features is None for lazy in lazy_modules(model)):
-        init(model, seed, inputs, done, model.initialize_carry(batch_size))
+        init(model, seed, inputs, done, initial)
     call = nnx.jit(lambda model, inputs, done, carry: model(inputs, done, carry))
     carry = random_carry(model, batch_size, keys[2])
 
@@ -98,15 +99,12 @@ def check_sequence_model(
         raise AssertionError(f"{type(model).__name__}: outputs have shape {outputs.shape}; expected [{batch_size}, {time}, hidden].")
     if jax.tree.structure(final) != jax.tree.structure(carry):
         raise AssertionError(f"{type(model).__name__}: the returned carry's structure differs from initialize_carry's.")
-    for path, returned, initial in zip(
-        [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_leaves_with_path(final)],
-        jax.tree.leaves(final),
-        jax.tree.leaves(model.initialize_carry(batch_size)),
-    ):
-        got, expected = (returned.shape, returned.dtype), (initial.shape, initial.dtype)
-        if got != expected or initial.shape[:1] != (batch_size,):
+    for (path, returned), start in zip(jax.tree_util.tree_leaves_with_path(final), jax.tree.leaves(initial)):
+        got, expected = (returned.shape, returned.dtype), (start.shape, start.dtype)
+        if got != expected or start.shape[:1] != (batch_size,):
+            leaf = jax.tree_util.keystr(path) or "(the carry)"
             raise AssertionError(
-                f"{type(model).__name__}: the returned carry's leaf {path or '(the carry)'} has shape and dtype {got}; "
+                f"{type(model).__name__}: the returned carry's leaf {leaf} has shape and dtype {got}; "
                 f"expected {expected} as initialize_carry({batch_size}) gives, batch first."
             )
     close("jit = eager", (final, outputs), model(inputs, done, carry))
@@ -131,7 +129,7 @@ def check_sequence_model(
     restarted = np.arange(batch_size) % 2 == 0
     reset = done.at[:, split:].set(False).at[:, split].set(jnp.asarray(restarted))
     _, with_reset = call(model, inputs, reset, carry)
-    _, fresh = call(model, inputs[:, split:], reset[:, split:].at[:, 0].set(False), model.initialize_carry(batch_size))
+    _, fresh = call(model, inputs[:, split:], reset[:, split:].at[:, 0].set(False), initial)
     close("a reset is a fresh start", with_reset[restarted, split:], fresh[restarted])
     _, without = call(model, inputs, reset.at[:, split].set(False), carry)
     close("a reset leaves the other sequences alone", with_reset[~restarted], without[~restarted])
@@ -144,7 +142,7 @@ def check_sequence_model(
 
     long_inputs = jax.random.normal(keys[4], (batch_size, long_time, features))
     long_done = jax.random.bernoulli(keys[5], 0.01, (batch_size, long_time)).at[0].set(False)
-    long_final, long_outputs = call(model, long_inputs, long_done, model.initialize_carry(batch_size))
+    long_final, long_outputs = call(model, long_inputs, long_done, initial)
     if not all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves((long_final, long_outputs))):
         raise AssertionError(f"{type(model).__name__}: outputs or carry are not finite over {long_time} steps.")
 

@@ -157,7 +157,7 @@ def test_an_interrupted_cell_whose_own_layout_does_not_fit_is_refused_not_record
     Run(cell.run_dir).config.write_text(dataclasses.replace(cell, seed_devices=2).to_json())
     with pytest.raises(ValueError, match=rf"the interrupted cell {kind} × {env} resumes on the layout it started with .*seed_devices is 2"):
         benchmark(resume=options.run_dir)
-    assert not (Run(cell.run_dir).directory / "failure.json").exists()
+    assert not Run(cell.run_dir).failure.exists()
 
 
 def test_an_interval_is_the_same_at_every_call_and_leaves_numpys_generator_alone():

@@ -122,7 +122,7 @@ def benchmark(
     cells = options.cells()
     for kind, env, cell in cells:  # an interrupted cell resumes on its own layout: refused here too, not recorded as its failure
         run = Run(cell.run_dir)
-        if run.config.exists() and not (run.evaluation.exists() or (run.directory / "failure.json").exists()):
+        if run.config.exists() and not run.ended:
             interrupted = dataclasses.replace(run.options(), **layout)
             try:
                 interrupted.check_seed_devices()
@@ -141,8 +141,7 @@ def benchmark(
         with StopRequests() as stop:  # a request in a cell's last interval stops the grid after that cell
             for kind, env, cell in cells:
                 run = Run(cell.run_dir)
-                failure = run.directory / "failure.json"
-                if run.evaluation.exists() or failure.exists():
+                if run.ended:
                     progress.finish(kind, env, _outcome(run))
                     continue
                 records = run.records() if run.config.exists() else []
@@ -156,8 +155,8 @@ def benchmark(
                     console.print(f"Stopped in cell {kind} × {env}. Continue with: {resume_command}", soft_wrap=True)
                     raise
                 except Exception as error:  # a failed cell (a NaN, say) is reported, and the grid goes on
-                    failure.parent.mkdir(parents=True, exist_ok=True)
-                    failure.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}, indent=2))
+                    run.directory.mkdir(parents=True, exist_ok=True)
+                    run.failure.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}, indent=2))
                 progress.finish(kind, env, _outcome(run))
                 jax.clear_caches()  # a cell's programs never run again; kept, a grid's could pass Linux's mapping limit (cli.md)
                 if stop.requested and cell is not cells[-1][2]:
@@ -172,6 +171,6 @@ def benchmark(
 
 def _outcome(run: Run) -> str:
     """A finished cell in a few characters: its mean evaluation return, or ``failed``."""
-    if (run.directory / "failure.json").exists():
+    if run.failure.exists():
         return "failed"
     return f"{json.loads(run.evaluation.read_text())['mean_return']:+.3f}"

@@ -103,9 +103,8 @@ def cell_results(kind: str, env: str, options: TrainOptions, records: list[dict]
     run = Run(options.run_dir)
     config = run.config.read_text() if run.config.exists() else options.to_json()
     entry = {"torso": kind, "env": env, "config": json.loads(config)}
-    failure = run.directory / "failure.json"
-    if failure.exists():
-        return dict(entry, status="failed", error=json.loads(failure.read_text())["error"])
+    if run.failure.exists():
+        return dict(entry, status="failed", error=json.loads(run.failure.read_text())["error"])
     evaluation = json.loads(run.evaluation.read_text())
     finals = evaluation.get("seeds", [dict(evaluation, seed=options.seed)])
     steps, returns = returns_of(records)

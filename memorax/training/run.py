@@ -63,6 +63,16 @@ class Run:
     def evaluation(self) -> Path:
         return self.directory / "evaluation.json"
 
+    @property
+    def failure(self) -> Path:
+        """Where a benchmark records the error that ended the run's cell."""
+        return self.directory / "failure.json"
+
+    @property
+    def ended(self) -> bool:
+        """Whether the run finished (it has an evaluation) or failed as a benchmark's cell."""
+        return self.evaluation.exists() or self.failure.exists()
+
     def options(self) -> TrainOptions:
         if not self.config.exists():
             raise FileNotFoundError(f"{self.directory} is not a memorax run: it has no config.json.")
