@@ -24,7 +24,7 @@ from memorax.training import TrainOptions, compare_runs, evaluate_run, train
 from memorax.training.benchmark import BenchmarkOptions, benchmark
 from memorax.training.checkpoints import CheckpointError
 from memorax.training.diagnose import diagnose_run, summary
-from memorax.training.options import EvalPolicy
+from memorax.training.options import DescribedDefault, EvalPolicy
 from memorax.training.presets import Preset, with_preset
 
 USAGE_ERROR = 2
@@ -82,7 +82,7 @@ class Evaluate:
     """Episodes to play, in parallel."""
     seed: int = 0
     """Seeds the environments and, for stochastic policies, the actions."""
-    policy: EvalPolicy | None = None
+    policy: Annotated[EvalPolicy | None, DescribedDefault] = None
     """greedy or sampled, as train's --eval-policy (default: the run's)."""
 
     def run(self) -> None:
@@ -93,11 +93,11 @@ class Evaluate:
 class Compare:
     """Draw the learning curves of several runs in one plot, e.g. a GRU against an MLP on a memory task."""
 
-    run_dirs: tyro.conf.Positional[tuple[Path, ...]]
-    """The run directories."""
+    run_dirs: tyro.conf.Positional[Annotated[tuple[Path, ...], DescribedDefault]]
+    """The run directories, one or more."""
     output: Path = Path("compare.png")
-    """The PNG to write."""
-    labels: tuple[str, ...] = ()
+    """The image to write: a PNG, or the format its suffix names (matplotlib's); without a suffix, NAME.png."""
+    labels: Annotated[tuple[str, ...], DescribedDefault] = ()
     """One legend label per run (default: the directory names)."""
 
     def run(self) -> None:

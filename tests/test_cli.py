@@ -476,3 +476,14 @@ def test_a_malformed_launch_option_is_one_line_too(capsys):
     assert exit.value.code == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and error.startswith("memorax: error:") and "--num-processes" in error, error
+
+
+@pytest.mark.parametrize("command", ["train", "benchmark", "evaluate", "compare", "diagnose"])
+def test_help_states_each_default_once(command, capsys):
+    """A field whose help says its default itself (``--run-dir``) does not get tyro's "(default: None)" after it too."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = re.sub(r"[│\s]+", " ", capsys.readouterr().out)
+    assert "(default:" in text
+    twice = re.findall(r"--[\w.-]+ [^-]*\(default: [^()]*(?:\([^()]*\)[^()]*)*\)\.? \(default: [^)]*\)", text)
+    assert not twice, twice

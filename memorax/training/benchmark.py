@@ -19,13 +19,14 @@ import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 import jax
 from rich.console import Console
 
 from memorax.loggers import BenchmarkProgress, Logger
 from memorax.parallel import data_mesh
-from memorax.training.options import TorsoKind, TorsoOptions, TrainOptions, from_fields
+from memorax.training.options import DescribedDefault, TorsoKind, TorsoOptions, TrainOptions, from_fields
 from memorax.training.report import write_report
 from memorax.training.run import Run, StopRequests, layout_flags, resume_layout, train
 
@@ -52,7 +53,7 @@ class BenchmarkOptions(TrainOptions):
     torso: GridTorsoOptions = GridTorsoOptions()
     seeds: int = 3
     """Seeds per cell (seed, seed + 1, ...), trained at once in one compiled program."""
-    run_dir: Path | None = None
+    run_dir: Annotated[Path | None, DescribedDefault] = None
     """The benchmark directory; it must not hold one already (default: the first free benchmarks/ALGORITHM-N)."""
 
     def __post_init__(self):

@@ -9,7 +9,7 @@ import json
 import math
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tyro
 
@@ -26,6 +26,7 @@ TorsoKind = Literal["mlp", "lstm", "gru", "mingru", "minlstm", "mamba", "mamba2"
 EncoderKind = Literal["auto", "mlp", "cnn"]
 LoggerKind = Literal["console", "tensorboard", "wandb"]
 EvalPolicy = Literal["greedy", "sampled"]
+DescribedDefault = tyro.conf.arg(help_behavior_hint="")  # a field whose help says its default: tyro's "(default: None)" would repeat it
 
 
 # The command line's configs are the algorithms' own, with total_timesteps hidden: the run's --total-steps sets it.
@@ -106,7 +107,7 @@ class TrainOptions:
     torso: TorsoOptions = TorsoOptions()
     total_steps: int = 400_000
     """Environment steps to train for (rounded up to whole logging intervals)."""
-    learning_rate: float | None = None
+    learning_rate: Annotated[float | None, DescribedDefault] = None
     """The optimizer's learning rate: Adam for PPO, DQN and SAC, RAdam for PQN (default: 3e-3 for PPO, but 1e-3 for PPO
     with an LRU torso and 2e-3 with an FFM, which at 3e-3 learn a task and lose it again (docs/benchmarks.md); 1e-3
     otherwise)."""
@@ -114,13 +115,13 @@ class TrainOptions:
     """Seeds parameters, environments and exploration; the same seed gives the same run."""
     seeds: int = 1
     """Seeds to train at once, in one compiled program: seed, seed + 1, ...; each trains as it would alone."""
-    devices: int | None = None
+    devices: Annotated[int | None, DescribedDefault] = None
     """Devices to split the environments over, the first N of JAX's (default: all, or all a row of --seed-devices
     can have); see docs/scaling.md."""
-    seed_devices: int | None = None
+    seed_devices: Annotated[int | None, DescribedDefault] = None
     """Rows of devices to split the seeds over, each training seeds / seed-devices of them with its --devices devices
     (default: 1); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N devices (docs/scaling.md)."""
-    run_dir: Path | None = None
+    run_dir: Annotated[Path | None, DescribedDefault] = None
     """Where the run's files go; it must not hold a run already (default: the first free runs/ALGORITHM-TORSO-ENV-sSEED[toLAST][-N])."""
     log_every: int = 20_000
     """Environment steps per logging interval (rounded up to whole rollouts): a log line, a checkpoint."""

@@ -63,7 +63,7 @@ class OnPolicyConfig(Config):
     gamma: float = 0.99
     """Discount factor."""
     anneal_lr: bool = True
-    """Anneal the learning rate linearly to 0 over total_timesteps."""
+    """Anneal the learning rate linearly to 0 over the run's steps (total_timesteps; on the command line, --total-steps)."""
 
     def __post_init__(self):
         self._require_positive("num_envs", "num_steps", "num_epochs", "num_minibatches", "total_timesteps", "max_grad_norm")
