@@ -180,26 +180,37 @@ def test_action_outside_the_space_is_refused_eagerly_and_clipped_under_jit():
     np.testing.assert_array_equal(step(jax.random.key(1), state, -2, params)[2], step(jax.random.key(1), state, 0, params)[2])
 
 
-def test_card_games_start_each_episode_with_a_fresh_uniform_shuffle():
-    """The deck built one Fisher-Yates swap per step is a uniform permutation, new every episode."""
+@pytest.mark.parametrize(
+    "env_id, limit, steps",
+    [("memorax::RepeatPrevious-Easy", None, 51), ("memorax::RepeatPrevious-Easy", 5, 5), ("memorax::Concentration-Easy", 5, 5)],
+)
+def test_card_games_start_each_episode_with_a_fresh_uniform_shuffle(env_id, limit, steps):
+    """The deck built one Fisher-Yates swap per step is a uniform permutation, new every episode, even after
+    an episode truncated by a time limit before its swaps were done; a game's own length only terminates."""
     from scipy.stats import chisquare
 
-    env, params = make("memorax::RepeatPrevious-Easy")
-    num_envs, steps = 2048, 51
+    env, params = make(env_id)
+    params = params if limit is None else params.replace(max_steps_in_episode=limit)
+    num_envs = 2048
 
     @jax.jit
     def decks_after_first_episode(key):
         obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, num_envs), params)
 
         def step(state, key):
-            _, state, *_ = jax.vmap(env.step, (0, 0, 0, None))(jax.random.split(key, num_envs), state, jnp.zeros(num_envs, int), params)
-            return state, None
+            _, state, _, terminated, truncated, _ = jax.vmap(env.step, (0, 0, 0, None))(
+                jax.random.split(key, num_envs), state, jnp.zeros(num_envs, int), params
+            )
+            return state, (terminated, truncated)
 
         first = state.decks[:, 0]
-        state, _ = jax.lax.scan(step, state, jax.random.split(key, steps))
-        return first, state
+        state, ends = jax.lax.scan(step, state, jax.random.split(key, steps))
+        return first, state, ends
 
-    first, state = decks_after_first_episode(jax.random.key(3))
+    first, state, (terminated, truncated) = decks_after_first_episode(jax.random.key(3))
+    np.testing.assert_array_equal(np.asarray(truncated).any(axis=1), np.arange(steps) == steps - 1 if limit else False)
+    if env_id.endswith("RepeatPrevious-Easy"):
+        np.testing.assert_array_equal(np.asarray(terminated).all(axis=1), np.arange(steps) == steps - 1 if not limit else False)
     second = np.asarray(state.decks[:, 0])
     assert np.all(np.asarray(state.time) == 0)
     assert np.all(np.sort(second, axis=1) == np.arange(52))

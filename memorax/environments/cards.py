@@ -48,11 +48,14 @@ class CardGame(Environment):
     dominate the cost. Instead, each of the first ``num_cards - 1`` steps of an
     episode performs one Fisher–Yates swap on ``next_decks`` (position ``time``
     takes a uniformly drawn card from positions ``time .. num_cards - 1``), so
-    by the end of every episode, which lasts at least ``num_cards - 1`` steps,
-    the next decks are uniformly shuffled and the reset costs nothing.
+    by the end of an episode of ``num_cards - 1`` steps or more (every game's
+    own length) the next decks are uniformly shuffled and the reset costs
+    nothing. An episode cut short by ``params.max_steps_in_episode`` below the
+    game's length is truncated there, and its reset does the swaps it did not reach.
 
     Subclasses implement ``get_obs(state)`` and ``play(state, action) ->
-    (reward, terminated)`` for the step from ``state.time`` to ``state.time + 1``.
+    (reward, terminated)`` for the step from ``state.time`` to ``state.time + 1``;
+    ``default_params.max_steps_in_episode`` is the game's length.
     """
 
     num_shuffled = 1
@@ -76,12 +79,15 @@ class CardGame(Environment):
         return self.get_obs(state), state
 
     def reset_after(self, key, state, params):
-        fresh = self.state_for(*state.next_decks)
+        # Zero swaps unless the episode ends at a time limit before its shuffle is done (bounds per environment).
+        end = jnp.where(state.time >= params.max_steps_in_episode, self.num_cards - 1, state.time)
+        swap = lambda position, decks: self._shuffle_step(jax.random.fold_in(key, position), decks, position)
+        fresh = self.state_for(*jax.lax.fori_loop(state.time, end, swap, state.next_decks))
         return self.get_obs(fresh), fresh
 
     def is_truncated(self, state, params):
-        # Card games end by termination after a fixed number of steps, never by a time limit.
-        return jnp.array(False)
+        # The game terminates at its own length; only a shorter limit truncates.
+        return (state.time >= params.max_steps_in_episode) & (state.time < self.default_params.max_steps_in_episode)
 
     def play(self, state: CardGameState, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         raise NotImplementedError
