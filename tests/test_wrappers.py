@@ -67,6 +67,17 @@ def test_noisy_observation_adds_noise_of_the_given_std(cartpole):
     assert abs(noise.std() - 0.3) < 0.01 and abs(noise.mean()) < 0.01
 
 
+def test_noisy_observation_of_one_hot_cards_is_float32_in_an_unbounded_space():
+    env, params = make("memorax::RepeatFirst-Easy")
+    noisy = NoisyObservation(env, std=0.5)
+    obs = run(noisy, params)[0]
+    space = noisy.observation_space(params)
+    assert obs.dtype == space.dtype == jnp.float32 and obs.shape[-1:] == space.shape
+    assert (obs < 0).any() and (obs > 1).any()
+    outside = jnp.asarray(obs.reshape(-1, obs.shape[-1])[(obs < 0).any(axis=-1).reshape(-1)][0])
+    assert space.contains(outside) and not env.observation_space(params).contains(outside)
+
+
 def test_flicker_observation_blanks_with_probability_p():
     env, params = make("memorax::RepeatFirst-Easy")
     obs = run(FlickerObservation(env, p=0.25), params)[0]

@@ -37,7 +37,7 @@ class MaskObservation(ObservationWrapper):
 
 
 class NoisyObservation(ObservationWrapper):
-    """Adds Gaussian noise: ``obs + std * N(0, I)``."""
+    """Adds Gaussian noise: ``obs + std * N(0, I)``, as float32; the space is the wrapped one's shape, unbounded."""
 
     def __init__(self, env: Any, std: float):
         if std < 0:
@@ -46,7 +46,10 @@ class NoisyObservation(ObservationWrapper):
         self.std = std
 
     def observation(self, key, obs):
-        return obs + self.std * jax.random.normal(key, obs.shape)
+        return jnp.asarray(obs, jnp.float32) + self.std * jax.random.normal(key, obs.shape)
+
+    def observation_space(self, params=None):
+        return spaces.Box(-jnp.inf, jnp.inf, self.env.observation_space(params).shape, jnp.float32)
 
 
 class FlickerObservation(ObservationWrapper):
