@@ -29,7 +29,7 @@ import numpy as np
 
 from memorax.training import report
 from memorax.training.benchmark import BenchmarkOptions
-from memorax.training.options import from_fields
+from memorax.training.options import TrainOptions, from_fields
 from memorax.training.run import Run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,10 +59,13 @@ def finished_cells(directory: Path) -> list[dict]:
 
 
 def protocol(config: dict) -> dict:
-    """What every zoo cell shares: its config less the model, the task and where and how it ran."""
+    """What every zoo cell shares: its config less the model, the task and where and how it ran, and a
+    learning rate that is its model's default (None in the older cells' config.json, the value in newer ones)."""
     torso = {key: value for key, value in config["torso"].items() if key != "kind"}
     left_out = ("env", "torso", "run_dir", "devices", "seed_devices", "logger", "pqn", "dqn", "sac")
-    return {key: value for key, value in config.items() if key not in left_out} | {"torso": torso}
+    shared = {key: value for key, value in config.items() if key not in left_out} | {"torso": torso}
+    default = dataclasses.replace(from_fields(TrainOptions, config), learning_rate=None).optimizer_learning_rate
+    return shared | {"learning_rate": "the model's default" if config["learning_rate"] in (None, default) else config["learning_rate"]}
 
 
 def merged(kept: dict, new: list[dict]) -> dict:

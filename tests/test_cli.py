@@ -53,7 +53,10 @@ def test_train_evaluate_compare_end_to_end(tmp_path, capsys):
     assert trained.returncode == 0, trained.stderr
     assert "evaluation over 4 episodes" in trained.stderr
     assert re.search(r"^ppo-gru: 192 of 192 steps · [\d,]+/s · return ", trained.stderr, re.M), trained.stderr  # not a terminal: lines
-    assert run.options() == dataclasses.replace(OPTIONS, run_dir=run.directory, logger=("console", "tensorboard"))
+    # config.json holds the learning rate the run trained at, which the command line left to its default.
+    assert OPTIONS.learning_rate is None and run.options() == dataclasses.replace(
+        OPTIONS, run_dir=run.directory, logger=("console", "tensorboard"), learning_rate=3e-3
+    )
     records = run.records()
     assert [r["interval"] for r in records] == [0, 1, 2] and records[-1]["env_steps"] == 192
     assert all(isinstance(r["loss"], float) for r in records)
@@ -385,7 +388,7 @@ def test_sac_on_a_box_action_space_trains_checkpoints_and_evaluates(tmp_path):
     sac = SACOptions(num_envs=4, batch_size=8, buffer_size=1_000, learning_starts=96)  # updates from the second interval
     options = dataclasses.replace(OPTIONS, algorithm="sac", env="gymnax::Pendulum-v1", sac=sac, run_dir=tmp_path / "sac")
     run = train(options)
-    assert run.options() == options
+    assert run.options() == dataclasses.replace(options, learning_rate=1e-3)
     records = run.records()
     assert [r["env_steps"] for r in records] == [64, 128, 192]
     assert records[0]["critic_loss"] is None and all(isinstance(r[k], float) for r in records[1:] for k in ("critic_loss", "alpha"))

@@ -210,7 +210,8 @@ def train(
     else:
         if options.run_dir is None and jax.process_count() > 1:
             raise ValueError("a run on several processes needs --run-dir, the same directory on a filesystem they share.")
-        options = dataclasses.replace(options, run_dir=options.directory)
+        # config.json records the rate the run trains at, not None: a later memorax with other defaults resumes it alike.
+        options = dataclasses.replace(options, run_dir=options.directory, learning_rate=options.optimizer_learning_rate)
         run = Run(options.run_dir)
     options.check_seed_devices()
     if run.directory.exists() and not run.directory.is_dir():
