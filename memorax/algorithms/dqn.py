@@ -85,7 +85,8 @@ class DQNConfig(ReplayConfig, EpsilonSchedule):
     def __post_init__(self):
         super().__post_init__()
         self._require_positive("total_timesteps", "target_update_every")
-        self._require_non_negative("priority_exponent", "importance_exponent")
+        self._require_within("priority_exponent", 0, 1)
+        self._require_non_negative("importance_exponent")
         self._require_within("tau", 0, 1, low_open=True)
         self._require_within("priority_eta", 0, 1)
         self._check_epsilon()
@@ -121,6 +122,17 @@ def _double_q(online_q: jax.Array, target_q: jax.Array) -> jax.Array:
     """``Q_target(s, argmax_a Q_online(s, a))`` (van Hasselt et al. 2016)."""
     best = jnp.argmax(online_q, axis=-1)[..., None]
     return jnp.take_along_axis(target_q, best, axis=-1)[..., 0]
+
+
+def importance_weights(probabilities: jax.Array, exponent: float) -> jax.Array:
+    """Prioritised replay's weights ``(N P_i)^-β`` normalised by their maximum, ``[batch]`` from the sampled ``P_i``.
+
+    A sample of probability 0, a sequence the buffer does not hold whole (see
+    :meth:`~memorax.buffers.SequenceReplay.set_priorities`), gets weight 0, not 0/0.
+    """
+    held = probabilities > 0
+    smallest = jnp.where(held, probabilities, jnp.inf).min()
+    return jnp.where(held, (smallest / jnp.where(held, probabilities, 1.0)) ** exponent, 0.0)
 
 
 class DQN(Agent):
@@ -274,10 +286,7 @@ class DQN(Agent):
         sample_key, loss_key = jax.random.split(key)
         sample = self.replay.sample(state.replay, sample_key)
         batch = self.parallel.split(sample.experience)
-        weights = jnp.ones(config.batch_size)
-        if config.priority_exponent > 0:
-            # (N P_i)^-β normalised by its maximum: N cancels.
-            weights = (sample.probabilities.min() / sample.probabilities) ** config.importance_exponent
+        weights = importance_weights(sample.probabilities, config.importance_exponent if config.priority_exponent > 0 else 0.0)
         grads, (stats, priorities) = jax.grad(self._loss, has_aux=True)(
             state.params, state.target_params, batch, weights, loss_key
         )

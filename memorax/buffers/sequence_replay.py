@@ -133,4 +133,12 @@ class SequenceReplay:
         return parallel.place(state, experience=parallel.split)
 
     def set_priorities(self, state, indices: jax.Array, priorities: jax.Array):
-        return self.buffer.set_priorities(state, indices, jnp.maximum(priorities, 1e-6))
+        """Sets the priorities of the sequences at ``indices``, at least 1e-6, but for those at priority 0.
+
+        Those the buffer does not hold whole (past its capacity, or across the
+        write head) stay at 0. flashbax's sum tree adds differences in float32, so
+        after thousands of updates its sums drift from its leaves' and a sample
+        can land on such a sequence; given a priority, it would be sampled for good.
+        """
+        held = fbx.buffers.sum_tree.get_batch(state.sum_tree_state, indices) > 0
+        return self.buffer.set_priorities(state, indices, jnp.where(held, jnp.maximum(priorities, 1e-6), 0.0))
