@@ -125,6 +125,8 @@ def test_replay_reproduces_the_log_probs_of_acting(short_run):
         ("num_steps", 0, r"PPOConfig.num_steps is 0; expected a positive value"),
         ("gamma", 1.5, r"PPOConfig.gamma is 1.5; expected a value in \(0, 1\]"),
         ("ent_coef", -0.1, r"PPOConfig.ent_coef is -0.1; expected >= 0"),
+        ("clip_coef", float("nan"), r"PPOConfig.clip_coef is nan; expected a positive value"),
+        ("vf_coef", float("nan"), r"PPOConfig.vf_coef is nan; expected >= 0"),
     ],
 )
 def test_config_names_the_wrong_field(field, value, message):
@@ -166,6 +168,9 @@ def test_training_in_chunks_compiles_once(repeat_previous):
     before = agent._train._cache_size()
     agent.train(jax.random.key(2), state, config.rollout_size)
     assert agent._train._cache_size() == before == 1
+    for steps in (0, 512.0, True):
+        with pytest.raises(ValueError, match=rf"PPO.train: total_steps is {steps!r}; expected a positive integer"):
+            agent.train(jax.random.key(2), state, steps)
 
 
 @pytest.mark.parametrize("wrapped", [True, False])

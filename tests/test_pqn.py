@@ -1,6 +1,7 @@
 """PQN: it learns CartPole, a GRU Q-network remembers where an MLP cannot, and replay reproduces acting."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -82,9 +83,18 @@ def test_epsilon_decays_linearly_then_stays(short_metrics):
     np.testing.assert_allclose(short_metrics["epsilon"], [1.0, 1.0 - 0.95 * 512 / 1024, 0.05, 0.05], rtol=1e-6)
 
 
+def test_steps_past_two_to_the_31_neither_wrap_nor_restart_epsilon():
+    """PQN's default rollout is 2048 steps: as an int32, 2²⁰ updates' steps were -2³¹, and ε back at 1."""
+    config = PQNConfig(total_timesteps=3_000_000_000)
+    updates = jnp.int32(2**20)
+    assert float(config.env_steps(updates)) == 2**31 and float(config.env_steps(updates + 1)) == 2**31 + 2048
+    np.testing.assert_allclose(config.epsilon(config.env_steps(updates)), 0.05)
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
+        ("max_grad_norm", float("nan"), r"PQNConfig.max_grad_norm is nan; expected a positive value"),
         ("num_minibatches", 5, r"PQNConfig.num_envs \(32\) must be divisible by num_minibatches \(5\)"),
         ("q_lambda", 1.5, r"PQNConfig.q_lambda is 1.5; expected a value in \[0, 1\]"),
         ("epsilon_decay", 0.0, r"PQNConfig.epsilon_decay is 0.0; expected a value in \(0, 1\]"),

@@ -89,6 +89,7 @@ def test_actor_and_critic_may_not_share_modules():
         (dict(learning_starts=10), r"SACConfig.learning_starts \(10\) must be at least num_envs \* sequence_length \(16\)"),
         (dict(initial_alpha=0.0), r"SACConfig.initial_alpha is 0.0; expected a positive value"),
         (dict(tau=1.5), r"SACConfig.tau is 1.5; expected a value in \(0, 1\]"),
+        (dict(target_entropy=float("nan")), r"SACConfig.target_entropy is nan; expected a finite value or None"),
     ],
 )
 def test_config_names_the_wrong_field(fields, message):

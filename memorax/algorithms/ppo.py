@@ -273,7 +273,7 @@ class PPO(Agent):
         metrics["first_ratio_deviation"] = stats["ratio_deviation"][0, 0]
         metrics.update(
             explained_variance=1 - jnp.var(targets - trajectory.value) / (jnp.var(targets) + 1e-8),
-            env_steps=(state.updates + 1) * config.rollout_size,
+            env_steps=config.env_steps(state.updates + 1),
             **episode_metrics(trajectory.episode),
         )
         return self._place(state.replace(params=params, opt_state=opt_state, updates=state.updates + 1)), metrics

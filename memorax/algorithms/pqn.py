@@ -191,7 +191,7 @@ class PQN(Agent):
     def _iteration(self, state: PQNState, key: jax.Array) -> tuple[PQNState, dict]:
         config = self.config
         rollout_key, epoch_key = jax.random.split(key)
-        epsilon = config.epsilon(state.updates * config.rollout_size)
+        epsilon = config.epsilon(config.env_steps(state.updates))
         start_carry = state.carry
         state, trajectory = jax.lax.scan(
             lambda state, key: self._env_step(state, key, epsilon), state, jax.random.split(rollout_key, config.num_steps)
@@ -213,7 +213,7 @@ class PQN(Agent):
         metrics = {name: value.mean() for name, value in stats.items()}
         # Before the first gradient step, replaying the rollout must reproduce the Q-values of acting.
         metrics["first_q_deviation"] = stats["max_q_deviation"][0, 0]
-        metrics.update(epsilon=epsilon, env_steps=(state.updates + 1) * config.rollout_size, **episode_metrics(trajectory.episode))
+        metrics.update(epsilon=epsilon, env_steps=config.env_steps(state.updates + 1), **episode_metrics(trajectory.episode))
         return self._place(state.replace(params=params, opt_state=opt_state, updates=state.updates + 1)), metrics
 
     # -- train and evaluate -------------------------------------------------------------------

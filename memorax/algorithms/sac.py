@@ -77,6 +77,8 @@ class SACConfig(ReplayConfig):
         super().__post_init__()
         self._require_positive("updates_per_train", "initial_alpha")
         self._require_within("tau", 0, 1, low_open=True)
+        if self.target_entropy is not None and not math.isfinite(self.target_entropy):
+            raise ValueError(f"SACConfig.target_entropy is {self.target_entropy}; expected a finite value or None.")
 
 
 @struct.dataclass

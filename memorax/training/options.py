@@ -148,7 +148,7 @@ class TrainOptions:
 
     def __post_init__(self):
         for name in ("total_steps", "seeds", "learning_rate", "log_every", "eval_episodes", "devices", "seed_devices"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
+            if getattr(self, name) is not None and not getattr(self, name) > 0:  # NaN too
                 raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; expected a positive value.")
         if self.seed < 0:  # jax.random.key(-1) is key(2**32 - 1): a negative seed would repeat another's runs
             raise ValueError(f"--seed is {self.seed}; expected 0 or more.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -85,8 +86,8 @@ class Agent:
         algorithms, vector steps of ``num_envs`` steps for replay ones.
         ``metrics`` holds one entry per iteration.
         """
-        if total_steps < 1:
-            raise ValueError(f"{self.name}.train: total_steps is {total_steps}; expected a positive number of environment steps.")
+        if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
+            raise ValueError(f"{self.name}.train: total_steps is {total_steps!r}; expected a positive integer (environment steps).")
         return self._train(key, state, max(1, total_steps // self.config.rollout_size))
 
     def policy_option(self, greedy: bool) -> bool | float:

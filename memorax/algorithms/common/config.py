@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -13,12 +14,12 @@ class Config:
 
     def _require_positive(self, *names: str) -> None:
         for name in names:
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:  # not `<= 0`, which NaN passes
                 raise ValueError(f"{type(self).__name__}.{name} is {getattr(self, name)}; expected a positive value.")
 
     def _require_non_negative(self, *names: str) -> None:
         for name in names:
-            if getattr(self, name) < 0:
+            if not getattr(self, name) >= 0:
                 raise ValueError(f"{type(self).__name__}.{name} is {getattr(self, name)}; expected >= 0.")
 
     def _require_within(self, name: str, low: float, high: float, low_open: bool = False) -> None:
@@ -77,6 +78,11 @@ class OnPolicyConfig(Config):
     @property
     def rollout_size(self) -> int:
         return self.num_envs * self.num_steps
+
+    def env_steps(self, updates: jax.Array) -> jax.Array:
+        """The environment steps of ``updates`` rollouts, in float32: an int32 count would wrap past 2³¹ steps
+        (half an hour at a GPU's millions of steps per second), turning negative and ε back to its start."""
+        return jnp.asarray(updates, jnp.float32) * self.rollout_size
 
     @property
     def split_sizes(self) -> dict[str, int]:
