@@ -289,6 +289,7 @@ def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_over
         (["train", "--ppo.num-minibatches", "3"], r"^memorax: error: PPOOptions.num_envs \(32\) must be divisible by num_minibatches \(3\)"),
         (["train", "--total-steps", "0"], r"--total-steps is 0; expected a positive value"),
         (["train", "--devices", "0"], r"--devices is 0; expected a positive value"),
+        (["train", "--learning-rate", "nan"], r"--learning-rate is nan; expected a positive value"),
         (["train", "--seed", "-1"], r"--seed is -1; expected 0 or more"),
         (["train", "--total-steps", "two"], r"^memorax: error: --total-steps: invalid literal for int\(\) with base 10: 'two'"),
         (["train", "--devices", "3"], r"devices is 3; expected 1 to 1, the cpu devices JAX sees"),
