@@ -173,6 +173,21 @@ def test_training_in_chunks_compiles_once(repeat_previous):
             agent.train(jax.random.key(2), state, steps)
 
 
+@pytest.mark.parametrize(
+    "actor, critic, message",
+    [
+        (heads.Categorical(4), heads.DiscreteQNetwork(4), r"the critic's head DiscreteQNetwork gives shape \[1, 1, 4\] on one step; expected values \[batch, time\]"),
+        (heads.VNetwork(), heads.VNetwork(), r"the actor's head VNetwork gives values of shape \[1, 1\]; expected a distribution over actions"),
+    ],
+)
+def test_a_head_of_the_wrong_kind_is_named_before_training(repeat_previous, actor, critic, message):
+    """A Q-network as the critic trained silently (its values broadcast against the targets) or failed deep in the update."""
+    env, params = repeat_previous
+    network = lambda head: Network(FeatureExtractor(observation_extractor=MLP(features=(16,))), None, head)
+    with pytest.raises(ValueError, match=rf"^PPO: {message}"):
+        PPO(PPOConfig(num_envs=4, num_steps=4, num_minibatches=1), env, params, network(actor), network(critic), optax.adam(1e-3))
+
+
 @pytest.mark.parametrize("wrapped", [True, False])
 def test_a_torso_shared_by_actor_and_critic_runs_once_for_both_heads(wrapped):
     """The guide's parameter sharing: one encoder and one LSTM for both heads, computed once; the same outputs as calling each

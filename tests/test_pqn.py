@@ -83,6 +83,14 @@ def test_epsilon_decays_linearly_then_stays(short_metrics):
     np.testing.assert_allclose(short_metrics["epsilon"], [1.0, 1.0 - 0.95 * 512 / 1024, 0.05, 0.05], rtol=1e-6)
 
 
+def test_a_head_that_gives_no_value_per_action_is_named(repeat_previous):
+    env, params = repeat_previous
+    network = Network(FeatureExtractor(observation_extractor=MLP(features=(16,))), None, heads.Categorical(env.num_actions))
+    message = r"^PQN: the network's head Categorical gives Categorical on one step; expected values \[batch, time, actions\], \[1, 1, 4\]"
+    with pytest.raises(ValueError, match=message):
+        PQN(PQNConfig(num_envs=4, num_steps=4, num_minibatches=1), env, params, network, optax.radam(1e-3))
+
+
 def test_steps_past_two_to_the_31_neither_wrap_nor_restart_epsilon():
     """PQN's default rollout is 2048 steps: as an int32, 2²⁰ updates' steps were -2³¹, and ε back at 1."""
     config = PQNConfig(total_timesteps=3_000_000_000)

@@ -29,7 +29,7 @@ from memorax.algorithms.common.config import EpsilonSchedule, ReplayConfig
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize_evaluation
 from memorax.algorithms.common.returns import n_step_returns, next_values
 from memorax.algorithms.common.sequences import carry_staleness, sequence_values, unroll
-from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step, require_values
 from memorax.buffers import SequenceReplay
 from memorax.networks import Network
 from memorax.parallel import DataParallel
@@ -183,7 +183,9 @@ class DQN(Agent):
         self.replay = SequenceReplay(
             config.num_envs, config.buffer_size, config.sequence_length, config.batch_size, config.stride, config.priority_exponent
         )
-        build_on_step(network, self.envs.example_inputs())
+        example = self.envs.example_inputs()
+        build_on_step(network, example)
+        require_values(self.name, "network", network, example, self.envs.action_features, "heads.DiscreteQNetwork")
         self._set_model(network)
 
     def init(self, key: jax.Array) -> DQNState:

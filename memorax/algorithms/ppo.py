@@ -23,7 +23,14 @@ from memorax.algorithms.common.config import OnPolicyConfig
 from memorax.algorithms.common.episodes import episode_metrics, play_episodes, summarize_evaluation
 from memorax.algorithms.common.minibatches import minibatch_epochs
 from memorax.algorithms.common.returns import lambda_returns, next_values
-from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
+from memorax.algorithms.common.vector_env import (
+    StepInputs,
+    VectorEnv,
+    build_on_step,
+    call_on_step,
+    require_policy,
+    require_values,
+)
 from memorax.networks import Network
 from memorax.parallel import DataParallel
 
@@ -160,6 +167,8 @@ class PPO(Agent):
         example = self.envs.example_inputs()
         build_on_step(actor, example)
         build_on_step(critic, example)
+        require_policy(self.name, "actor", actor, example)
+        require_values(self.name, "critic", critic, example, None, "heads.VNetwork")
         self._set_model(ActorCritic(actor, critic))
 
     # -- set-up -------------------------------------------------------------------------------

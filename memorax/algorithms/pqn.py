@@ -27,7 +27,7 @@ from memorax.algorithms.common.config import EpsilonSchedule, OnPolicyConfig
 from memorax.algorithms.common.episodes import episode_metrics, epsilon_greedy, play_episodes, summarize_evaluation
 from memorax.algorithms.common.minibatches import minibatch_epochs
 from memorax.algorithms.common.returns import lambda_returns, next_values
-from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step
+from memorax.algorithms.common.vector_env import StepInputs, VectorEnv, build_on_step, call_on_step, require_values
 from memorax.networks import Network
 from memorax.parallel import DataParallel
 
@@ -130,7 +130,9 @@ class PQN(Agent):
         self.envs.check_action_dims(network=network)
         self.parallel = DataParallel(mesh, self.name, config.split_sizes)
         self.optimizer = config.optimizer(optimizer)
-        build_on_step(network, self.envs.example_inputs())
+        example = self.envs.example_inputs()
+        build_on_step(network, example)
+        require_values(self.name, "network", network, example, self.envs.action_features, "heads.DiscreteQNetwork")
         self._set_model(network)
 
     def init(self, key: jax.Array) -> PQNState:

@@ -7,7 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import struct
+from flax import nnx, struct
 from gymnax.environments import spaces
 
 from memorax.algorithms.common.axes import add_time_axis
@@ -40,6 +40,45 @@ def build_on_step(network: Network, inputs: StepInputs, **head_kwargs) -> None:
     """Builds ``network``'s lazy modules for the inputs of one step (see ``Network.init``)."""
     step = add_time_axis(inputs)
     network.init(0, step.obs, step.done, step.prev_action, step.prev_reward, **add_time_axis(head_kwargs))
+
+
+def step_output(network: Network, inputs: StepInputs, **head_kwargs) -> Any:
+    """A built ``network``'s output on one step of ``inputs`` from its initial carry, traced abstractly (nothing runs)."""
+    graphdef, state = nnx.split(network)
+    batch = inputs.done.shape[0]
+
+    def output(state):
+        model = nnx.merge(graphdef, state)
+        return call_on_step(model, model.initialize_carry(batch), inputs, **add_time_axis(head_kwargs))[1]
+
+    return jax.eval_shape(output, state)
+
+
+def require_policy(algorithm: str, role: str, network: Network, inputs: StepInputs) -> None:
+    """Raises a ValueError naming the head unless ``network`` gives a distribution over actions (``sample``, ``log_prob``)."""
+    policy = step_output(network, inputs)
+    if not all(callable(getattr(policy, method, None)) for method in ("sample", "log_prob")):
+        got = f"values of shape {list(policy.shape)}" if hasattr(policy, "shape") else type(policy).__name__
+        raise ValueError(
+            f"{algorithm}: the {role}'s head {type(network.head).__name__} gives {got}; "
+            "expected a distribution over actions, as heads.Categorical or heads.Gaussian gives."
+        )
+
+
+def require_values(
+    algorithm: str, role: str, network: Network, inputs: StepInputs, per_action: int | None, head: str, **head_kwargs: Any
+) -> None:
+    """Raises a ValueError naming the head unless ``network`` gives values ``[batch, time]``, or ``[batch, time, per_action]``."""
+    values = step_output(network, inputs, **head_kwargs)
+    batch = inputs.done.shape[0]
+    expected = (batch, 1) if per_action is None else (batch, 1, per_action)
+    if getattr(values, "shape", None) != expected:
+        got = f"shape {list(values.shape)}" if hasattr(values, "shape") else type(values).__name__
+        axes = "[batch, time]" if per_action is None else "[batch, time, actions]"
+        raise ValueError(
+            f"{algorithm}: the {role}'s head {type(network.head).__name__} gives {got} on one step; "
+            f"expected values {axes}, {list(expected)}, as {head} gives."
+        )
 
 
 class VectorEnv:
