@@ -71,7 +71,7 @@ class SACConfig(ReplayConfig):
     initial_alpha: float = 1.0
     """The temperature α at the start."""
     target_entropy: float | None = None
-    """The entropy α steers the policy to; None: -action_dim for continuous actions, 0.5 log(num_actions) for discrete."""
+    """The entropy α steers the policy to; None means -action_dim for continuous actions, 0.5 log(num_actions) for discrete."""
 
     def __post_init__(self):
         super().__post_init__()
