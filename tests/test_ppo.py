@@ -176,12 +176,19 @@ def test_training_in_chunks_compiles_once(repeat_previous):
 @pytest.mark.parametrize(
     "actor, critic, message",
     [
-        (heads.Categorical(4), heads.DiscreteQNetwork(4), r"the critic's head DiscreteQNetwork gives shape \[1, 1, 4\] on one step; expected values \[batch, time\]"),
+        (heads.Categorical(4), heads.DiscreteQNetwork(4), r"the critic's head DiscreteQNetwork gives values of shape \[1, 1, 4\] on one step; expected values \[batch, time\]"),
         (heads.VNetwork(), heads.VNetwork(), r"the actor's head VNetwork gives values of shape \[1, 1\]; expected a distribution over actions"),
+        (
+            heads.SquashedGaussian(4),
+            heads.VNetwork(),
+            r"the actor's head SquashedGaussian gives a distribution \(Transformed\) without entropy, mode; "
+            r"expected a distribution over actions with sample, log_prob, entropy \(the entropy bonus\) and mode",
+        ),
     ],
 )
 def test_a_head_of_the_wrong_kind_is_named_before_training(repeat_previous, actor, critic, message):
-    """A Q-network as the critic trained silently (its values broadcast against the targets) or failed deep in the update."""
+    """A Q-network as the critic trained silently (its values broadcast against the targets) or failed deep in the update;
+    a tanh-squashed Gaussian failed in distrax, which has no entropy or mode for it."""
     env, params = repeat_previous
     network = lambda head: Network(FeatureExtractor(observation_extractor=MLP(features=(16,))), None, head)
     with pytest.raises(ValueError, match=rf"^PPO: {message}"):

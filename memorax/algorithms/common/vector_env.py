@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -42,26 +43,61 @@ def build_on_step(network: Network, inputs: StepInputs, **head_kwargs) -> None:
     network.init(0, step.obs, step.done, step.prev_action, step.prev_reward, **add_time_axis(head_kwargs))
 
 
-def step_output(network: Network, inputs: StepInputs, **head_kwargs) -> Any:
-    """A built ``network``'s output on one step of ``inputs`` from its initial carry, traced abstractly (nothing runs)."""
+def step_output(network: Network, inputs: StepInputs, then: Callable[[Any], Any] = lambda output: output, **head_kwargs) -> Any:
+    """``then`` of a built ``network``'s output on one step of ``inputs`` from its initial carry, traced abstractly (nothing runs)."""
     graphdef, state = nnx.split(network)
     batch = inputs.done.shape[0]
 
     def output(state):
         model = nnx.merge(graphdef, state)
-        return call_on_step(model, model.initialize_carry(batch), inputs, **add_time_axis(head_kwargs))[1]
+        return then(call_on_step(model, model.initialize_carry(batch), inputs, **add_time_axis(head_kwargs))[1])
 
     return jax.eval_shape(output, state)
 
 
+_POLICY_METHODS = ("sample", "log_prob", "entropy", "mode")
+
+
+def _missing_policy_methods(policy: Any) -> list[str]:
+    """Which of the methods PPO calls on a policy ``policy`` lacks or cannot compute (distrax raises NotImplementedError)."""
+    calls = {
+        "sample": lambda: policy.sample(seed=jax.random.key(0)),
+        "log_prob": lambda: policy.log_prob(policy.sample(seed=jax.random.key(0))),
+        "entropy": lambda: policy.entropy(),
+        "mode": lambda: policy.mode(),
+    }
+    missing = []
+    for name in _POLICY_METHODS:
+        try:
+            calls[name]()
+        except (AttributeError, NotImplementedError):
+            missing.append(name)
+    return missing
+
+
+def _described(output: Any) -> str:
+    """``output`` in an error message: its shape if it is an array, else its type's name."""
+    return f"values of shape {list(output.shape)}" if hasattr(output, "shape") else type(output).__name__
+
+
 def require_policy(algorithm: str, role: str, network: Network, inputs: StepInputs) -> None:
-    """Raises a ValueError naming the head unless ``network`` gives a distribution over actions (``sample``, ``log_prob``)."""
-    policy = step_output(network, inputs)
-    if not all(callable(getattr(policy, method, None)) for method in ("sample", "log_prob")):
-        got = f"values of shape {list(policy.shape)}" if hasattr(policy, "shape") else type(policy).__name__
+    """Raises a ValueError naming the head unless ``network`` gives a distribution over actions with ``sample``,
+    ``log_prob``, ``entropy`` and ``mode`` (the entropy bonus and greedy evaluation need the last two)."""
+    found: dict[str, Any] = {}
+
+    def inspect(policy):
+        found["described"] = _described(policy)
+        found["missing"] = _missing_policy_methods(policy)
+
+    step_output(network, inputs, then=inspect)
+    if found["missing"]:
+        got = found["described"]
+        if len(found["missing"]) < len(_POLICY_METHODS):
+            got = f"a distribution ({got}) without {', '.join(found['missing'])}"
         raise ValueError(
             f"{algorithm}: the {role}'s head {type(network.head).__name__} gives {got}; "
-            "expected a distribution over actions, as heads.Categorical or heads.Gaussian gives."
+            "expected a distribution over actions with sample, log_prob, entropy (the entropy bonus) and mode (greedy "
+            "evaluation), as heads.Categorical or heads.Gaussian gives."
         )
 
 
@@ -73,10 +109,9 @@ def require_values(
     batch = inputs.done.shape[0]
     expected = (batch, 1) if per_action is None else (batch, 1, per_action)
     if getattr(values, "shape", None) != expected:
-        got = f"shape {list(values.shape)}" if hasattr(values, "shape") else type(values).__name__
         axes = "[batch, time]" if per_action is None else "[batch, time, actions]"
         raise ValueError(
-            f"{algorithm}: the {role}'s head {type(network.head).__name__} gives {got} on one step; "
+            f"{algorithm}: the {role}'s head {type(network.head).__name__} gives {_described(values)} on one step; "
             f"expected values {axes}, {list(expected)}, as {head} gives."
         )
 
