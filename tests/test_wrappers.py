@@ -1,5 +1,8 @@
 """Wrappers: what each does to observations, rewards, actions and episodes, under jit and vmap, final observations included."""
 
+import copy
+import pickle
+
 import gymnasium
 import jax
 import jax.numpy as jnp
@@ -272,6 +275,37 @@ def test_scale_reward_multiplies_rewards(cartpole, cartpole_trajectory):
     np.testing.assert_array_equal(scaled["next_obs"], cartpole_trajectory["next_obs"])
     with pytest.raises(ValueError, match=r"ScaleReward: scale is -1; expected a positive number"):
         ScaleReward(env, scale=-1)
+
+
+@pytest.mark.parametrize("scaled", [lambda env: ScaleReward(env, scale=0.1), lambda env: NormalizeReward(ScaleReward(env, 3.0))])
+def test_episode_returns_are_in_the_tasks_units_under_reward_wrappers(cartpole, scaled):
+    """CartPole pays 1 per step, so an episode's return is its length, whatever the agent was paid; the returns summed
+    the scaled rewards before."""
+    env, params = cartpole
+    wrapped = RecordEpisodeStatistics(scaled(env))
+    trajectory = play(wrapped, params, random_policy(wrapped, params), jax.random.key(0), NUM_ENVS, STEPS)
+    done, episode = trajectory["terminated"] | trajectory["truncated"], trajectory["info"]["episode"]
+    assert done.any() and not np.allclose(trajectory["reward"], 1)
+    np.testing.assert_array_equal(episode["return"][done], episode["length"][done])
+
+
+def test_wrappers_copy_and_pickle(cartpole):
+    """copy and pickle look up attributes before ``env`` is set; delegating them recursed without end."""
+    env, params = cartpole
+    wrapped = FrameStack(NormalizeObservation(env), 2)
+    for twin in (copy.copy(wrapped), copy.deepcopy(wrapped), pickle.loads(pickle.dumps(wrapped))):
+        assert type(twin.env) is NormalizeObservation and twin.num_frames == 2
+        assert twin.observation_space(params).shape == wrapped.observation_space(params).shape
+
+
+def test_spaces_hold_the_observations_of_normalising_and_flickering():
+    """The normalised observations left the wrapped space's [0, 1]; a blanked bandit observation its Box(1, 1)."""
+    cards, bandit = make("memorax::RepeatPrevious-Easy"), (TwoArmedBandit(), TwoArmedBandit().default_params)
+    for wrapped, params in ((NormalizeObservation(cards[0]), cards[1]), (FlickerObservation(bandit[0], p=0.5), bandit[1])):
+        obs = run(wrapped, params)[0]
+        space = wrapped.observation_space(params)
+        assert space.dtype == obs.dtype and space.shape == obs.shape[2:]
+        assert np.all((obs >= space.low) & (obs <= space.high))
 
 
 class ReplayedRewards(gymnasium.Env):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import struct
+from gymnax.environments import spaces
 
 from memorax.environments.wrappers.wrapper import Wrapper
 
@@ -24,7 +25,12 @@ class NormalizeObservation(Wrapper):
     normalised (Chan et al.'s parallel update with a batch of one) and survive
     auto-resets; ``info["final_observation"]`` is normalised with the same
     statistics as the step's observation, and not added to them. Under ``vmap``
-    each environment keeps its own statistics.
+    each environment keeps its own statistics. A ``reset`` starts them afresh
+    (a functional reset has no earlier state to keep): an episode of an
+    environment that ``evaluate`` resets is normalised by the statistics of its
+    own steps, not those of training, and inside :class:`Trials` they restart
+    with every trial (put it outside ``Trials``). The space is an unbounded
+    float32 ``Box`` of the wrapped shape.
     """
 
     def __init__(self, env, epsilon: float = 1e-8):
@@ -46,6 +52,9 @@ class NormalizeObservation(Wrapper):
         zeros = jnp.zeros_like(obs, jnp.float32)
         state = self._update(NormalizeObservationState(env_state, zeros, zeros, jnp.array(0.0)), obs)
         return self._normalize(state, obs), state
+
+    def observation_space(self, params=None) -> spaces.Box:
+        return spaces.Box(-jnp.inf, jnp.inf, self.env.observation_space(params).shape, jnp.float32)
 
     def step(self, key, state, action, params=None):
         obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)

@@ -34,7 +34,12 @@ class NormalizeReward(Wrapper):
     start from a prior of mean 0 and variance 1 worth ``1e-4`` samples (so the
     first rewards are not divided by a zero variance) and the mean is not
     subtracted from rewards. They live in the state and survive auto-resets;
-    under ``vmap`` each environment keeps its own.
+    under ``vmap`` each environment keeps its own. A ``reset`` starts them
+    afresh (a functional reset has no earlier state to keep): environments
+    that ``evaluate`` resets, and each trial of a :class:`Trials` wrapped
+    around this one, begin again from the prior. ``info["task_reward"]``
+    keeps the reward before any reward wrapper, so that episode returns are
+    reported in the task's units (:class:`RecordEpisodeStatistics`).
 
     Gymnasium 1.x instead multiplies ``G_{t-1}`` by ``1 - terminated_t``: its
     return restarts at the terminating step itself and runs on through
@@ -72,4 +77,4 @@ class NormalizeReward(Wrapper):
         state = NormalizeRewardState(
             env_state, jnp.where(terminated | truncated, 0.0, discounted_return), mean, var, count
         )
-        return obs, state, scaled, terminated, truncated, info
+        return obs, state, scaled, terminated, truncated, {"task_reward": reward, **info}

@@ -53,7 +53,7 @@ class NoisyObservation(ObservationWrapper):
 
 
 class FlickerObservation(ObservationWrapper):
-    """Replaces the observation by zeros with probability ``p`` at every step."""
+    """Replaces the observation by zeros with probability ``p`` at every step; the space's bounds widen to include 0."""
 
     def __init__(self, env: Any, p: float):
         if not 0 <= p <= 1:
@@ -63,3 +63,9 @@ class FlickerObservation(ObservationWrapper):
 
     def observation(self, key, obs):
         return jnp.where(jax.random.bernoulli(key, self.p), jnp.zeros_like(obs), obs)
+
+    def observation_space(self, params=None):
+        space = self.env.observation_space(params)
+        if not isinstance(space, spaces.Box):
+            return space
+        return spaces.Box(jnp.minimum(space.low, 0), jnp.maximum(space.high, 0), space.shape, space.dtype)

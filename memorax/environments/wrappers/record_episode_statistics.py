@@ -23,7 +23,10 @@ class RecordEpisodeStatistics(Wrapper):
     truncated); ``return`` and ``length`` are then that episode's undiscounted
     return and number of steps, and the running sums restart for the episode
     that auto-reset began. Where ``done`` is False they hold the running
-    values of the current episode.
+    values of the current episode. The return sums ``info["task_reward"]``
+    where a reward wrapper inside (:class:`ScaleReward`,
+    :class:`NormalizeReward`) set it, the reward the task paid, and the
+    step's reward otherwise.
     """
 
     def reset(self, key, params=None):
@@ -33,7 +36,7 @@ class RecordEpisodeStatistics(Wrapper):
     def step(self, key, state, action, params=None):
         obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action, params)
         done = terminated | truncated
-        episode_return = state.episode_return + reward
+        episode_return = state.episode_return + info.get("task_reward", reward)
         episode_length = state.episode_length + 1
         info = {**info, "episode": {"done": done, "return": episode_return, "length": episode_length}}
         state = EpisodeStatisticsState(

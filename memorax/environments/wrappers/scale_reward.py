@@ -8,7 +8,12 @@ from memorax.environments.wrappers.wrapper import Wrapper
 
 
 class ScaleReward(Wrapper):
-    """``scale * r_t``; observations, flags and ``info`` pass unchanged."""
+    """``scale * r_t``; observations and flags pass unchanged.
+
+    ``info["task_reward"]`` keeps the reward before any reward wrapper (this
+    one's input, unless a wrapper inside set it), so that episode returns are
+    reported in the task's units (:class:`RecordEpisodeStatistics`).
+    """
 
     def __init__(self, env: Any, scale: float):
         if not scale > 0:
@@ -18,4 +23,4 @@ class ScaleReward(Wrapper):
 
     def step(self, key, state, action, params=None):
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
-        return obs, state, self.scale * reward, terminated, truncated, info
+        return obs, state, self.scale * reward, terminated, truncated, {"task_reward": reward, **info}

@@ -20,6 +20,9 @@ class Wrapper:
         self.env = env
 
     def __getattr__(self, name: str) -> Any:
+        # copy and pickle look attributes up on an instance without ``env`` yet: delegating those would recurse forever.
+        if name == "env" or name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self.env, name)
 
     def reset(self, key: jax.Array, params: Any = None):
