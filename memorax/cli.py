@@ -123,14 +123,18 @@ class Diagnose:
         print(summary(diagnose_run(self.run_dir, self.max_lag, self.num_envs, self.num_steps, self.seed)))
 
 
+RESUME_OPTIONS = ("--resume", "--devices", "--seed-devices", *(f"--{field.name.replace('_', '-')}" for field in dataclasses.fields(Launch)))
+"""What --resume takes beside it: the layout of devices and how the processes of a multi-host run join."""
+
+
 def refuse_options_beside_resume(args: list[str]) -> None:
     """Raises a ValueError naming the options typed with --resume, which takes its own from the directory, but the layout."""
     given = list(dict.fromkeys(arg.split("=")[0] for arg in args if arg.startswith("--")))
-    refused = [option for option in given if option not in ("--resume", "--devices", "--seed-devices")]
+    refused = [option for option in given if option.replace("_", "-") not in RESUME_OPTIONS]
     if refused:
         raise ValueError(
             f"--resume continues with the options recorded in its directory; {', '.join(refused)} would be ignored. "
-            "Give only --devices and --seed-devices with it, or start a new run."
+            "Give only --devices, --seed-devices and the options of a multi-host launch with it, or start a new run."
         )
 
 

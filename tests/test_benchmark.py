@@ -17,7 +17,10 @@ from memorax.cli import parse
 from memorax.loggers import BenchmarkProgress, benchmark_progress
 from memorax.training import EncoderOptions, Run, TrainOptions
 from memorax.training import benchmark as benchmark_module
+from memorax.training import options as options_module
+from memorax.training import report as report_module
 from memorax.training.benchmark import BenchmarkOptions, GridTorsoOptions, benchmark
+from memorax.training.options import from_fields
 from memorax.training.report import FEWEST_SEEDS_FOR_AN_INTERVAL, iqm_interval, plot_task_curves
 from memorax.training.run import train
 
@@ -84,6 +87,8 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
     monkeypatch.chdir(tmp_path / "bench" / "cells")  # resumed from elsewhere, it continues in its own directory
     with pytest.raises(KeyboardInterrupt):
         benchmark(resume=directory, loggers=[StopAtRecord(1)])  # in gru's first interval
+    with pytest.raises(ValueError, match=r"the grid resumes with --devices None and --seed-devices 2 \(as given\): seed_devices is 2; "):
+        benchmark(resume=directory, seed_devices=2)  # before any cell
     benchmark(resume=directory, devices=1)  # the interrupted cell and those not run yet on the layout given
     assert trained == [("mlp", False), ("gru", False), ("gru", True), ("lstm", False)]
     assert layouts == [None, None, 1, 1]
@@ -112,10 +117,13 @@ def test_the_grid_reports_every_cell_survives_a_failed_one_and_resumes_without_r
     for image in ("curves.png", "iqm.png", "profile.png"):
         assert matplotlib.image.imread(directory / image).ndim == 3
 
-    with pytest.raises(ValueError, match="seed_devices is 2; expected 1 to 1"):  # before any cell, on resuming too
-        benchmark(resume=directory, seed_devices=2)
-    benchmark(resume=directory)  # everything has ended: nothing trains again
+    benchmark(resume=directory, seed_devices=2)  # everything has ended: nothing trains again, on any layout
     assert len(trained) == 4
+    (directory / "cells" / "gru--memorax-RepeatPrevious-Easy" / "evaluation.json").write_text('{"mean_return": 0.')
+    with pytest.raises(ValueError, match=r"gru--memorax-RepeatPrevious-Easy/evaluation.json is not a JSON file"):
+        benchmark(resume=directory)
+    with pytest.raises(FileNotFoundError, match=r"--resume .*cells: not a benchmark directory \(it has no benchmark.json\)"):
+        benchmark(resume=directory / "cells")
 
 
 def test_the_command_line_takes_several_models_and_tasks():
@@ -147,6 +155,34 @@ def test_a_layout_of_devices_the_seeds_or_the_machine_do_not_fit_is_refused_befo
     assert not (tmp_path / "grid").exists()
 
 
+def test_a_resumed_grid_trains_its_cells_at_the_rates_it_started_with(monkeypatch):
+    """benchmark.json recorded learning_rate null: a memorax whose defaults had changed trained the remaining cells at
+    its own, so one row of the report could mix rates (the FFM's went from 3e-3 to 2e-3 so)."""
+    started = dataclasses.replace(OPTIONS, torso=dataclasses.replace(OPTIONS.torso, kind=("mlp", "gru", "ffm"))).with_learning_rates()
+    assert started.learning_rates == (3e-3, 3e-3, 2e-3)
+    monkeypatch.setitem(options_module.PPO_KIND_RATES, "gru", 1e-4)  # a later memorax's default
+    resumed = from_fields(BenchmarkOptions, json.loads(started.to_json()))
+    assert [options.learning_rate for _, _, options in resumed.cells()] == [3e-3, 3e-3, 2e-3]
+    assert dataclasses.replace(started, learning_rates=None).with_learning_rates().learning_rates == (3e-3, 1e-4, 2e-3)  # started now
+    with pytest.raises(ValueError, match=r"learning_rates is \(0.001,\); expected one rate per --torso.kind"):
+        dataclasses.replace(started, learning_rates=(1e-3,))
+
+
+def test_a_misspelt_environment_is_refused_before_the_grid_starts(tmp_path):
+    """It was found only when its cells ran, each recorded as failed, hours into the grid."""
+    options = dataclasses.replace(OPTIONS, env=("memorax::RepeatPrevious-Easy", "memorax::CountRecal-Easy"), run_dir=tmp_path / "grid")
+    with pytest.raises(ValueError, match=r"^--env memorax::CountRecal-Easy: make: unknown memorax environment 'CountRecal-Easy'"):
+        benchmark(options)
+    assert not (tmp_path / "grid").exists()
+
+
+def test_the_iqm_chart_draws_a_bound_an_ulp_inside_its_estimate(tmp_path):
+    """trim_mean's last bit depends on the order of its inputs, so a bootstrap bound can land just inside the estimate."""
+    estimate = 0.709
+    report_module._plot_iqm(tmp_path / "iqm.png", {"gru": (estimate, np.nextafter(estimate, 1.0), 0.8)}, {"gru": "C1"})
+    assert matplotlib.image.imread(tmp_path / "iqm.png").ndim == 3
+
+
 def test_an_interrupted_cell_whose_own_layout_does_not_fit_is_refused_not_recorded_as_failed(tmp_path):
     """The cell resumes on the layout of its config.json, which the grid's own check does not see."""
     options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "grid")
@@ -155,7 +191,7 @@ def test_an_interrupted_cell_whose_own_layout_does_not_fit_is_refused_not_record
     kind, env, cell = options.cells()[0]
     Run(cell.run_dir).directory.mkdir(parents=True)
     Run(cell.run_dir).config.write_text(dataclasses.replace(cell, seed_devices=2).to_json())
-    with pytest.raises(ValueError, match=rf"the interrupted cell {kind} × {env} resumes on the layout it started with .*seed_devices is 2"):
+    with pytest.raises(ValueError, match=rf"the interrupted cell {kind} × {env} resumes with .*seed-devices 2 \(as .*config.json records\): seed_devices is 2"):
         benchmark(resume=options.run_dir)
     assert not Run(cell.run_dir).failure.exists()
 

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def memorax(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "memorax", *args], capture_output=True, text=True, **kwargs)
 
 
-def test_train_evaluate_compare_end_to_end(tmp_path, capsys):
+def test_train_evaluate_compare_end_to_end(tmp_path, capsys, monkeypatch):
     """``memorax train`` as a user runs it, in a process of its own; then evaluate, compare and diagnose on its run."""
     run = Run(tmp_path / "gru")
     trained = memorax("train", *TINY, "--run-dir", str(run.directory), "--logger", "console", "tensorboard")
@@ -72,6 +73,11 @@ def test_train_evaluate_compare_end_to_end(tmp_path, capsys):
     plot = tmp_path / "compare.png"
     main(["compare", str(run.directory), str(run.directory), "--labels", "a", "b", "--output", str(plot)])
     assert matplotlib.image.imread(plot).ndim == 3
+    twin = shutil.copytree(run.directory, tmp_path / "elsewhere" / run.directory.name)  # as the same cell of two benchmarks
+    drawn = []
+    monkeypatch.setattr(run_module, "plot_curves", lambda curves, *args: drawn.extend(curves))
+    main(["compare", str(run.directory), str(twin), "--output", str(plot)])
+    assert drawn == [str(run.directory), str(twin)]  # one curve each, not one under the name they share
 
     capsys.readouterr()
     main(["diagnose", str(run.directory), "--max-lag", "4", "--num-envs", "2", "--num-steps", "16"])
@@ -306,6 +312,8 @@ def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_over
         (["diagnose", "/nonexistent/run", "--num-envs", "1"], r"--num-envs is 1; expected 2 or more"),
         (["diagnose", "/nonexistent/run", "--num-steps", "8"], r"--max-lag is 16; expected 0 to 7, below --num-steps \(8\)"),
         (["compare", "--output", "x.png"], r"compare: no run directories given; expected at least one"),
+        (["compare", "/nonexistent/a", "/nonexistent/b", "--labels", "x", "x"], r"compare: the runs' names \['x', 'x'\] repeat"),
+        (["compare", "/nonexistent/a", "--output", "plot.v2"], r"--output plot.v2: matplotlib writes no .v2 files; expected one of .*png"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
@@ -365,6 +373,14 @@ def test_options_given_with_resume_are_refused_not_ignored(command, tmp_path, ca
     with pytest.raises(SystemExit):  # typed, though equal to the default: refused all the same
         main([command, "--resume", str(tmp_path), "--ppo.num-envs=32", "--seed-devices", "1"])
     assert "; --ppo.num-envs would be ignored" in capsys.readouterr().err
+
+
+def test_resume_takes_the_layout_and_a_multi_host_launch_in_either_spelling():
+    """The processes of a multi-host run join by the launch options, resumed too; tyro takes --seed_devices as well."""
+    cli.refuse_options_beside_resume(
+        ["--resume", "runs/x", "--distributed", "--coordinator-address=h:1234", "--num_processes", "2", "--process-id", "0",
+         "--seed_devices", "1", "--devices=2"]
+    )  # fmt: skip
 
 
 def test_env_kwargs_are_python_literals_or_else_strings():

@@ -22,10 +22,13 @@ from pathlib import Path
 from typing import Annotated
 
 import jax
+import tyro
 from rich.console import Console
 
+from memorax.environments import make
 from memorax.loggers import BenchmarkProgress, Logger
 from memorax.parallel import data_mesh
+from memorax.training.files import read_json, write_json
 from memorax.training.options import DescribedDefault, TorsoKind, TorsoOptions, TrainOptions, from_fields
 from memorax.training.report import write_report
 from memorax.training.run import Run, StopRequests, layout_flags, resume_layout, train
@@ -55,6 +58,9 @@ class BenchmarkOptions(TrainOptions):
     """Seeds per cell (seed, seed + 1, ...), trained at once in one compiled program."""
     run_dir: Annotated[Path | None, DescribedDefault] = None
     """The benchmark directory; it must not hold one already (default: the first free benchmarks/ALGORITHM-N)."""
+    learning_rates: tyro.conf.Suppress[tuple[float, ...] | None] = None
+    """Each --torso.kind's learning rate, fixed when the grid starts (--learning-rate, or each kind's default then) and kept
+    in benchmark.json, so that a grid resumed by a memorax with other defaults trains its remaining cells alike."""
 
     def __post_init__(self):
         if self.torso.stack:
@@ -63,6 +69,8 @@ class BenchmarkOptions(TrainOptions):
             values = self.env if name == "env" else self.torso.kind
             if not values or len(set(values)) != len(values):
                 raise ValueError(f"--{name} is {values}; expected at least one, each once.")
+        if self.learning_rates is not None and len(self.learning_rates) != len(self.torso.kind):
+            raise ValueError(f"learning_rates is {self.learning_rates}; expected one rate per --torso.kind {self.torso.kind}.")
         self.cells()  # building each cell's TrainOptions checks them
 
     @property
@@ -79,11 +87,18 @@ class BenchmarkOptions(TrainOptions):
         cells_dir = self.directory / "cells"
         logger = tuple(name for name in self.logger if name != "console")  # the grid shows progress
         cells = []
+        rates = dict(zip(self.torso.kind, self.learning_rates, strict=True)) if self.learning_rates is not None else {}
         for kind, env in itertools.product(self.torso.kind, self.env):
             torso = TorsoOptions(**{**dataclasses.asdict(self.torso), "kind": kind})
             run_dir = cells_dir / f"{kind}--{env.replace('::', '-')}"
-            cells.append((kind, env, TrainOptions(**{**shared, "env": env, "torso": torso, "run_dir": run_dir, "logger": logger})))
+            fields = {**shared, "env": env, "torso": torso, "run_dir": run_dir, "logger": logger}
+            cells.append((kind, env, TrainOptions(**{**fields, "learning_rate": rates.get(kind, self.learning_rate)})))
         return cells
+
+    def with_learning_rates(self) -> BenchmarkOptions:
+        """These options with each kind's learning rate fixed (``learning_rates``) as this memorax resolves it."""
+        rates = {kind: options.optimizer_learning_rate for kind, _, options in self.cells()}
+        return dataclasses.replace(self, learning_rates=tuple(rates[kind] for kind in self.torso.kind))
 
 
 def benchmark(
@@ -108,32 +123,32 @@ def benchmark(
         raise ValueError("memorax benchmark reports with rliable: install it with pip install 'memorax[benchmark]'.")
     layout = resume_layout(devices, seed_devices)
     if resume is not None:
-        recorded = from_fields(BenchmarkOptions, json.loads((resume / "benchmark.json").read_text()))
+        if not (resume / "benchmark.json").exists():
+            raise FileNotFoundError(f"--resume {resume}: not a benchmark directory (it has no benchmark.json).")
+        recorded = from_fields(BenchmarkOptions, read_json(resume / "benchmark.json"))
         options = dataclasses.replace(recorded, run_dir=resume, **layout)  # where it is now, not where it was made from
-    options.check_seed_devices()  # refused here, not recorded as the failure of every cell
-    data_mesh(options.devices, options.seed_devices)
+    if resume is None or not all(Run(cell.run_dir).ended for _, _, cell in options.cells()):
+        source = None if resume is None else "as given" if layout else f"as {resume}/benchmark.json records"
+        _check_layout(options, "the grid", source)
     if resume is None:
-        options = dataclasses.replace(options, run_dir=options.directory)
+        for env in options.env:  # a misspelt id would otherwise fail its cells one by one, hours into the grid
+            try:
+                make(env, **options.env_arguments)
+            except ValueError as error:
+                raise ValueError(f"--env {env}: {error}") from None
+        options = dataclasses.replace(options, run_dir=options.directory).with_learning_rates()
         if (options.run_dir / "benchmark.json").exists():
             raise FileExistsError(
                 f"{options.run_dir} already holds a benchmark; resume it with --resume {options.run_dir} or choose another --run-dir."
             )
         options.run_dir.mkdir(parents=True, exist_ok=True)
-        (options.run_dir / "benchmark.json").write_text(options.to_json())
+        write_json(options.run_dir / "benchmark.json", json.loads(options.to_json()))
     cells = options.cells()
     for kind, env, cell in cells:  # an interrupted cell resumes on its own layout: refused here too, not recorded as its failure
         run = Run(cell.run_dir)
         if run.config.exists() and not run.ended:
-            interrupted = dataclasses.replace(run.options(), **layout)
-            try:
-                interrupted.check_seed_devices()
-                data_mesh(interrupted.devices, interrupted.seed_devices)
-            except ValueError as error:
-                raise ValueError(
-                    f"benchmark: the interrupted cell {kind} × {env} resumes on the layout it started with "
-                    f"(--devices {interrupted.devices}, --seed-devices {interrupted.seed_devices}): {error} "
-                    "Give --devices and --seed-devices that fit this machine."
-                ) from None
+            source = "as given" if layout else f"as {run.config} records"
+            _check_layout(dataclasses.replace(run.options(), **layout), f"the interrupted cell {kind} × {env}", source)
     steps_per_cell = cells[0][2].trained_steps
     progress = BenchmarkProgress(options.torso.kind, options.env, steps_per_cell, "console" in options.logger, console)
     quiet = Console(quiet=True)
@@ -157,7 +172,7 @@ def benchmark(
                     raise
                 except Exception as error:  # a failed cell (a NaN, say) is reported, and the grid goes on
                     run.directory.mkdir(parents=True, exist_ok=True)
-                    run.failure.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}, indent=2))
+                    write_json(run.failure, {"error": f"{type(error).__name__}: {error}"})
                 progress.finish(kind, env, _outcome(run))
                 jax.clear_caches()  # a cell's programs never run again; kept, a grid's could pass Linux's mapping limit (cli.md)
                 if stop.requested and cell is not cells[-1][2]:
@@ -170,8 +185,25 @@ def benchmark(
     return options.run_dir
 
 
+def _check_layout(options: TrainOptions, what: str, source: str | None) -> None:
+    """Refuses a layout of devices this machine lacks before any cell runs (not as the failure of every cell).
+
+    ``source`` says where a resumed layout comes from; None for a new grid's, whose own message names its flags.
+    """
+    try:
+        options.check_seed_devices()
+        data_mesh(options.devices, options.seed_devices)
+    except ValueError as error:
+        if source is None:
+            raise
+        raise ValueError(
+            f"benchmark: {what} resumes with --devices {options.devices} and --seed-devices {options.seed_devices} "
+            f"({source}): {error} Give --devices and --seed-devices that fit this machine."
+        ) from None
+
+
 def _outcome(run: Run) -> str:
     """A finished cell in a few characters: its mean evaluation return, or ``failed``."""
     if run.failure.exists():
         return "failed"
-    return f"{json.loads(run.evaluation.read_text())['mean_return']:+.3f}"
+    return f"{read_json(run.evaluation)['mean_return']:+.3f}"

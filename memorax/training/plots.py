@@ -87,3 +87,8 @@ def draw_curves(axes: plt.Axes, curves: dict[str, Sequence[dict]], title: str) -
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend()
+
+
+def plot_formats() -> set[str]:
+    """The file suffixes (without the dot) matplotlib writes figures to: png, pdf, svg, ..."""
+    return set(plt.Figure().canvas.get_supported_filetypes())  # a figure outside pyplot's: nothing to close

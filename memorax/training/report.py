@@ -35,6 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from memorax.training.files import read_json, write_json  # noqa: E402
 from memorax.training.options import TrainOptions  # noqa: E402
 from memorax.training.plots import draw_curves, returns_of  # noqa: E402
 from memorax.training.run import Run  # noqa: E402
@@ -101,11 +102,11 @@ def cell_results(kind: str, env: str, options: TrainOptions, records: list[dict]
     another layout of devices ran its earlier cells on the first), else ``options``.
     """
     run = Run(options.run_dir)
-    config = run.config.read_text() if run.config.exists() else options.to_json()
-    entry = {"torso": kind, "env": env, "config": json.loads(config)}
+    config = read_json(run.config) if run.config.exists() else json.loads(options.to_json())
+    entry = {"torso": kind, "env": env, "config": config}
     if run.failure.exists():
-        return dict(entry, status="failed", error=json.loads(run.failure.read_text())["error"])
-    evaluation = json.loads(run.evaluation.read_text())
+        return dict(entry, status="failed", error=read_json(run.failure)["error"])
+    evaluation = read_json(run.evaluation)
     finals = evaluation.get("seeds", [dict(evaluation, seed=options.seed)])
     steps, returns = returns_of(records)
     seeds = []
@@ -126,7 +127,7 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     """Writes results.json, report.md, curves.png, iqm.png and profile.png in ``directory``; returns report.md's path."""
     records = {(kind, env): Run(cell.run_dir).records() for kind, env, cell in cells}
     results = [cell_results(kind, env, cell, records[kind, env]) for kind, env, cell in cells]
-    (directory / "results.json").write_text(json.dumps({"cells": results}, indent=2))
+    write_json(directory / "results.json", {"cells": results})
     kinds, envs = list(dict.fromkeys(r["torso"] for r in results)), list(dict.fromkeys(r["env"] for r in results))
     by_cell = {(r["torso"], r["env"]): r for r in results}
 
@@ -171,8 +172,9 @@ def write_report(options, cells: Sequence[tuple[str, str, TrainOptions]], direct
     report = directory / "report.md"
     report.write_text("\n".join(lines))
     plot_task_curves(directory / "curves.png", kinds, envs, records)
-    _plot_iqm(directory / "iqm.png", aggregates)
-    _plot_profile(directory / "profile.png", scores)
+    colours = {kind: f"C{index}" for index, kind in enumerate(kinds)}  # the curves' colours, models with a failed cell included
+    _plot_iqm(directory / "iqm.png", aggregates, colours)
+    _plot_profile(directory / "profile.png", scores, colours)
     return report
 
 
@@ -190,11 +192,13 @@ def plot_task_curves(path: Path, kinds: list[str], envs: list[str], records: dic
     plt.close(figure)
 
 
-def _plot_iqm(path: Path, estimates: dict[str, tuple[float, float, float]]) -> None:
+def _plot_iqm(path: Path, estimates: dict[str, tuple[float, float, float]], colours: dict[str, str]) -> None:
     """Each model's IQM over all tasks and runs, with its 95% stratified-bootstrap interval."""
     figure, axes = plt.subplots(figsize=(6, 0.6 * len(estimates) + 1.5), dpi=100)
     for row, (kind, (iqm, low, high)) in enumerate(estimates.items()):
-        axes.errorbar(iqm, row, xerr=[[iqm - low], [high - iqm]], fmt="o", color=f"C{row}", capsize=4, linewidth=2)
+        # A bound can fall an ulp inside the estimate (trim_mean's rounding depends on order); matplotlib refuses negative bars.
+        bars = [[max(iqm - low, 0.0)], [max(high - iqm, 0.0)]]
+        axes.errorbar(iqm, row, xerr=bars, fmt="o", color=colours[kind], capsize=4, linewidth=2)
     axes.set_yticks(range(len(estimates)), list(estimates))
     axes.set_xlabel("IQM of final return over tasks and seeds (95% CI)")
     axes.grid(alpha=0.3, axis="x")
@@ -203,7 +207,7 @@ def _plot_iqm(path: Path, estimates: dict[str, tuple[float, float, float]]) -> N
     plt.close(figure)
 
 
-def _plot_profile(path: Path, scores: dict[str, np.ndarray]) -> None:
+def _plot_profile(path: Path, scores: dict[str, np.ndarray], colours: dict[str, str]) -> None:
     """The performance profile: the fraction of runs whose final return exceeds τ, with 95% bootstrap bands."""
     from rliable import library
 
@@ -213,9 +217,9 @@ def _plot_profile(path: Path, scores: dict[str, np.ndarray]) -> None:
         taus = np.linspace(everything.min() - 1e-6, everything.max() + 1e-6, 101)
         with seeded_numpy(BOOTSTRAP_SEED):
             profiles, bands = library.create_performance_profile(scores, taus, reps=BOOTSTRAP_SAMPLES)
-        for index, kind in enumerate(scores):
-            axes.plot(taus, profiles[kind], color=f"C{index}", linewidth=2, label=kind)
-            axes.fill_between(taus, bands[kind][0], bands[kind][1], color=f"C{index}", alpha=0.2, linewidth=0)
+        for kind in scores:
+            axes.plot(taus, profiles[kind], color=colours[kind], linewidth=2, label=kind)
+            axes.fill_between(taus, bands[kind][0], bands[kind][1], color=colours[kind], alpha=0.2, linewidth=0)
         axes.legend()
     axes.set_xlabel("final return τ")
     axes.set_ylabel("fraction of runs with return > τ")

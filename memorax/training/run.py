@@ -31,8 +31,9 @@ from memorax.algorithms import DQN, PPO, PQN, SAC
 from memorax.loggers import JsonLinesLogger, Logger, ProgressBar, TensorBoardLogger, WandbLogger, read_records
 from memorax.training import build
 from memorax.training.checkpoints import Checkpoints
-from memorax.training.options import EvalPolicy, TrainOptions
-from memorax.training.plots import plot_curves
+from memorax.training.files import read_json, write_json
+from memorax.training.options import EvalPolicy, TrainOptions, from_fields
+from memorax.training.plots import plot_curves, plot_formats
 from memorax.training.seeds import Seeds
 from memorax.training.statistics import mean_interval
 
@@ -76,7 +77,7 @@ class Run:
     def options(self) -> TrainOptions:
         if not self.config.exists():
             raise FileNotFoundError(f"{self.directory} is not a memorax run: it has no config.json.")
-        return TrainOptions.from_json(self.config.read_text())
+        return from_fields(TrainOptions, read_json(self.config))
 
     def records(self) -> list[dict]:
         return read_records(self.metrics) if self.metrics.exists() else []
@@ -296,7 +297,7 @@ def train(
     evaluation = dict(evaluation_record(results, seeds.values), policy=options.eval_policy)
     if not writer:
         return run
-    run.evaluation.write_text(json.dumps(evaluation, indent=2))
+    write_json(run.evaluation, evaluation)
     console.print(
         f"{run.directory}: {num_intervals * steps:,} steps; evaluation over {options.eval_episodes} episodes: "
         f"return {describe(evaluation)}",
@@ -378,10 +379,17 @@ def compare_runs(directories: Sequence[Path], output: Path, labels: Sequence[str
     if not directories:
         raise ValueError("compare: no run directories given; expected at least one.")
     output = output if output.suffix else output.with_suffix(".png")  # what matplotlib writes to
+    formats = plot_formats()
+    if output.suffix[1:].lower() not in formats:
+        raise ValueError(f"--output {output}: matplotlib writes no {output.suffix} files; expected one of {', '.join(sorted(formats))}.")
     runs = [Run(directory) for directory in directories]
     names = list(labels) or [run.directory.name for run in runs]
+    if not labels and len(set(names)) < len(names):  # e.g. the same cell of two benchmarks
+        names = [str(run.directory) for run in runs]
     if len(names) != len(runs):
         raise ValueError(f"--labels has {len(names)} names for {len(runs)} runs; expected one per run.")
+    if len(set(names)) < len(names):
+        raise ValueError(f"compare: the runs' names {names} repeat, and one curve would hide another; expected each once.")
     environments = {run.options().env for run in runs}
     plot_curves({name: run.records() for name, run in zip(names, runs)}, output, " / ".join(sorted(environments)))
     return output
