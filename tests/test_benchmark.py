@@ -225,7 +225,7 @@ def test_the_curves_of_many_tasks_wrap_into_rows_of_four(tmp_path):
 
 def test_off_a_terminal_the_progress_is_a_line_for_each_cell_run(monkeypatch):
     """A benchmark logged to a file shows a line per cell it runs, with the time left; cells found done print nothing."""
-    clock = iter([100.0, 220.0, 460.0])  # made; the first cell ran 2 minutes, the second 4
+    clock = iter([100.0, 100.0, 220.0, 220.0, 460.0, 460.0])  # made; cells of 2 and 4 minutes, then a resumed one
     monkeypatch.setattr(benchmark_progress.time, "monotonic", lambda: next(clock))
     output = io.StringIO()
     kinds, env = ["mlp", "gru", "lstm", "s5"], "memorax::RepeatFirst-Easy"
@@ -235,10 +235,31 @@ def test_off_a_terminal_the_progress_is_a_line_for_each_cell_run(monkeypatch):
         progress.start(kind, env)
         progress.log({"env_steps": steps})
         progress.finish(kind, env, "+1.000" if kind == "gru" else "failed")
+    progress.start("s5", env, completed=90)  # its last 10 steps, compiling and evaluating in 1 min
+    progress.log({"env_steps": 100})
+    progress.finish("s5", env, "+0.900")
     progress.close()
     assert progress.live is None and output.getvalue().splitlines() == [
         f"2 of 4 cells done; gru × {env}: +1.000; about 4 min left",  # 100 steps in 2 min, 200 left
         f"3 of 4 cells done; lstm × {env}: failed; about 4 min left",  # 150 steps in 6 min, 100 left
+        f"4 of 4 cells done; s5 × {env}: +0.900",
+    ]
+
+
+def test_the_time_left_of_lines_leaves_out_a_resumed_cells_compilation(monkeypatch):
+    """A resumed cell's last 10 steps took 82 s with its compilation and evaluation: as a rate, the 11 cells of 100 steps
+    left would take 2 h 30 min. The line waits for a cell run whole (190 s), then says 10 cells of those, 32 min."""
+    clock = iter([0.0, 0.0, 82.0, 272.0])  # made; m0 starts; m1 starts; m1 ends
+    monkeypatch.setattr(benchmark_progress.time, "monotonic", lambda: next(clock))
+    output, env = io.StringIO(), "memorax::RepeatFirst-Easy"
+    progress = BenchmarkProgress([f"m{index}" for index in range(12)], [env], 100, console=Console(file=output, width=200))
+    for kind, completed in (("m0", 90), ("m1", 0)):
+        progress.start(kind, env, completed=completed)
+        progress.log({"env_steps": 100})
+        progress.finish(kind, env, "+1.000")
+    assert output.getvalue().splitlines() == [
+        f"1 of 12 cells done; m0 × {env}: +1.000",
+        f"2 of 12 cells done; m1 × {env}: +1.000; about 32 min left",
     ]
 
 

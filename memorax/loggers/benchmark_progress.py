@@ -22,8 +22,10 @@ class BenchmarkProgress:
     file, CI) it writes a line as each cell ends: the cells done, the cell's
     outcome and the time left. Either way the time left comes from the steps
     trained in this session only: not those of cells found done, of a resumed
-    cell before its resume, or of a failed cell after its failure. With
-    ``enabled`` False it shows nothing.
+    cell before its resume, or of a failed cell after its failure. The line's
+    estimate also leaves out a resumed cell's own time, whose compilation and
+    evaluation a few steps could not pay for, and waits for a cell run whole.
+    With ``enabled`` False it shows nothing.
     """
 
     def __init__(
@@ -47,7 +49,9 @@ class BenchmarkProgress:
         self.live = Live(self._render(), console=self.console, refresh_per_second=2, transient=False) if enabled and not self.lines else None
         if self.live is not None:
             self.live.start()
-        self.began, self.trained_now, self.cell_steps = time.monotonic(), 0, 0
+        self.trained_now, self.cell_steps = 0, 0
+        self.cell_began, self.resumed = time.monotonic(), False
+        self.timed_seconds, self.timed_steps = 0.0, 0  # of the cells run from their start in this session
 
     def _render(self) -> Group:
         table = Table("model", *self.envs, title="memorax benchmark")
@@ -63,6 +67,7 @@ class BenchmarkProgress:
     def start(self, kind: str, env: str, completed: int = 0) -> None:
         """The cell starts, or resumes with ``completed`` of its steps trained in an earlier session."""
         self.running, self.cell_steps = (kind, env), completed
+        self.cell_began, self.resumed = time.monotonic(), completed > 0
         self.cells[kind, env] = "running"
         if completed:  # steps not run now: counted as done, left out of the rate
             self.progress.reset(self.task, completed=self.done + completed)
@@ -84,6 +89,9 @@ class BenchmarkProgress:
         self._update(self.done)
         if ran_now:
             self.running = None
+            if not self.resumed:
+                self.timed_seconds += time.monotonic() - self.cell_began
+                self.timed_steps += self.cell_steps
             if self.lines:
                 self.console.print(f"{self.finished} of {len(self.cells)} cells done; {kind} × {env}: {outcome}{self._time_left()}")
 
@@ -94,9 +102,9 @@ class BenchmarkProgress:
 
     def _time_left(self) -> str:
         left = (len(self.cells) - self.finished) * self.steps_per_cell
-        if not left or not self.trained_now:
+        if not left or not self.timed_steps:
             return ""
-        minutes = round((time.monotonic() - self.began) / self.trained_now * left / 60)
+        minutes = round(self.timed_seconds / self.timed_steps * left / 60)
         if minutes >= 60:
             return f"; about {minutes // 60} h {minutes % 60:02d} min left"
         return f"; about {minutes} min left" if minutes else "; under a minute left"
