@@ -1,13 +1,17 @@
 """Diagnostics: the memory horizon recovers a known window, and shows where a trained GRU looks."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from flax import nnx
+from tiny_run import TINY
 
 from memorax.algorithms import PPO, PPOConfig
+from memorax.cli import parse
 from memorax.diagnostics import (
     baseline_accuracy,
     carries,
@@ -23,6 +27,8 @@ from memorax.environments import make
 from memorax.networks import MLP, FeatureExtractor, Network, SequenceModelWrapper, heads
 from memorax.networks.sequence_models import GRU, SequenceModel
 from memorax.networks.sequence_models.causal_conv import causal_conv
+from memorax.training import train
+from memorax.training.diagnose import diagnose_run, summary
 
 
 class WindowSum(SequenceModel):
@@ -105,6 +111,23 @@ def test_the_horizon_refuses_what_gives_no_horizon(repeat_previous, head, argume
     network = Network(torso=SequenceModelWrapper(WindowSum(4, width=3)), head=head)
     with pytest.raises(ValueError, match=f"^memory_horizon: {message}"):
         memory_horizon(network, inputs, jax.random.key(1), max_lag=2, **arguments)
+
+
+def test_a_tmaze_whose_episodes_are_shorter_than_the_lags_is_diagnosed_with_those_lags_unmeasured(tmp_path):
+    """A 2-cell TMaze ends within 12 steps (a solved one within 3): the probes of --max-lag 16 had no step to fit and
+    diagnose crashed in numpy; lags without a pair of steps in one episode read 0; the probe's chance line was 1/4,
+    where guessing "corridor" is right about 0.9 of the time."""
+    command = parse(["train", "--env", "memorax::TMaze", "--env-kwargs", "corridor_length=2", *TINY, "--run-dir", str(tmp_path / "run")])
+    run = train(command.options)
+    record = diagnose_run(run.directory, max_lag=16, num_envs=8, num_steps=32)
+    horizon, probe = record["memory_horizon"]["seed 0"], record["probe"]
+    longest = max(lag for lag, pairs in enumerate(horizon["pairs"]) if pairs)
+    assert 1 <= longest <= 11 and horizon["horizon"] <= longest
+    assert all((value is None) == (lag > longest) for lag, value in enumerate(horizon["sensitivity"]))
+    assert all(accuracy[longest + 1 :] == [None] * (16 - longest) for accuracy in probe["accuracy"].values())
+    assert probe["baseline"][0] > 0.5 and probe["baseline"][longest + 1 :] == [None] * (16 - longest)
+    assert "no episode played was longer, to measure further" in summary(record) or horizon["horizon"] < longest
+    json.loads((run.directory / "diagnostics" / "diagnostics.json").read_text())  # strict JSON: no NaN
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,12 @@ class MemoryHorizon:
     Attributes:
       sensitivity: ``[max_lag + 1]``; entry ``k`` is the root mean square, over
         every pair of steps ``(t - k, t)`` of one episode, of the Frobenius norm
-        of ``∂y_t / ∂o_{t-k}`` (``y`` the output, ``o`` the observation).
+        of ``∂y_t / ∂o_{t-k}`` (``y`` the output, ``o`` the observation); NaN
+        where no episode given is longer than ``k`` steps (no pair to measure).
       relative: ``sensitivity`` divided by its largest entry.
       peak: the lag of the largest entry.
       horizon: the largest lag whose relative sensitivity is at least
-        ``threshold``: how far back the network looks.
+        ``threshold``: how far back the network looks, as far as measured.
       threshold: the relative sensitivity that counts as looking.
       pairs: ``[max_lag + 1]``, the number of step pairs behind each entry.
     """
@@ -112,12 +113,12 @@ def memory_horizon(
         values = np.asarray(estimate[source + lag, :, source]).T  # [B, T - lag]
         squared[lag] = values[same_episode].sum()
         pairs[lag] = same_episode.sum()
-    sensitivity = np.sqrt(squared / np.maximum(pairs, 1))
-    if not sensitivity.max() > 0:
+    sensitivity = np.where(pairs > 0, np.sqrt(squared / np.maximum(pairs, 1)), np.nan)  # lag 0 always has pairs
+    if not np.nanmax(sensitivity) > 0:
         raise ValueError(
-            f"memory_horizon: the outputs do not depend on the observations (sensitivity {sensitivity.max()} at every "
+            f"memory_horizon: the outputs do not depend on the observations (sensitivity {np.nanmax(sensitivity)} at every "
             "lag), so the network looks back no distance at all: is its head initialised to zeros?"
         )
-    relative = sensitivity / sensitivity.max()
+    relative = sensitivity / np.nanmax(sensitivity)
     looked = np.flatnonzero(relative >= threshold)
-    return MemoryHorizon(sensitivity, relative, int(np.argmax(sensitivity)), int(looked.max()), threshold, pairs)
+    return MemoryHorizon(sensitivity, relative, int(np.nanargmax(sensitivity)), int(looked.max()), threshold, pairs)

@@ -47,13 +47,17 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, mask: np.ndarray, *
     ridge regression of the one-hot labels on the standardised features (with
     a bias; a feature constant there is only centred); the other half is classified by the largest output of each value.
     The accuracy is the mean over steps and values. With ``D = 0`` the probe is
-    the best constant guess: the baseline to compare with.
+    the best constant guess: the baseline to compare with. NaN where either
+    half has no step in ``mask`` (e.g. labels ``lag`` steps back in episodes
+    no longer than ``lag``): nothing to fit, or nothing to score.
     """
     features, labels, mask = np.asarray(features, np.float64), np.asarray(labels), np.asarray(mask, bool)
     labels = labels.reshape(*labels.shape[:2], -1)  # [B, T, C]
     half = features.shape[0] // 2
     fit_x, fit_y = features[:half][mask[:half]], labels[:half][mask[:half]]
     test_x, test_y = features[half:][mask[half:]], labels[half:][mask[half:]]
+    if not len(fit_y) or not len(test_y):
+        return float("nan")
     mean, spread = fit_x.mean(0), fit_x.std(0)
     scale = np.where(spread > 1e-6, spread, 1.0)  # a feature constant in the fit half is only centred
     design = lambda x: np.concatenate([(x - mean) / scale, np.ones((len(x), 1))], axis=1)

@@ -55,12 +55,12 @@ def plot_horizons(horizons: dict[str, MemoryHorizon], path: Path, title: str) ->
     plt.close(figure)
 
 
-def plot_probes(accuracies: dict[str, list[float]], chance: float, path: Path, title: str) -> None:
-    """Probe accuracy against lag, one line per network, with chance."""
+def plot_probes(accuracies: dict[str, list[float]], baseline: list[float], path: Path, title: str) -> None:
+    """Probe accuracy against lag, one line per network, with the best constant guess at each lag."""
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for label, values in accuracies.items():
         axis.plot(np.arange(len(values)), values, marker="o", label=label, linestyle="--" if label == "untrained" else "-")
-    axis.axhline(chance, color="gray", linestyle=":", linewidth=1, label="chance")
+    axis.plot(np.arange(len(baseline)), baseline, color="gray", linestyle=":", linewidth=1, label="best constant guess")
     axis.set_xlabel("lag k (steps back)")
     axis.set_ylabel("probe accuracy for o(t-k)")
     axis.set_ylim(0, 1.02)
@@ -83,9 +83,15 @@ def probe_lags(features: np.ndarray, inputs, max_lag: int) -> list[float]:
     return [probe_accuracy(features, *remembered_observation(inputs, lag)) for lag in range(max_lag + 1)]
 
 
+def json_values(values) -> list[float | None]:
+    """``values`` for JSON, which has no NaN: None where nothing was measured."""
+    return [None if np.isnan(value) else float(value) for value in values]
+
+
 def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_steps: int = 128, seed: int = 0) -> dict:
     """The memory horizon of each seed of a run's latest checkpoint, over ``num_envs`` sequences of ``num_steps``
-    steps of the run's environment, played by the first seed's policy (sampling its actions). Writes
+    steps of the run's environment, played by the first seed's policy (sampling a policy's actions, a Q-network's
+    greedy ones). Writes
     ``diagnostics/horizon.png`` and ``diagnostics/diagnostics.json`` in the run directory and returns what the JSON
     holds.
 
@@ -93,7 +99,8 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     held-out accuracy of a linear classifier reading the observation ``k``
     steps back from the carry after step ``t`` (``diagnostics/probe.png``),
     next to the same probe on the carry of an untrained network (drawn with
-    ``key(seed)``). For the built-in tasks that say what must be remembered
+    ``key(seed)``) and the best constant guess. Lags that no episode played
+    reaches are measured as None (NaN in the plots' gaps). For the built-in tasks that say what must be remembered
     (:func:`~memorax.diagnostics.hidden_state_labels`) it probes that too, next to the best constant guess."""
     if num_envs < 2:  # the probes fit on half of the sequences and score on the other half
         raise ValueError(f"--num-envs is {num_envs}; expected 2 or more.")
@@ -112,6 +119,7 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     player = policy_network(agent, next(iter(params.values())))
     inputs, states = rollout_with_states(env, env_params, rollout_key, num_envs, num_steps, policy=player)
     horizons = {label: memory_horizon(policy_network(agent, p), inputs, probe_key, max_lag=max_lag) for label, p in params.items()}
+    acting = "sampled from the policy" if isinstance(agent, (PPO, SAC)) else "the greedy actions of the Q-network"
     output = Path(directory) / "diagnostics"
     output.mkdir(exist_ok=True)
     title = f"{options.algorithm.upper()}-{'-'.join(options.torso.kinds)} on {options.env}, {progress['env_steps']:,} steps"
@@ -119,10 +127,15 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     record = dict(
         env=options.env,
         env_steps=progress["env_steps"],
-        rollout=dict(num_envs=num_envs, num_steps=num_steps, actions=f"sampled from the policy of seed {options.seed}"),
+        rollout=dict(num_envs=num_envs, num_steps=num_steps, actions=f"{acting} of seed {options.seed}"),
         memory_horizon={
             label: dict(
-                peak=h.peak, horizon=h.horizon, threshold=h.threshold, sensitivity=h.sensitivity.tolist(), relative=h.relative.tolist()
+                peak=h.peak,
+                horizon=h.horizon,
+                threshold=h.threshold,
+                sensitivity=json_values(h.sensitivity),
+                relative=json_values(h.relative),
+                pairs=h.pairs.tolist(),
             )
             for label, h in horizons.items()
         },
@@ -135,23 +148,35 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
         features = {label: np.asarray(carries(network, inputs)) for label, network in networks.items()}
     if is_one_hot(observation):
         accuracies = {label: probe_lags(carried, inputs, max_lag) for label, carried in features.items()}
-        chance = 1 / observation.reshape(*observation.shape[:2], -1).shape[-1]
-        plot_probes(accuracies, chance, output / "probe.png", title)
-        record["probe"] = dict(chance=chance, accuracy=accuracies)
+        # The most common class k steps back, not 1/classes: TMaze's corridor fills 0.97 of its observations.
+        baseline = [baseline_accuracy(*remembered_observation(inputs, lag)) for lag in range(max_lag + 1)]
+        plot_probes(accuracies, baseline, output / "probe.png", title)
+        record["probe"] = dict(baseline=json_values(baseline), accuracy={label: json_values(v) for label, v in accuracies.items()})
     if hidden is not None:
+        hidden_accuracy = {label: probe_accuracy(carried, *hidden) for label, carried in features.items()}
         record["hidden_state_probe"] = dict(
-            baseline=baseline_accuracy(*hidden), accuracy={label: probe_accuracy(carried, *hidden) for label, carried in features.items()}
+            baseline=json_values([baseline_accuracy(*hidden)])[0], accuracy=dict(zip(hidden_accuracy, json_values(hidden_accuracy.values())))
         )
-    (output / "diagnostics.json").write_text(json.dumps(record, indent=2))
+    (output / "diagnostics.json").write_text(json.dumps(record, indent=2, allow_nan=False))
     return record
+
+
+def described(accuracy: float | None) -> str:
+    """An accuracy in the summary: two decimals, or "none" where nothing was measured."""
+    return "none" if accuracy is None else f"{accuracy:.2f}"
 
 
 def summary(record: dict) -> str:
     """A few lines for the terminal."""
     lines = [f"memory horizon of {record['env']} policy after {record['env_steps']:,} steps (diagnostics/horizon.png):"]
     for label, horizon in record["memory_horizon"].items():
-        capped = horizon["horizon"] == len(horizon["relative"]) - 1  # sensitive up to the largest lag measured
-        reach = f"at least {horizon['horizon']} steps (the largest --max-lag measured)" if capped else f"{horizon['horizon']} steps"
+        measured = max(lag for lag, pairs in enumerate(horizon["pairs"]) if pairs)  # the longest lag inside an episode played
+        if horizon["horizon"] < measured:
+            reach = f"{horizon['horizon']} steps"
+        elif measured == len(horizon["pairs"]) - 1:
+            reach = f"at least {horizon['horizon']} steps (the largest --max-lag measured)"
+        else:
+            reach = f"at least {horizon['horizon']} steps (no episode played was longer, to measure further)"
         lines.append(
             f"  {label}: most sensitive to the observation {horizon['peak']} steps back; looks back "
             f"{reach} (relative sensitivity >= {horizon['threshold']})"
@@ -159,11 +184,13 @@ def summary(record: dict) -> str:
     if "probe" in record:
         lines.append("linear probes of the carry (diagnostics/probe.png), accuracy of reading the observation k steps back:")
         for label, values in record["probe"]["accuracy"].items():
-            lines.append(f"  {label}: " + ", ".join(f"k={k} {v:.2f}" for k, v in enumerate(values[:6])) + (" ..." if len(values) > 6 else ""))
+            shown = ", ".join(f"k={k} {described(value)}" for k, value in enumerate(values[:6]))
+            lines.append(f"  {label}: {shown}" + (" ..." if len(values) > 6 else ""))
     if "hidden_state_probe" in record:
         probe = record["hidden_state_probe"]
-        accuracies = ", ".join(f"{label} {value:.2f}" for label, value in probe["accuracy"].items())
+        accuracies = ", ".join(f"{label} {described(value)}" for label, value in probe["accuracy"].items())
         lines.append(
-            f"linear probe of what the task asks to remember, read from the carry: {accuracies} (best constant guess {probe['baseline']:.2f})"
+            f"linear probe of what the task asks to remember, read from the carry: {accuracies} "
+            f"(best constant guess {described(probe['baseline'])})"
         )
     return "\n".join(lines)
