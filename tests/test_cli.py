@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -18,10 +19,12 @@ import pytest
 from flax import nnx
 from scipy import stats
 from stop_at import StopAt
+from tensorboardX.proto import event_pb2
 from tiny_run import TINY
 
 from memorax import cli, launch
 from memorax.cli import main
+from memorax.loggers import wandb as wandb_logger
 from memorax.loggers.jsonl import JsonLinesLogger, read_records
 from memorax.networks import heads
 from memorax.networks.blocks import Stack
@@ -214,6 +217,51 @@ def test_a_run_that_crashes_as_an_interval_ends_resumes_with_every_record(tmp_pa
     with pytest.raises(error, match="died"):
         train(options)
     assert [r["interval"] for r in train(resume=options.run_dir).records()] == [0, 1, 2]
+
+
+def tensorboard_events(directory):
+    """The events of each event file in ``directory``, oldest file first (TFRecords: length, its CRC, event, its CRC)."""
+    files = []
+    for path in sorted(directory.glob("events.out.tfevents.*")):
+        data, offset, events = path.read_bytes(), 0, []
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            events.append(event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length]))
+            offset += 12 + length + 4
+        files.append(events)
+    return files
+
+
+def test_a_resumed_run_has_tensorboard_drop_the_points_logged_after_its_checkpoint(tmp_path, monkeypatch):
+    """Killed after interval 1's record (step 128) but before its checkpoint, the run resumes from interval 0 and logs
+    step 128 again; TensorBoard drops the earlier files' points from the purge step on (here 65), so it shows one."""
+    real, crashed = run_module.Checkpoints.save, []
+
+    def crash_once(checkpoints, interval, *args, **kwargs):
+        if interval == 1 and not crashed:
+            crashed.append(interval)
+            raise RuntimeError("the process died here")
+        return real(checkpoints, interval, *args, **kwargs)
+
+    monkeypatch.setattr(run_module.Checkpoints, "save", crash_once)
+    options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "crashed", logger=("tensorboard",))
+    with pytest.raises(RuntimeError, match="died"):
+        train(options)
+    train(resume=options.run_dir)
+    first, resumed = tensorboard_events(options.run_dir / "tensorboard")
+    assert sorted({event.step for event in first if event.summary.value}) == [64, 128]
+    assert sorted({event.step for event in resumed if event.summary.value}) == [128, 192]
+    purges = [event.step for event in resumed if event.HasField("session_log") and event.session_log.status == event.session_log.START]
+    assert purges == [65]
+
+
+def test_wandb_missing_is_refused_before_the_run_directory_is_made(tmp_path, monkeypatch):
+    """Found only as the loggers opened, it left config.json written (so the same command then found a run there) and
+    the TensorBoard writer's thread running."""
+    monkeypatch.setattr(wandb_logger.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match=r"^--logger wandb needs wandb: install it with pip install 'memorax\[wandb\]'"):
+        dataclasses.replace(OPTIONS, run_dir=tmp_path / "run", logger=("tensorboard", "wandb"))
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_metrics_file_cut_short_in_its_last_line_resumes_and_a_damaged_one_is_named(tmp_path):

@@ -9,6 +9,12 @@ from pathlib import Path
 from memorax.loggers.logger import scalars
 
 
+def require_wandb() -> None:
+    """Raises a ValueError saying how to install wandb, where it is missing."""
+    if importlib.util.find_spec("wandb") is None:
+        raise ValueError("--logger wandb needs wandb: install it with pip install 'memorax[wandb]'.")
+
+
 class WandbLogger:
     """Logs a record's :func:`scalars` at step ``env_steps`` to a wandb run configured with the run's options.
 
@@ -24,8 +30,7 @@ class WandbLogger:
     """
 
     def __init__(self, directory: Path, name: str, config: dict):
-        if importlib.util.find_spec("wandb") is None:
-            raise ValueError("--logger wandb needs wandb: install it with pip install 'memorax[wandb]'.")
+        require_wandb()
         import wandb
 
         self.run = wandb.init(

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import tyro
 
 from memorax.algorithms import DQNConfig, PPOConfig, PQNConfig, SACConfig
+from memorax.loggers.wandb import require_wandb
 
 Algorithm = Literal["ppo", "pqn", "dqn", "sac"]
 PPO_RATE = 3e-3
@@ -153,6 +154,8 @@ class TrainOptions:
         if self.seed < 0:  # jax.random.key(-1) is key(2**32 - 1): a negative seed would repeat another's runs
             raise ValueError(f"--seed is {self.seed}; expected 0 or more.")
         self.env_arguments  # parsing checks each NAME=VALUE
+        if "wandb" in self.logger:  # before the run directory is made, not once it holds a config
+            require_wandb()
         for name, value in (("--torso.hidden", self.torso.hidden), ("--torso.num-heads", self.torso.num_heads)):
             if value < 1:
                 raise ValueError(f"{name} is {value}; expected 1 or more.")

@@ -243,17 +243,24 @@ def train(
 
     num_intervals = math.ceil(options.total_steps / steps)
     owned: list[Logger] = []  # the loggers this run opens, and closes
-    if writer:
-        metrics_file = JsonLinesLogger(run.metrics, keep_below=start)
-        owned.append(metrics_file)
-        if "tensorboard" in options.logger:
-            owned.append(TensorBoardLogger(run.directory / "tensorboard"))
-        if "wandb" in options.logger:
-            owned.append(WandbLogger(run.directory, run.directory.name, json.loads(options.to_json())))
-        if "console" in options.logger:
-            name = f"{options.algorithm}-{'-'.join(options.torso.kinds)}"
-            name += f" ×{options.seeds} seeds" if options.seeds > 1 else ""
-            owned.append(ProgressBar(name, num_intervals * steps, start * steps, console))
+    try:
+        if writer:
+            metrics_file = JsonLinesLogger(run.metrics, keep_below=start)
+            owned.append(metrics_file)
+            if "tensorboard" in options.logger:
+                # Interval i's record is at env_steps (i + 1) * steps: those past the checkpoint's are logged again.
+                owned.append(TensorBoardLogger(run.directory / "tensorboard", purge_step=start * steps + 1 if start else None))
+            if "wandb" in options.logger:
+                owned.append(WandbLogger(run.directory, run.directory.name, json.loads(options.to_json())))
+            if "console" in options.logger:
+                name = f"{options.algorithm}-{'-'.join(options.torso.kinds)}"
+                name += f" ×{options.seeds} seeds" if options.seeds > 1 else ""
+                owned.append(ProgressBar(name, num_intervals * steps, start * steps, console))
+    except BaseException:  # a logger that cannot open (wandb failing to start, say) leaves none of the others open
+        for logger in owned:
+            logger.close()
+        checkpoints.close()
+        raise
     saved = completed = start - 1
     try:
         with StopRequests() as stop:
