@@ -530,11 +530,16 @@ def test_curves_are_smoothed_by_an_exponential_moving_average():
 
 
 def test_the_band_over_seeds_is_the_students_t_interval_of_their_mean():
-    values = np.array([[0.2, 0.5, 0.9, np.nan], [1.0, np.nan, np.nan, np.nan]])
+    values = np.array([[0.2, 0.5, 0.9, np.nan], [1.0, np.nan, np.nan, np.nan], [0.2, 0.5, 0.9, np.inf]])
     mean, low, high = mean_interval(values, axis=1)
     expected = stats.t.interval(0.95, 2, loc=np.mean(values[0, :3]), scale=stats.sem(values[0, :3]))
     np.testing.assert_allclose([mean[0], low[0], high[0]], [np.mean(values[0, :3]), *expected])
     assert mean[1] == low[1] == high[1] == 1.0
+    np.testing.assert_allclose([mean[2], low[2], high[2]], [mean[0], low[0], high[0]])  # inf, as NaN, counts as missing
+    evaluation = run_module.evaluation_record(
+        [dict(mean_return=value, std_return=0.1, mean_length=10) for value in (0.2, 0.5, 0.9, np.nan)], [0, 1, 2, 3]
+    )
+    assert run_module.describe(evaluation).endswith(" over the 3 of 4 seeds with a finite return")
 
 
 def test_a_malformed_launch_option_is_one_line_too(capsys):

@@ -342,7 +342,10 @@ def describe(evaluation: dict) -> str:
     if "seeds" not in evaluation:
         return f"{evaluation['mean_return']:+.3f} ± {evaluation['std_return']:.3f}"
     low, high = evaluation["ci95_return"]
-    return f"{evaluation['mean_return']:+.3f} (95% CI {low:+.3f} to {high:+.3f}) over {len(evaluation['seeds'])} seeds"
+    seeds = len(evaluation["seeds"])
+    finite = sum(bool(np.isfinite(seed["mean_return"])) for seed in evaluation["seeds"])
+    over = f"{seeds} seeds" if finite == seeds else f"the {finite} of {seeds} seeds with a finite return"
+    return f"{evaluation['mean_return']:+.3f} (95% CI {low:+.3f} to {high:+.3f}) over {over}"
 
 
 def load(directory: Path) -> tuple[TrainOptions, PPO | PQN | DQN | SAC, Any, dict]:
