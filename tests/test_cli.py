@@ -312,6 +312,17 @@ def test_a_half_written_checkpoint_is_ignored_and_a_corrupt_one_is_reported(tmp_
     assert {p: p.stat().st_mtime_ns for p in run.checkpoints.rglob("*")} == before
 
 
+def test_a_checkpoint_of_another_model_is_named_as_such(tmp_path, uninterrupted):
+    """orbax restored it with a page of its tree (or, for a dtype, cast it silently)."""
+    run = Run(tmp_path / "copy")
+    shutil.copytree(uninterrupted.directory, run.directory)
+    config = json.loads(run.config.read_text())
+    run.config.write_text(json.dumps(config | {"torso": config["torso"] | {"hidden": 24}}))
+    with pytest.raises(CheckpointError, match=r"checkpoint .* does not fit this run's state \(\d+ arrays saved, \d+ expected; the state "
+                       r"has an array of shape \[.*24.*\] .*another model, number of seeds or version of memorax\? It was left"):
+        load(run.directory)
+
+
 def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
     with pytest.raises(SystemExit) as exit:
         main(["train", *TINY, "--run-dir", str(uninterrupted.directory)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 
 
@@ -38,6 +39,7 @@ class Checkpoints:
         interval = self.latest()
         if interval is None:
             raise CheckpointError(f"no checkpoint in {self.directory}; nothing to resume or evaluate.")
+        self._require_like(interval, like)
         args = ocp.args.Composite(state=ocp.args.StandardRestore(like), progress=ocp.args.JsonRestore())
         try:
             restored = self.manager.restore(interval, args=args)
@@ -47,6 +49,28 @@ class Checkpoints:
                 "it was left as it is."
             ) from error
         return restored["state"], restored["progress"]
+
+    def _require_like(self, interval: int, like: Any) -> None:
+        """Raises a CheckpointError, in a sentence, where the checkpoint's arrays differ in shape or dtype from ``like``'s.
+
+        orbax restores into another model or another number of seeds with a page of its tree, or casts a dtype silently.
+        The arrays are compared as (shape, dtype) multisets: orbax keeps the tree's names, not its order.
+        """
+        try:
+            saved = ocp.StandardCheckpointHandler().metadata(self.directory / str(interval) / "state").tree
+        except Exception:  # unreadable metadata: restore's own error names the checkpoint
+            return
+        described = lambda leaves: sorted((tuple(leaf.shape), str(leaf.dtype)) for leaf in leaves)
+        found = described(jax.tree.leaves(saved, is_leaf=lambda leaf: hasattr(leaf, "shape")))
+        expected = described(jax.tree.leaves(like))
+        if found != expected:
+            missing = next((array for array in expected if array not in found), None)
+            example = f"; the state has an array of shape {list(missing[0])} and dtype {missing[1]} it lacks" if missing else ""
+            raise CheckpointError(
+                f"the checkpoint {self.directory / str(interval)} does not fit this run's state ({len(found)} arrays saved, "
+                f"{len(expected)} expected{example}): was it written by another model, number of seeds or version of "
+                "memorax? It was left as it is."
+            )
 
     def close(self) -> None:
         self.manager.close()
