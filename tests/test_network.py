@@ -154,6 +154,21 @@ def test_wrong_done_shape():
         network.init(0, OBSERVATION, DONE[:, 0])
 
 
+def test_a_carry_of_another_batch_or_model_is_named():
+    """A carry for 8 sequences with inputs for 1 gave outputs for 8 (an LSTM broadcast it); an LSTM's carry in a GRU
+    failed inside jnp.where."""
+    lstm = SequenceModelWrapper(RNN(nnx.LSTMCell(3, 8, rngs=nnx.Rngs(0))))
+    gru = SequenceModelWrapper(RNN(nnx.GRUCell(3, 8, rngs=nnx.Rngs(0))))
+    inputs, done = jnp.ones((1, 2, 3)), jnp.zeros((1, 2), bool)
+    with pytest.raises(ValueError, match=r"^RNN: carry\[0\] has shape \[8, 8\] and dtype float32; expected \[1, 8\] and float32, as "
+                       r"initialize_carry\(1\) gives for inputs of batch 1"):
+        lstm(inputs, done, lstm.initialize_carry(8))
+    with pytest.raises(ValueError, match=r"^RNN: the carry has the structure .*; expected that of initialize_carry\(1\), .*another model's"):
+        gru(inputs, done, lstm.initialize_carry(1))
+    carry, outputs = lstm(inputs, done, lstm.initialize_carry(1))
+    assert outputs.shape == (1, 2, 8) and lstm(inputs, done, carry)[1].shape == (1, 2, 8)
+
+
 def test_cell_size_mismatch_names_module_and_shapes():
     network = Network(
         FeatureExtractor(observation_extractor=MLP(features=(32,))),

@@ -19,7 +19,10 @@ class SequenceModelWrapper(SequenceModel):
       applied to every step independently and carries ``()``;
     - ``carry=None`` stands for ``initialize_carry(batch_size)``;
     - the inputs are checked before anything runs: ``inputs`` must be
-      ``[batch, time, features]`` and ``done`` ``[batch, time]``.
+      ``[batch, time, features]``, ``done`` ``[batch, time]``, and a carry
+      given must have the structure, shapes and dtypes of
+      ``initialize_carry(batch)`` (one of another batch size broadcast
+      silently in some models, and failed deep inside JAX in others).
 
     A :class:`SequenceModel` passed in keeps its own carry and reset behaviour.
 
@@ -55,7 +58,28 @@ class SequenceModelWrapper(SequenceModel):
             return (), self.model(inputs)
         if carry is None:
             carry = self.initialize_carry(inputs.shape[0])
+        else:
+            self._check_carry(carry, inputs.shape[0])
         return self.model(inputs, jnp.asarray(done, bool), carry)
+
+    def _check_carry(self, carry: Carry, batch_size: int) -> None:
+        """Raises a ValueError naming the leaf unless ``carry`` is shaped as ``initialize_carry(batch_size)``."""
+        name = type(self.model).__name__
+        expected = jax.eval_shape(lambda: self.initialize_carry(batch_size))  # abstract: nothing is computed
+        got_leaves, got_tree = jax.tree_util.tree_flatten_with_path(carry)
+        expected_leaves, expected_tree = jax.tree_util.tree_flatten_with_path(expected)
+        if got_tree != expected_tree:
+            raise ValueError(
+                f"{name}: the carry has the structure {got_tree}; expected that of initialize_carry({batch_size}), "
+                f"{expected_tree}: is it another model's carry?"
+            )
+        for (path, leaf), (_, want) in zip(got_leaves, expected_leaves, strict=True):
+            shape, dtype = jnp.shape(leaf), jnp.result_type(leaf)
+            if shape != want.shape or dtype != want.dtype:
+                raise ValueError(
+                    f"{name}: carry{jax.tree_util.keystr(path)} has shape {list(shape)} and dtype {dtype}; expected "
+                    f"{list(want.shape)} and {want.dtype}, as initialize_carry({batch_size}) gives for inputs of batch {batch_size}."
+                )
 
 
 def as_sequence_model(module: nnx.Module) -> SequenceModel:
