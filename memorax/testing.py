@@ -75,6 +75,8 @@ def check_sequence_model(
     works in chunks of steps must be given a ``time`` over twice its chunk
     size for the checks to cross from one chunk to the next: the default 40
     spans three chunks of the built-in models' 16 and two of LinearAttention's 32.
+    With three sequences or more, the second resets at every multiple of 8 steps,
+    so that a reset on a chunk's first step is checked too.
 
     Raises:
       AssertionError: naming the property that does not hold.
@@ -82,6 +84,8 @@ def check_sequence_model(
     keys = jax.random.split(jax.random.key(seed), 6)
     inputs = jax.random.normal(keys[0], (batch_size, time, features))
     done = jax.random.bernoulli(keys[1], 0.2, (batch_size, time)).at[0, time // 2].set(True).at[-1].set(False)
+    if batch_size > 2:  # resets at every multiple of 8 (each chunk's first step, for chunks of 8, 16 or 32), whatever the draw
+        done = done.at[1, ::8].set(True)
     initial = model.initialize_carry(batch_size)
     if any(lazy.in_features is None for lazy in lazy_modules(model)):
         init(model, seed, inputs, done, initial)
