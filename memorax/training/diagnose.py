@@ -99,8 +99,8 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
     held-out accuracy of a linear classifier reading the observation ``k``
     steps back from the carry after step ``t`` (``diagnostics/probe.png``),
     next to the same probe on the carry of an untrained network (drawn with
-    ``key(seed)``) and the best constant guess. Lags that no episode played
-    reaches are measured as None (NaN in the plots' gaps). For the built-in tasks that say what must be remembered
+    ``key(seed)``) and the best constant guess. Lags longer than every episode
+    played are left unmeasured: None in the JSON, gaps in the plots. For the built-in tasks that say what must be remembered
     (:func:`~memorax.diagnostics.hidden_state_labels`) it probes that too, next to the best constant guess."""
     if num_envs < 2:  # the probes fit on half of the sequences and score on the other half
         raise ValueError(f"--num-envs is {num_envs}; expected 2 or more.")
@@ -148,7 +148,7 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
         features = {label: np.asarray(carries(network, inputs)) for label, network in networks.items()}
     if is_one_hot(observation):
         accuracies = {label: probe_lags(carried, inputs, max_lag) for label, carried in features.items()}
-        # The most common class k steps back, not 1/classes: TMaze's corridor fills 0.97 of its observations.
+        # The most common class k steps back, not 1/classes: most of TMaze's observations are "corridor".
         baseline = [baseline_accuracy(*remembered_observation(inputs, lag)) for lag in range(max_lag + 1)]
         plot_probes(accuracies, baseline, output / "probe.png", title)
         record["probe"] = dict(baseline=json_values(baseline), accuracy={label: json_values(v) for label, v in accuracies.items()})
