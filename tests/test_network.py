@@ -167,6 +167,8 @@ def test_a_carry_of_another_batch_or_model_is_named():
         gru(inputs, done, lstm.initialize_carry(1))
     carry, outputs = lstm(inputs, done, lstm.initialize_carry(1))
     assert outputs.shape == (1, 2, 8) and lstm(inputs, done, carry)[1].shape == (1, 2, 8)
+    with pytest.raises(ValueError, match=r"^RNN: inputs have shape \(1, 0, 3\), no steps; expected at least one step"):
+        lstm(inputs[:, :0], done[:, :0])
 
 
 def test_cell_size_mismatch_names_module_and_shapes():

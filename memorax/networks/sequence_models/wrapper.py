@@ -19,7 +19,7 @@ class SequenceModelWrapper(SequenceModel):
       applied to every step independently and carries ``()``;
     - ``carry=None`` stands for ``initialize_carry(batch_size)``;
     - the inputs are checked before anything runs: ``inputs`` must be
-      ``[batch, time, features]``, ``done`` ``[batch, time]``, and a carry
+      ``[batch, time, features]`` with ``time >= 1``, ``done`` ``[batch, time]``, and a carry
       given must have the structure, shapes and dtypes of
       ``initialize_carry(batch)`` (one of another batch size broadcast
       silently in some models, and failed deep inside JAX in others).
@@ -50,6 +50,8 @@ class SequenceModelWrapper(SequenceModel):
             raise ValueError(
                 f"{name}: inputs have shape {inputs.shape}; expected [batch, time, features] (rank 3)."
             )
+        if inputs.shape[1] == 0:  # the models failed six different ways, or returned empty outputs
+            raise ValueError(f"{name}: inputs have shape {inputs.shape}, no steps; expected at least one step (time >= 1).")
         if done.shape != inputs.shape[:2]:
             raise ValueError(
                 f"{name}: done has shape {done.shape}; expected [batch, time] = {inputs.shape[:2]}."
