@@ -291,4 +291,3 @@ def test_the_time_left_leaves_out_the_steps_a_failed_cell_did_not_run():
     for now[0], steps in ((240.0, 100), (280.0, 200), (320.0, 300)):
         progress.log({"env_steps": steps})
     assert progress.progress.tasks[0].time_remaining == pytest.approx(280.0)
-    assert progress.trained_now == 800

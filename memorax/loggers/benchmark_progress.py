@@ -49,7 +49,7 @@ class BenchmarkProgress:
         self.live = Live(self._render(), console=self.console, refresh_per_second=2, transient=False) if enabled and not self.lines else None
         if self.live is not None:
             self.live.start()
-        self.trained_now, self.cell_steps = 0, 0
+        self.cell_steps = 0
         self.cell_began, self.resumed = time.monotonic(), False
         self.timed_seconds, self.timed_steps = 0.0, 0  # of the cells run from their start in this session
 
@@ -74,7 +74,6 @@ class BenchmarkProgress:
         self._update(self.done + completed)
 
     def log(self, record: dict) -> None:
-        self.trained_now += max(record["env_steps"] - self.cell_steps, 0)
         self.cell_steps = record["env_steps"]
         self.cells[self.running] = f"{record['env_steps'] / self.steps_per_cell:.0%}"
         self._update(self.done + record["env_steps"])

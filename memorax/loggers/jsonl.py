@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from memorax.files import write_text_atomically
 
 
 def read_records(path: Path) -> list[dict]:
@@ -38,9 +39,7 @@ class JsonLinesLogger:
 
     def __init__(self, path: Path, keep_below: int = 0):
         self.records = [record for record in read_records(path) if record["interval"] < keep_below] if path.exists() else []
-        rewritten = path.with_name(path.name + ".tmp")  # replaced in one step: a kill while rewriting loses no record
-        rewritten.write_text("".join(json.dumps(record, allow_nan=False) + "\n" for record in self.records))
-        os.replace(rewritten, path)
+        write_text_atomically(path, "".join(json.dumps(record, allow_nan=False) + "\n" for record in self.records))
         self.file = open(path, "a")
 
     def log(self, record: dict) -> None:

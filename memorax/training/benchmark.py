@@ -26,9 +26,9 @@ import tyro
 from rich.console import Console
 
 from memorax.environments import make
+from memorax.files import read_json, write_json
 from memorax.loggers import BenchmarkProgress, Logger
 from memorax.parallel import data_mesh
-from memorax.training.files import read_json, write_json
 from memorax.training.options import DescribedDefault, TorsoKind, TorsoOptions, TrainOptions, from_fields
 from memorax.training.report import write_report
 from memorax.training.run import Run, StopRequests, layout_flags, resume_layout, train

@@ -3,7 +3,6 @@ of its carry; as plots, a JSON and a summary."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
@@ -27,6 +26,7 @@ from memorax.diagnostics import (  # noqa: E402
     rollout_with_states,
 )
 from memorax.environments import make  # noqa: E402
+from memorax.files import write_json  # noqa: E402
 from memorax.training.run import load  # noqa: E402
 
 
@@ -157,7 +157,7 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
         record["hidden_state_probe"] = dict(
             baseline=json_values([baseline_accuracy(*hidden)])[0], accuracy=dict(zip(hidden_accuracy, json_values(hidden_accuracy.values())))
         )
-    (output / "diagnostics.json").write_text(json.dumps(record, indent=2, allow_nan=False))
+    write_json(output / "diagnostics.json", record, allow_nan=False)
     return record
 
 

@@ -35,7 +35,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from memorax.training.files import read_json, write_json  # noqa: E402
+from memorax.files import read_json, write_json  # noqa: E402
 from memorax.training.options import TrainOptions  # noqa: E402
 from memorax.training.plots import draw_curves, returns_of  # noqa: E402
 from memorax.training.run import Run  # noqa: E402

@@ -28,10 +28,10 @@ from jax.experimental import multihost_utils
 from rich.console import Console
 
 from memorax.algorithms import DQN, PPO, PQN, SAC
+from memorax.files import read_json, write_json
 from memorax.loggers import JsonLinesLogger, Logger, ProgressBar, TensorBoardLogger, WandbLogger, read_records
 from memorax.training import build
 from memorax.training.checkpoints import Checkpoints
-from memorax.training.files import read_json, write_json
 from memorax.training.options import EvalPolicy, TrainOptions, from_fields
 from memorax.training.plots import plot_curves, plot_formats
 from memorax.training.seeds import Seeds
