@@ -16,8 +16,13 @@ what every memorax torso guarantees (docs/architecture.md):
 - **the memory is used**: without a reset, another carry changes the outputs;
 - **gradients reach every parameter**, finite;
 - **jit = eager**, and outputs are ``[batch, time, hidden]``;
-- **long sequences stay finite**: no NaN or inf over ``long_time`` steps,
-  the first sequence one episode throughout, the others reset now and then.
+- **long sequences stay finite and exact**: no NaN or inf over ``long_time``
+  steps, the first sequence one episode throughout, the others reset now and
+  then; and the one long call equals calls of ``time`` steps passing the carry
+  on, so a parallel path that loses the memory after some chunks shows;
+- **the carry is well formed**: ``initialize_carry`` gives arrays, batch first,
+  not weakly typed (a weakly typed carry comes back strongly typed, and jit
+  then traces the step twice).
 
 A failure raises ``AssertionError`` naming the property. The built-in models
 pass it (tests/test_sequence_models.py runs it on each).
@@ -87,6 +92,18 @@ def check_sequence_model(
     if batch_size > 2:  # resets at every multiple of 8 (each chunk's first step, for chunks of 8, 16 or 32), whatever the draw
         done = done.at[1, ::8].set(True)
     initial = model.initialize_carry(batch_size)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(initial):
+        name = jax.tree_util.keystr(path) or "(the carry)"
+        if not isinstance(leaf, (jax.Array, np.ndarray)) or leaf.shape[:1] != (batch_size,):
+            got = f"shape {list(leaf.shape)}" if hasattr(leaf, "shape") else f"a {type(leaf).__name__}"
+            raise AssertionError(
+                f"{type(model).__name__}: initialize_carry({batch_size})'s leaf {name} is {got}; expected an array [{batch_size}, ...], batch first."
+            )
+        if getattr(leaf, "weak_type", False):
+            raise AssertionError(
+                f"{type(model).__name__}: initialize_carry({batch_size})'s leaf {name} is weakly typed (as jnp.full(shape, 0.0) "
+                "makes it): a call returns it strongly typed, and jit traces the step again; give its dtype."
+            )
     if any(lazy.in_features is None for lazy in lazy_modules(model)):
         init(model, seed, inputs, done, initial)
     call = nnx.jit(lambda model, inputs, done, carry: model(inputs, done, carry))
@@ -149,6 +166,14 @@ def check_sequence_model(
     long_final, long_outputs = call(model, long_inputs, long_done, initial)
     if not all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves((long_final, long_outputs))):
         raise AssertionError(f"{type(model).__name__}: outputs or carry are not finite over {long_time} steps.")
+    # Outputs depend on no later step, so the long call's first pieces of ``time`` steps are compared: no new compilation.
+    pieces, piece_outputs = long_time // time, []
+    piece_carry = initial
+    for start in range(0, pieces * time, time):
+        piece_carry, y = call(model, long_inputs[:, start : start + time], long_done[:, start : start + time], piece_carry)
+        piece_outputs.append(y)
+    if pieces:
+        close(f"calls of {time} steps = one call of {long_time}", long_outputs[:, : pieces * time], jnp.concatenate(piece_outputs, axis=1))
 
     grads = nnx.jit(nnx.grad(lambda model: jnp.sum(jnp.abs(model(inputs, done, carry)[1]) ** 2)))(model)
     for path, grad in jax.tree_util.tree_leaves_with_path(nnx.state(grads, nnx.Param)):

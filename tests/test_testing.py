@@ -75,6 +75,23 @@ class LosesTheCarryAfterSixteenSteps(LeakyAverage):
         return super().__call__(inputs, done.at[:, 16:17].set(True) if inputs.shape[1] > 16 else done, carry)
 
 
+class LosesTheCarryAfterSixtyFourSteps(LeakyAverage):
+    """A chunked model whose chunk links forget past 64 steps: only the long sequence shows it."""
+
+    def __call__(self, inputs, done, carry):
+        return super().__call__(inputs, done.at[:, 64:65].set(True) if inputs.shape[1] > 64 else done, carry)
+
+
+class WeaklyTypedCarry(LeakyAverage):
+    def initialize_carry(self, batch_size):
+        return jnp.full((batch_size, self.hidden_dim), 0.0)
+
+
+class ScalarCarry(LeakyAverage):
+    def initialize_carry(self, batch_size):
+        return 0.0
+
+
 class Explodes(LeakyAverage):
     """``h_t = 1.05 h_{t-1} + W x_t``: finite over episodes of a few hundred steps, not over thousands."""
 
@@ -97,9 +114,24 @@ def test_a_correct_model_passes():
         (ResetsToZeros, "a reset is a fresh start does not hold"),
         (DriftingCarry, r"leaf \(the carry\) has shape and dtype \(\(3, 1, 6\), dtype\('float32'\)\); expected \(\(3, 6\)"),
         (LosesTheCarryAfterSixteenSteps, "parallel = step by step does not hold"),
+        (LosesTheCarryAfterSixtyFourSteps, "calls of 40 steps = one call of 4096 does not hold"),
+        (WeaklyTypedCarry, r"leaf \(the carry\) is weakly typed"),
+        (ScalarCarry, r"leaf \(the carry\) is a float; expected an array \[3, \.\.\.\]"),
         (Explodes, "outputs or carry are not finite over 4096 steps"),
     ],
-    ids=["ignores-resets", "acts-differently", "forgets", "unused-parameter", "resets-to-zeros", "drifting-carry", "chunks", "explodes"],
+    ids=[
+        "ignores-resets",
+        "acts-differently",
+        "forgets",
+        "unused-parameter",
+        "resets-to-zeros",
+        "drifting-carry",
+        "chunks",
+        "long-chunks",
+        "weak-carry",
+        "scalar-carry",
+        "explodes",
+    ],
 )
 def test_a_broken_model_fails_naming_the_property(model, failure):
     with pytest.raises(AssertionError, match=failure):
