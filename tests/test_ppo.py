@@ -123,6 +123,8 @@ def test_replay_reproduces_the_log_probs_of_acting(short_run):
     [
         ("num_minibatches", 3, r"PPOConfig.num_envs \(16\) must be divisible by num_minibatches \(3\)"),
         ("num_steps", 0, r"PPOConfig.num_steps is 0; expected a positive value"),
+        ("num_epochs", 1.5, r"PPOConfig.num_epochs is 1.5; expected an integer"),
+        ("num_minibatches", True, r"PPOConfig.num_minibatches is True; expected an integer"),
         ("gamma", 1.5, r"PPOConfig.gamma is 1.5; expected a value in \(0, 1\]"),
         ("ent_coef", -0.1, r"PPOConfig.ent_coef is -0.1; expected >= 0"),
         ("clip_coef", float("nan"), r"PPOConfig.clip_coef is nan; expected a positive value"),

@@ -99,9 +99,20 @@ def test_steps_past_two_to_the_31_neither_wrap_nor_restart_epsilon():
     np.testing.assert_allclose(config.epsilon(config.env_steps(updates)), 0.05)
 
 
+def test_epsilon_decays_over_more_than_two_to_the_31_steps_as_optax_decays_it_over_fewer():
+    """optax takes the schedule's length as an int32: 4·10⁹ steps of decay overflowed in jit."""
+    long = PQNConfig(total_timesteps=20_000_000_000, epsilon_decay=0.2, epsilon_start=1.0, epsilon_finish=0.0)
+    np.testing.assert_allclose(jax.jit(long.epsilon)(jnp.float32(2e9)), 0.5)
+    short = PQNConfig(total_timesteps=1_000_000, epsilon_decay=0.25)
+    steps = jnp.arange(0, 400_000, 997, dtype=jnp.int32)
+    reference = optax.linear_schedule(short.epsilon_start, short.epsilon_finish, 250_000)(steps)
+    np.testing.assert_allclose(short.epsilon(steps), reference, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
+        ("num_envs", 32.0, r"PQNConfig.num_envs is 32.0; expected an integer"),
         ("max_grad_norm", float("nan"), r"PQNConfig.max_grad_norm is nan; expected a positive value"),
         ("num_minibatches", 5, r"PQNConfig.num_envs \(32\) must be divisible by num_minibatches \(5\)"),
         ("q_lambda", 1.5, r"PQNConfig.q_lambda is 1.5; expected a value in \[0, 1\]"),

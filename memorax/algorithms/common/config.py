@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +12,13 @@ import optax
 
 class Config:
     """Checks shared by the algorithms' config dataclasses; errors name the class and the field."""
+
+    def _require_integers(self) -> None:
+        """Every field declared ``int`` holds an integer: a float count failed later, inside JAX, naming no field."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise ValueError(f"{type(self).__name__}.{field.name} is {value!r}; expected an integer.")
 
     def _require_positive(self, *names: str) -> None:
         for name in names:
@@ -40,9 +48,11 @@ class EpsilonSchedule:
         self._require_within("epsilon_decay", 0, 1, low_open=True)
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
-        """ε after ``env_steps`` environment steps."""
-        decay_steps = max(1, int(self.epsilon_decay * self.total_timesteps))
-        return optax.linear_schedule(self.epsilon_start, self.epsilon_finish, decay_steps)(env_steps)
+        """ε after ``env_steps`` environment steps, in float32: optax's schedule takes its step count as an int32,
+        which overflows for runs of 2³¹ steps or more."""
+        decay_steps = float(max(1, int(self.epsilon_decay * self.total_timesteps)))
+        remaining = 1 - jnp.clip(jnp.asarray(env_steps, jnp.float32), 0, decay_steps) / decay_steps
+        return (self.epsilon_start - self.epsilon_finish) * remaining + self.epsilon_finish
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +77,7 @@ class OnPolicyConfig(Config):
     """Anneal the learning rate linearly to 0 over the run's steps (total_timesteps; on the command line, --total-steps)."""
 
     def __post_init__(self):
+        self._require_integers()
         self._require_positive("num_envs", "num_steps", "num_epochs", "num_minibatches", "total_timesteps", "max_grad_norm")
         self._require_within("gamma", 0, 1, low_open=True)
         if self.num_envs % self.num_minibatches:
@@ -139,6 +150,7 @@ class ReplayConfig(Config):
 
     def __post_init__(self):
         name = type(self).__name__
+        self._require_integers()
         self._require_positive(
             "num_envs", "buffer_size", "batch_size", "sequence_length", "stride", "train_every", "n_step", "max_grad_norm"
         )
@@ -149,10 +161,11 @@ class ReplayConfig(Config):
                 f"{name}.sequence_length ({self.sequence_length}) must exceed burn_in ({self.burn_in}) + n_step "
                 f"({self.n_step}): each sequence needs at least one trained step."
             )
-        if self.stride > self.sequence_length:
+        if self.stride > self.trained_steps:
             raise ValueError(
-                f"{name}.stride ({self.stride}) must not exceed sequence_length ({self.sequence_length}): the steps "
-                "between one sequence's end and the next one's start would never be sampled."
+                f"{name}.stride ({self.stride}) must not exceed the trained steps of a sequence, sequence_length - burn_in "
+                f"- n_step ({self.trained_steps}): the steps between one sequence's trained steps and the next one's "
+                "would never be trained on."
             )
         steps_per_env = self.buffer_size // self.num_envs // self.stride * self.stride
         if steps_per_env < self.sequence_length + self.stride - 1:
