@@ -1,13 +1,16 @@
 """SAC: Pendulum with an MLP, discrete actions on CartPole, the checks on its inputs and its determinism."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from flax import nnx
+from gymnax.environments import spaces
 
 from memorax.algorithms import SAC, SACConfig
 from memorax.environments import make
+from memorax.environments.wrappers.wrapper import Wrapper
 from memorax.networks import MLP, RNN, FeatureExtractor, Network, SequenceModelWrapper, heads
 
 
@@ -90,8 +93,35 @@ def test_actor_and_critic_may_not_share_modules():
         (dict(initial_alpha=0.0), r"SACConfig.initial_alpha is 0.0; expected a positive value"),
         (dict(tau=1.5), r"SACConfig.tau is 1.5; expected a value in \(0, 1\]"),
         (dict(target_entropy=float("nan")), r"SACConfig.target_entropy is nan; expected a finite value or None"),
+        (dict(updates_per_train=1.5), r"SACConfig.updates_per_train is 1.5; expected an integer"),
     ],
 )
 def test_config_names_the_wrong_field(fields, message):
     with pytest.raises(ValueError, match=message):
         SACConfig(**fields)
+
+
+class UnboundedActions(Wrapper):
+    def action_space(self, params=None):
+        return spaces.Box(-jnp.inf, jnp.inf, self.env.action_space(params).shape, jnp.float32)
+
+
+def test_an_unbounded_action_space_is_refused():
+    """Actions squashed into [low, high] were NaN, and so was every loss after."""
+    env, params = make("gymnax::Pendulum-v1")
+    with pytest.raises(ValueError, match=r"SAC: the action space is .*, unbounded; .* both must be finite"):
+        SAC(SACConfig(), UnboundedActions(env), params, mlp_network(heads.SquashedGaussian(1)), mlp_network(heads.ContinuousQNetwork()), optax.adam(1e-3))
+
+
+@pytest.mark.parametrize(
+    "env_id, actor, critic, target, message",
+    [
+        ("gymnax::CartPole-v1", heads.Categorical(2), heads.DiscreteQNetwork(2), 0.7, r"expected below 0.6931, .* over 2 actions"),
+        ("gymnax::Pendulum-v1", heads.SquashedGaussian(1), heads.ContinuousQNetwork(), 0.7, r"expected below 0.6931, .* over \[-1, 1\]\^1"),
+    ],
+)
+def test_a_target_entropy_no_policy_reaches_is_refused(env_id, actor, critic, target, message):
+    """The temperature α grew without end, 1 to 4·10⁷ in 600 updates on CartPole with a target of 1."""
+    env, params = make(env_id)
+    with pytest.raises(ValueError, match=rf"SACConfig.target_entropy is {target}; {message}"):
+        SAC(SACConfig(target_entropy=target), env, params, mlp_network(actor), mlp_network(critic), optax.adam(1e-3))

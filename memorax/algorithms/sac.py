@@ -28,6 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx, struct
 from jax.sharding import Mesh
@@ -192,10 +193,23 @@ class SAC(Agent):
             raise ValueError("SAC: the actor and the critic share modules; SAC trains them separately, so build each its own.")
         if not discrete:
             space = env.action_space(env_params)
+            if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+                raise ValueError(
+                    f"SAC: the action space is {space}, unbounded; SAC squashes its actions into [low, high], so both "
+                    "must be finite: bound the environment's actions."
+                )
             self.action_low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
             self.action_high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
         num_actions = self.envs.action_features
         if config.target_entropy is not None:
+            # The uniform policy's entropy: log n over n actions, d log 2 for a tanh-squashed action in [-1, 1]^d.
+            ceiling = math.log(num_actions) if discrete else num_actions * math.log(2)
+            policies = f"{num_actions} actions" if discrete else f"[-1, 1]^{num_actions}"
+            if config.target_entropy >= ceiling:
+                raise ValueError(
+                    f"SACConfig.target_entropy is {config.target_entropy}; expected below {ceiling:.4g}, the largest entropy of a "
+                    f"policy over {policies}: a target no policy reaches makes the temperature α grow without end."
+                )
             self.target_entropy = config.target_entropy
         else:
             self.target_entropy = 0.5 * math.log(num_actions) if discrete else -float(num_actions)
