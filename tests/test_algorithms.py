@@ -47,3 +47,20 @@ def test_reset_gives_the_state_types_a_step_returns(env_id):
     action = jnp.zeros((2, *envs.action_shape), jnp.float32 if envs.action_shape else jnp.int32)
     stepped, *_ = jax.jit(envs.step)(jax.random.key(1), env_state, action)
     assert types(env_state) == types(stepped)
+
+
+
+def test_evaluate_names_a_wrong_argument():
+    """num_episodes=0 raised a ZeroDivisionError inside the trace, and ε outside [0, 1] played another policy."""
+    agent = PQN(PQNConfig(num_envs=4, num_steps=4, num_minibatches=1), *make(CARTPOLE), network(heads.DiscreteQNetwork(2)), optax.adam(1e-3))
+    keys = jax.random.split(jax.random.key(0), 2)
+    state, states = agent.init(keys[0]), jax.vmap(agent.init)(keys)
+    for arguments, message in (
+        (dict(num_episodes=0), r"PQN.evaluate: num_episodes is 0; expected a positive integer"),
+        (dict(num_episodes=2.5), r"PQN.evaluate: num_episodes is 2.5; expected a positive integer"),
+        (dict(epsilon=1.7), r"PQN.evaluate: epsilon is 1.7; expected a value in \[0, 1\]"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            agent.evaluate(keys[1], state, **arguments)
+    with pytest.raises(ValueError, match=r"PQN.evaluate: num_episodes is -3; expected a positive integer"):
+        agent.evaluate_seeds(keys, states, num_episodes=-3)

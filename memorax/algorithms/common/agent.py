@@ -44,12 +44,24 @@ class Agent:
         """Fixes the graph of the built ``model``; its parameter values are only a template."""
         self.graphdef, self._template = nnx.split(model)
         self._train = jax.jit(self._iterations, static_argnums=2)
-        self._evaluate = jax.jit(self._play, static_argnums=(2, 3))
+        self._play_compiled = jax.jit(self._play, static_argnums=(2, 3))
         self._init_seeds = jax.jit(lambda keys: self.vmap_seeds(self._place)(self.vmap_seeds(self.init)(keys)))
         self._evaluate_seeds = jax.jit(
             lambda keys, params, episodes, option: self.vmap_seeds(lambda key, p: self._play(key, p, episodes, option))(keys, params),
             static_argnums=(2, 3),
         )
+
+    def _check_evaluation(self, num_episodes: int, policy_option: bool | float) -> None:
+        """Raises a ValueError naming the argument: a bad one failed inside the trace, or played another policy."""
+        if isinstance(num_episodes, bool) or not isinstance(num_episodes, numbers.Integral) or num_episodes < 1:
+            raise ValueError(f"{self.name}.evaluate: num_episodes is {num_episodes!r}; expected a positive integer.")
+        if not isinstance(policy_option, bool) and not 0 <= policy_option <= 1:  # ε of an ε-greedy policy
+            raise ValueError(f"{self.name}.evaluate: epsilon is {policy_option!r}; expected a value in [0, 1].")
+
+    def _evaluate(self, key: jax.Array, params: nnx.State, num_episodes: int, policy_option: bool | float) -> tuple:
+        """``_play`` compiled, its arguments checked first."""
+        self._check_evaluation(num_episodes, policy_option)
+        return self._play_compiled(key, params, num_episodes, policy_option)
 
     def init_seeds(self, keys: jax.Array) -> Any:
         """``jax.vmap(init)(keys)`` compiled, each leaf placed as ``train`` places it, so that ``train`` compiles once.
@@ -100,5 +112,6 @@ class Agent:
         Greedy, or with the ``sampled`` policy where ``greedy`` is false.
         Returns one summary per seed, as ``evaluate`` gives it.
         """
+        self._check_evaluation(num_episodes, self.policy_option(greedy))
         played = self._evaluate_seeds(keys, states.params, num_episodes, self.policy_option(greedy))
         return [summarize_evaluation(self.name, *(leaf[i] for leaf in played)) for i in range(len(keys))]

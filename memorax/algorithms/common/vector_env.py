@@ -170,8 +170,8 @@ class VectorEnv:
         unclipped they can grow with the policy's spread until training diverges.
         """
         if self.discrete:
-            return jax.nn.one_hot(action, self.action_features)
-        action = jnp.clip(action, self.space.low, self.space.high)
+            return jax.nn.one_hot(action, self.action_features, dtype=jnp.float32)
+        action = jnp.clip(action, self.space.low, self.space.high).astype(jnp.float32)
         return action.reshape(action.shape[: action.ndim - len(self.action_shape)] + (self.action_features,))
 
     def reset(self, key: jax.Array, num_envs: int) -> tuple[Any, StepInputs]:
@@ -183,7 +183,7 @@ class VectorEnv:
         """
         obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(key, num_envs), self.params)
         env_state = strong_typed(env_state)
-        inputs = StepInputs(obs, jnp.ones(num_envs, bool), jnp.zeros((num_envs, self.action_features)), jnp.zeros(num_envs))
+        inputs = StepInputs(obs, jnp.ones(num_envs, bool), jnp.zeros((num_envs, self.action_features), jnp.float32), jnp.zeros(num_envs, jnp.float32))
         return env_state, inputs
 
     def step(self, key: jax.Array, env_state, action: jax.Array):
