@@ -168,6 +168,22 @@ def test_unknown_namespace_and_ids_list_the_valid_choices():
         make("navix::Nope")
 
 
+@pytest.mark.parametrize(
+    "env_id, arguments, message",
+    [
+        ("memorax::TMaze", dict(corridor_length=2.5), r"memorax::TMaze's corridor_length is 2.5; expected an integer"),
+        ("memorax::TMaze", dict(corridor_length=True), r"corridor_length is True; expected an integer"),
+        ("memorax::Battleship-Easy", dict(ship_sizes=(2, 3.5)), r"ship_sizes is \(2, 3.5\); expected a tuple of integers"),
+        ("memorax::CountRecall-Easy", dict(deck_type=3), r"deck_type is 3; expected a string"),
+    ],
+)
+def test_an_argument_of_another_type_than_the_environment_declares_is_named(env_id, arguments, message):
+    """TMaze(corridor_length=2.5) was built, and failed only when train traced its step."""
+    with pytest.raises(ValueError, match=message):
+        make(env_id, **arguments)
+    make("memorax::StatelessCartPole-Easy", noise_std=1)  # an int is a float
+
+
 def test_action_outside_the_space_is_refused_eagerly_and_clipped_under_jit():
     env, params = make("memorax::RepeatFirst-Easy")
     _, state = env.reset(jax.random.key(0), params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+import typing
 from typing import Any
 
 import gymnax
@@ -45,8 +47,39 @@ def _task_and_level(name: str) -> tuple[str, str]:
     return ALIASES.get(task, task), level
 
 
+def _is_a(value: Any, kind: Any) -> bool:
+    """Whether ``value`` is of the annotated ``kind``: a bool is no number, an int is a float, tuples hold their items' kind."""
+    if kind is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if typing.get_origin(kind) is tuple:
+        return isinstance(value, (tuple, list)) and all(_is_a(item, typing.get_args(kind)[0]) for item in value)
+    return not isinstance(kind, type) or isinstance(value, kind)
+
+
+def _described(kind: Any) -> str:
+    """``int`` as "an integer", ``tuple[int, ...]`` as "a tuple of integers", ..."""
+    if typing.get_origin(kind) is tuple:
+        return "a tuple of " + {int: "integers", float: "numbers", str: "strings"}.get(typing.get_args(kind)[0], "values")
+    return {int: "an integer", float: "a number", str: "a string"}.get(kind, str(kind))
+
+
+def _check_arguments(env_id: str, constructor: type, kwargs: dict[str, Any]) -> None:
+    """Raises a ValueError naming an argument of another type than the constructor declares.
+
+    A float where an int belongs (``corridor_length=2.5``) built the
+    environment, and failed only when ``train`` traced its step.
+    """
+    kinds = typing.get_type_hints(constructor.__init__)
+    for name, value in kwargs.items():
+        if name in kinds and not _is_a(value, kinds[name]):
+            raise ValueError(f"make: memorax::{env_id}'s {name} is {value!r}; expected {_described(kinds[name])}.")
+
+
 def _make_memorax(env_id: str, **kwargs: Any):
     if env_id == "TMaze":
+        _check_arguments(env_id, TMaze, kwargs)
         return TMaze(**kwargs)
     task, level = _task_and_level(env_id)
     if task not in LEVELS:
@@ -54,6 +87,7 @@ def _make_memorax(env_id: str, **kwargs: Any):
     if level not in LEVELS[task]:
         valid = ", ".join(f"{task}-{name}" for name in LEVELS[task])
         raise ValueError(f"make: {task} has no difficulty {level!r}; valid ids: {valid}.")
+    _check_arguments(env_id, TASKS[task], kwargs)
     return TASKS[task](**{**LEVELS[task][level], **kwargs})
 
 
