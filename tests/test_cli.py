@@ -291,7 +291,29 @@ def test_ctrl_c_stops_between_intervals_with_a_checkpoint(tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert f"Continue with: memorax train --resume {run_dir}\n" in stderr and "Traceback" not in stderr  # one line, to copy
+    assert "memorax: stopping after the current interval (Ctrl-C again stops at once).\n" in stderr
     assert load(run_dir)[3]["interval"] >= 1
+
+
+class CtrlCAt:
+    """A logger that sends this process SIGINT, as Ctrl-C does, once the given interval has been logged."""
+
+    def __init__(self, interval: int):
+        self.interval = interval
+
+    def log(self, record: dict) -> None:
+        if record["interval"] == self.interval:
+            signal.raise_signal(signal.SIGINT)
+
+    def close(self) -> None:
+        pass
+
+
+def test_ctrl_c_in_the_last_interval_says_the_run_ends_and_evaluates(tmp_path, capsys):
+    """There is nothing left to continue: the run used to go on in silence, the request apparently ignored."""
+    run = train(dataclasses.replace(OPTIONS, run_dir=tmp_path / "last"), loggers=[CtrlCAt(2)])
+    assert "memorax: the last interval is running: it ends, is checkpointed and evaluated" in capsys.readouterr().err
+    assert run.evaluation.exists() and [r["interval"] for r in run.records()] == [0, 1, 2]
 
 
 def test_a_half_written_checkpoint_is_ignored_and_a_corrupt_one_is_reported(tmp_path, uninterrupted):
@@ -368,6 +390,14 @@ def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_over
         (["train", "--torso.num-heads", "0"], r"--torso.num-heads is 0; expected 1 or more"),
         (["train", "--torso.hidden", "0"], r"--torso.hidden is 0; expected 1 or more"),
         (["train", "--encoder.features", "16", "0"], r"--encoder.features is \[16, 0\]; expected positive widths"),
+        (["train", "--encoder.features"], r"--encoder.features is \[\]; expected positive widths"),
+        (["train", "--env", "memorax::TMaze", "--env-kwargs", "corridor_length=2.5"], r"memorax::TMaze's corridor_length is 2.5; expected an integer"),
+        (
+            ["train", "--algorithm", "dqn", "--total-steps", "1024", "--log-every", "1024"],
+            r"--total-steps is 1024 \(trained as 1024, whole intervals\); expected more than --dqn.learning-starts \(2000\)",
+        ),
+        (["evaluate", "/nonexistent/run", "--seed", "-1"], r"evaluate: seed \(--seed\) is -1; expected 0 or more"),
+        (["diagnose", "/nonexistent/run", "--seed", "-1"], r"--seed is -1; expected 0 or more"),
         (["diagnose", "/nonexistent/run", "--num-envs", "1"], r"--num-envs is 1; expected 2 or more"),
         (["diagnose", "/nonexistent/run", "--num-steps", "8"], r"--max-lag is 16; expected 0 to 7, below --num-steps \(8\)"),
         (["compare", "--output", "x.png"], r"compare: no run directories given; expected at least one"),

@@ -106,6 +106,8 @@ def diagnose_run(directory: Path, max_lag: int = 16, num_envs: int = 16, num_ste
         raise ValueError(f"--num-envs is {num_envs}; expected 2 or more.")
     if num_steps < 1:
         raise ValueError(f"--num-steps is {num_steps}; expected 1 or more.")
+    if seed < 0:  # jax.random.key(-1) is key(2**32 - 1), as for train's --seed
+        raise ValueError(f"--seed is {seed}; expected 0 or more.")
     if not 0 <= max_lag < num_steps:
         raise ValueError(f"--max-lag is {max_lag}; expected 0 to {num_steps - 1}, below --num-steps ({num_steps}).")
     options, agent, state, progress = load(directory)

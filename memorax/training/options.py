@@ -134,9 +134,6 @@ class TrainOptions:
     """The final evaluation's policy: greedy (the policy's mode, or ε = 0), or sampled, as it acts at the end of
     training (PPO's and SAC's stochastic policy, ε-greedy at epsilon_finish for DQN and PQN): a greedy policy
     can loop until the time limit where only chance breaks a tie (LabyrinthExplore, Concentration)."""
-    # The command line's choices, as values rather than a second layer of defaults: they solve the built-in
-    # card games in a few minutes on a CPU (short discounting, no entropy bonus), and give the replay
-    # algorithms R2D2's sequences (24 steps, 4 of them burn-in, for DQN; 12 and 4 for SAC).
     ppo: PPOOptions = PPOOptions(num_envs=32, num_steps=64, gamma=0.9, ent_coef=0.0)
     pqn: PQNOptions = PQNOptions(gamma=0.9)
     dqn: DQNOptions = DQNOptions(
@@ -146,6 +143,10 @@ class TrainOptions:
     sac: SACOptions = SACOptions(
         num_envs=8, batch_size=32, sequence_length=12, burn_in=4, stride=4, learning_starts=2_000, gamma=0.9
     )
+    # Above: the command line's choices, as values rather than a second layer of defaults. They solve the
+    # built-in card games in a few minutes on a CPU (short discounting, no entropy bonus), and give the replay
+    # algorithms R2D2's sequences (24 steps, 4 of them burn-in, for DQN; 12 and 4 for SAC). The comment
+    # follows the fields, as tyro would show one above a field as its help.
 
     def __post_init__(self):
         for name in ("total_steps", "seeds", "learning_rate", "log_every", "eval_episodes", "devices", "seed_devices"):
@@ -159,12 +160,18 @@ class TrainOptions:
         for name, value in (("--torso.hidden", self.torso.hidden), ("--torso.num-heads", self.torso.num_heads)):
             if value < 1:
                 raise ValueError(f"{name} is {value}; expected 1 or more.")
-        if any(width < 1 for width in self.encoder.features):
+        if not self.encoder.features or any(width < 1 for width in self.encoder.features):
             raise ValueError(f"--encoder.features is {list(self.encoder.features)}; expected positive widths.")
         kinds = (self.torso.kind, *self.torso.stack)
         if self.torso.hidden % self.torso.num_heads and any(kind in HEADED_KINDS for kind in kinds):
             raise ValueError(
                 f"--torso.hidden ({self.torso.hidden}) must be divisible by --torso.num-heads ({self.torso.num_heads})."
+            )
+        starts = getattr(getattr(self, self.algorithm), "learning_starts", None)
+        if starts is not None and self.trained_steps <= starts:  # the replay algorithms act at random until then
+            raise ValueError(
+                f"--total-steps is {self.total_steps} (trained as {self.trained_steps}, whole intervals); expected more than "
+                f"--{self.algorithm}.learning-starts ({starts}), or the agent never updates."
             )
 
     def check_seed_devices(self) -> None:

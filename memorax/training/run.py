@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -143,10 +144,13 @@ class StopRequests:
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    STOPPING = "stopping after the current interval (Ctrl-C again stops at once)."
+    FINISHING = "the last interval is running: it ends, is checkpointed and evaluated (Ctrl-C again stops at once)."
 
     def __init__(self):
         self.requested = False
         self.previous = {}
+        self.notice = self.STOPPING  # what a first request prints: the run says when it is in its last interval
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():
@@ -169,6 +173,7 @@ class StopRequests:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        print(f"memorax: {self.notice}", file=sys.stderr, flush=True)
 
 
 def resume_layout(devices: int | None, seed_devices: int | None) -> dict[str, int]:
@@ -265,6 +270,7 @@ def train(
     try:
         with StopRequests() as stop:
             for interval in range(start, num_intervals):
+                stop.notice = stop.FINISHING if interval + 1 == num_intervals else stop.STOPPING
                 began = time.perf_counter()
                 next_state, metrics = seeds.train(interval, state)
                 if not all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(next_state.params)):
@@ -377,6 +383,8 @@ def evaluate_run(directory: Path, episodes: int = 64, seed: int = 0, policy: Eva
     """
     if episodes < 1:
         raise ValueError(f"evaluate: episodes (--episodes) is {episodes}; expected at least 1.")
+    if seed < 0:  # jax.random.key(-1) is key(2**32 - 1), as for train's --seed
+        raise ValueError(f"evaluate: seed (--seed) is {seed}; expected 0 or more.")
     options, seeds, state, progress = _load_seeds(directory)
     policy = policy or options.eval_policy
     keys = jax.random.split(jax.random.key(seed), options.seeds) if seeds.batched else jax.random.key(seed)[None]
