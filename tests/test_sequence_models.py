@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 import memorax.testing
-from memorax.networks import RNN, SequenceModelWrapper, init
+from memorax.networks import MLP, RNN, SequenceModelWrapper, heads, init
 from memorax.networks.blocks import FFN, GatedResidual, PostNorm, PreNorm, Residual, Stack
 from memorax.networks.sequence_models import (
     FFM,
@@ -277,18 +277,40 @@ def test_mamba2s_chunked_ssd_is_the_scalar_decay_recurrence():
     np.testing.assert_allclose(final, h, rtol=1e-4, atol=1e-4)
 
 
-def test_chunk_sizes_and_convolution_widths_below_one_are_refused():
+def test_every_size_below_one_is_refused_naming_the_module_and_the_size():
+    """A zero width raised ZeroDivisionError in an initialiser, a negative one a broadcasting error inside XLA, and an
+    empty Stack or a zero-action head was built; now each is named before anything is drawn."""
     refused = {
-        "Mamba2's chunk_size is 0; expected at least 1": lambda: Mamba2(16, chunk_size=0),
-        "Mamba2's conv_width is 0; expected at least 1": lambda: Mamba2(16, conv_width=0),
-        "LinearAttention's chunk_size is 0; expected at least 1": lambda: LinearAttention(num_heads=2, head_dim=4, chunk_size=0),
-        "DeltaNet's conv_width is 0; expected at least 1, or None": lambda: DeltaNet(num_heads=2, head_dim=4, conv_width=0),
-        "MLSTM: conv_width is 0; expected at least 1, or None": lambda: MLSTM(8, conv_width=0),
-        "MLSTM: chunk_size is 0; expected a positive": lambda: MLSTM(8, chunk_size=0),
+        "Mamba2: chunk_size is 0": lambda: Mamba2(16, chunk_size=0),
+        "Mamba2: conv_width is 0": lambda: Mamba2(16, conv_width=0),
+        "Mamba: hidden_dim is 0": lambda: Mamba(hidden_dim=0),
+        "LinearAttention: chunk_size is 0": lambda: LinearAttention(num_heads=2, head_dim=4, chunk_size=0),
+        "DeltaNet: conv_width is 0": lambda: DeltaNet(num_heads=2, head_dim=4, conv_width=0),
+        "GatedDeltaNet: num_heads is 0": lambda: GatedDeltaNet(num_heads=0, head_dim=4),
+        "MLSTM: conv_width is 0": lambda: MLSTM(8, conv_width=0),
+        "MLSTM: chunk_size is 0": lambda: MLSTM(8, chunk_size=0),
+        "SLSTM: num_heads is 2.0": lambda: SLSTM(8, num_heads=2.0),
+        "FFM: chunk_size is 0": lambda: FFM(16, chunk_size=0),
+        "GRU: hidden_dim is 0": lambda: GRU(0),
+        "LSTM: hidden_dim is 0": lambda: LSTM(0),
+        "MinGRU: hidden_dim is 0": lambda: MinGRU(0),
+        "MinLSTM: hidden_dim is -1": lambda: MinLSTM(-1),
+        "S5: state_dim is 0": lambda: S5(16, state_dim=0),
+        "LRU: hidden_dim is -1": lambda: LRU(hidden_dim=-1),
+        "SelfAttention: context_length is 0": lambda: SelfAttention(num_heads=2, head_dim=4, context_length=0),
+        "SelfAttention: head_dim is -2": lambda: SelfAttention(num_heads=2, head_dim=-2),
+        "FFN: hidden_dim is 0": lambda: FFN(hidden_dim=0),
+        "MLP: features[1] is -2": lambda: MLP(features=(8, -2)),
+        "Categorical: action_dim is 0": lambda: heads.Categorical(0),
+        "DiscreteQNetwork: action_dim is -2": lambda: heads.DiscreteQNetwork(-2),
+        "Gaussian: action_dim is 0": lambda: heads.Gaussian(0),
+        "SquashedGaussian: action_dim is 0": lambda: heads.SquashedGaussian(0),
     }
     for message, make in refused.items():
-        with pytest.raises(ValueError, match=re.escape(message)):
+        with pytest.raises(ValueError, match=re.escape(message) + r"; expected a positive integer\.$"):
             make()
+    with pytest.raises(ValueError, match=r"^Stack: blocks is empty; expected at least one block\.$"):
+        Stack([])
 
 
 def test_selective_scan_and_its_gradient_equal_a_plain_loop_across_chunks_and_resets():
@@ -439,8 +461,6 @@ def test_ffm_follows_the_authors_module_step_by_step(chunk_size):
         expected = normalised * gates[:, 4:] + through * (1 - gates[:, 4:])
         np.testing.assert_allclose(outputs[:, t], expected, **TOL)
     np.testing.assert_allclose(final, state, **TOL)
-    with pytest.raises(ValueError, match="chunk_size is 0; expected at least 1"):
-        FFM(16, chunk_size=0)
 
 
 @pytest.mark.parametrize(
@@ -492,8 +512,6 @@ def test_delta_nets_follow_the_delta_rule_step_by_step(gated, conv_width, chunk_
             normed = normed * silu(x[:, t] @ weight(model.gate_proj)).reshape(BATCH, 2, 4)
         np.testing.assert_allclose(outputs[:, t], normed.reshape(BATCH, 8) @ weight(model.out_proj), **TOL)
     np.testing.assert_allclose(final, state, **TOL)
-    with pytest.raises(ValueError, match="chunk_size is 0; expected at least 1"):
-        DeltaNet(num_heads=2, head_dim=4, chunk_size=0)
 
 
 def test_the_chunked_delta_rule_has_the_gradient_of_its_steps():

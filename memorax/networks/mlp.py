@@ -10,6 +10,7 @@ from flax import nnx
 
 from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
+from memorax.networks.sizes import require_sizes
 
 
 class MLP(LazyModule):
@@ -42,6 +43,7 @@ class MLP(LazyModule):
         bias_init: nnx.Initializer = nnx.initializers.zeros_init(),
         layer_norm: bool = False,
     ):
+        require_sizes("MLP", **{f"features[{i}]": width for i, width in enumerate(features)})
         self.features = tuple(features)
         self.activation = activation
         self.activate_final = activate_final

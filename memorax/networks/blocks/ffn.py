@@ -9,6 +9,7 @@ from flax import nnx
 
 from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
+from memorax.networks.sizes import require_sizes
 
 
 class FFN(LazyModule):
@@ -24,6 +25,7 @@ class FFN(LazyModule):
     """
 
     def __init__(self, hidden_dim: int, *, activation: Callable[[jax.Array], jax.Array] = nnx.gelu):
+        require_sizes("FFN", hidden_dim=hidden_dim)
         self.hidden_dim = hidden_dim
         self.activation = activation
 

@@ -24,6 +24,8 @@ class Stack(SequenceModel):
     """
 
     def __init__(self, blocks: Sequence[nnx.Module]):
+        if not blocks:
+            raise ValueError("Stack: blocks is empty; expected at least one block.")
         self.blocks = nnx.List([as_sequence_model(block) for block in blocks])
 
     def initialize_carry(self, batch_size: int) -> Carry:

@@ -8,6 +8,7 @@ from flax import nnx
 
 from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
+from memorax.networks.sizes import require_sizes
 
 
 class Categorical(LazyModule):
@@ -23,6 +24,7 @@ class Categorical(LazyModule):
     """
 
     def __init__(self, action_dim: int, *, kernel_init: nnx.Initializer = nnx.initializers.orthogonal(0.01)):
+        require_sizes("Categorical", action_dim=action_dim)
         self.action_dim = action_dim
         self.kernel_init = kernel_init
 

@@ -7,6 +7,7 @@ from flax import nnx
 
 from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
+from memorax.networks.sizes import require_sizes
 
 
 class DiscreteQNetwork(LazyModule):
@@ -19,6 +20,7 @@ class DiscreteQNetwork(LazyModule):
     """
 
     def __init__(self, action_dim: int):
+        require_sizes("DiscreteQNetwork", action_dim=action_dim)
         self.action_dim = action_dim
 
     def build(self, in_features: int, rngs: nnx.Rngs) -> None:

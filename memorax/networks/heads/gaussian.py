@@ -9,6 +9,7 @@ from flax import nnx
 
 from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
+from memorax.networks.sizes import require_sizes
 
 
 class Gaussian(LazyModule):
@@ -23,6 +24,7 @@ class Gaussian(LazyModule):
     """
 
     def __init__(self, action_dim: int, *, log_std_init: float = 0.0):
+        require_sizes("Gaussian", action_dim=action_dim)
         self.action_dim = action_dim
         self.log_std_init = log_std_init
 

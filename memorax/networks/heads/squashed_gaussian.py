@@ -9,6 +9,7 @@ from flax import nnx
 
 from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
+from memorax.networks.sizes import require_sizes
 
 
 class ClippedTanh(distrax.Tanh):
@@ -55,6 +56,7 @@ class SquashedGaussian(LazyModule):
     """
 
     def __init__(self, action_dim: int, *, log_std_min: float = -5.0, log_std_max: float = 2.0):
+        require_sizes("SquashedGaussian", action_dim=action_dim)
         self.action_dim = action_dim
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max

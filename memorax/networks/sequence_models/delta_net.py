@@ -11,6 +11,7 @@ from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 
 def l2_normalize(x: jax.Array, eps: float = 1e-6) -> jax.Array:
@@ -58,10 +59,9 @@ class DeltaNet(LazyModule, SequenceModel):
     def __init__(
         self, num_heads: int, head_dim: int, *, features: int | None = None, conv_width: int | None = 4, chunk_size: int = 16
     ):
-        if chunk_size < 1:
-            raise ValueError(f"{type(self).__name__}'s chunk_size is {chunk_size}; expected at least 1.")
-        if conv_width is not None and conv_width < 1:
-            raise ValueError(f"{type(self).__name__}'s conv_width is {conv_width}; expected at least 1, or None for no convolution.")
+        require_sizes(
+            type(self).__name__, num_heads=num_heads, head_dim=head_dim, features=features, conv_width=conv_width, chunk_size=chunk_size
+        )
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.features = features

@@ -13,6 +13,7 @@ from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.linear_recurrence import recurrence_step, run_recurrence
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 # The authors' bounds on the decay a: above, -1e-8 keeps |γ| < 1; below, their float64 limit for 1024-step blocks.
 DECAY_MAX = -1e-8
@@ -68,8 +69,10 @@ class FFM(LazyModule, SequenceModel):
         max_period: int = 1024,
         chunk_size: int = 4,
     ):
-        if chunk_size < 1:
-            raise ValueError(f"FFM's chunk_size is {chunk_size}; expected at least 1.")
+        require_sizes(
+            "FFM", hidden_dim=hidden_dim, memory_dim=memory_dim, context_dim=context_dim, min_period=min_period,
+            max_period=max_period, chunk_size=chunk_size,
+        )  # fmt: skip
         self.hidden_dim = hidden_dim
         self.memory_dim = memory_dim
         self.context_dim = context_dim

@@ -10,6 +10,7 @@ from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.linear_recurrence import run_recurrence
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 
 def elu_feature_map(x: jax.Array) -> jax.Array:
@@ -51,8 +52,7 @@ class LinearAttention(LazyModule, SequenceModel):
     def __init__(
         self, num_heads: int, head_dim: int, *, features: int | None = None, chunk_size: int = 32, eps: float = 1e-6
     ):
-        if chunk_size < 1:
-            raise ValueError(f"LinearAttention's chunk_size is {chunk_size}; expected at least 1.")
+        require_sizes("LinearAttention", num_heads=num_heads, head_dim=head_dim, features=features, chunk_size=chunk_size)
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.features = features

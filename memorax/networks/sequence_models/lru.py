@@ -8,6 +8,7 @@ from flax import nnx
 
 from memorax.networks.sequence_models.diagonal_recurrence import DiagonalRecurrence
 from memorax.networks.sequence_models.linear_recurrence import feedthrough
+from memorax.networks.sizes import require_sizes
 
 
 class LRU(DiagonalRecurrence):
@@ -43,6 +44,7 @@ class LRU(DiagonalRecurrence):
         r_max: float = 0.999,
         max_phase: float = 6.283,
     ):
+        require_sizes("LRU", hidden_dim=hidden_dim, state_dim=state_dim)
         self.hidden_dim = hidden_dim
         self.state_dim = state_dim or hidden_dim
         self.r_min = r_min

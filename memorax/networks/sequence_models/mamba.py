@@ -13,6 +13,7 @@ from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.selective_scan import selective_scan
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 
 def _inverse_softplus(y: jax.Array) -> jax.Array:
@@ -62,6 +63,7 @@ class Mamba(LazyModule, SequenceModel):
         dt_min: float = 0.001,
         dt_max: float = 0.1,
     ):
+        require_sizes("Mamba", hidden_dim=hidden_dim, state_dim=state_dim, expand=expand, conv_width=conv_width)
         self.hidden_dim = hidden_dim
         self.state_dim = state_dim
         self.inner_dim = expand * hidden_dim

@@ -12,6 +12,7 @@ from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 
 def chunked_ssd(
@@ -117,9 +118,10 @@ class Mamba2(LazyModule, SequenceModel):
         dt_min: float = 0.001,
         dt_max: float = 0.1,
     ):
-        for name, value in (("chunk_size", chunk_size), ("conv_width", conv_width)):
-            if value < 1:
-                raise ValueError(f"Mamba2's {name} is {value}; expected at least 1.")
+        require_sizes(
+            "Mamba2", hidden_dim=hidden_dim, state_dim=state_dim, head_dim=head_dim, expand=expand, conv_width=conv_width,
+            chunk_size=chunk_size,
+        )  # fmt: skip
         if (expand * hidden_dim) % head_dim:
             raise ValueError(f"Mamba2: head_dim is {head_dim}; expected a divisor of expand * hidden_dim = {expand * hidden_dim}.")
         self.hidden_dim = hidden_dim

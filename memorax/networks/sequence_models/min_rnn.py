@@ -8,6 +8,7 @@ from flax import nnx
 
 from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.diagonal_recurrence import DiagonalRecurrence
+from memorax.networks.sizes import require_sizes
 
 
 class _MinimalRNN(DiagonalRecurrence):
@@ -20,6 +21,7 @@ class _MinimalRNN(DiagonalRecurrence):
     num_projections: int
 
     def __init__(self, hidden_dim: int):
+        require_sizes(type(self).__name__, hidden_dim=hidden_dim)
         self.hidden_dim = hidden_dim
         self.state_shape = (hidden_dim,)
 

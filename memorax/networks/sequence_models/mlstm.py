@@ -10,6 +10,7 @@ from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.causal_conv import causal_conv
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 NEVER = -1e30
 """The log-weight of a term that must not count: ``exp`` of it is 0 and so is its gradient."""
@@ -70,12 +71,9 @@ class MLSTM(LazyModule, SequenceModel):
     """
 
     def __init__(self, hidden_dim: int, *, num_heads: int = 4, conv_width: int | None = 4, chunk_size: int = 16):
+        require_sizes("MLSTM", hidden_dim=hidden_dim, num_heads=num_heads, conv_width=conv_width, chunk_size=chunk_size)
         if hidden_dim % num_heads:
             raise ValueError(f"MLSTM: hidden_dim ({hidden_dim}) must be a multiple of num_heads ({num_heads}).")
-        if chunk_size < 1:
-            raise ValueError(f"MLSTM: chunk_size is {chunk_size}; expected a positive number of steps.")
-        if conv_width is not None and conv_width < 1:
-            raise ValueError(f"MLSTM: conv_width is {conv_width}; expected at least 1, or None for no convolution.")
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.head_dim = hidden_dim // num_heads

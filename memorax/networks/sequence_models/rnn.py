@@ -15,6 +15,7 @@ from memorax.networks.lazy import LazyModule
 from memorax.networks.sequence_models.gru_scan import gru_scan, standard_gru_weights
 from memorax.networks.sequence_models.lstm_scan import lstm_scan, standard_lstm_weights
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 
 def _cell_factory(cell: nnx.RNNCellBase) -> Callable[..., nnx.RNNCellBase]:
@@ -93,6 +94,7 @@ class _LazyRNN(RNN):
     cell_type: type[nnx.RNNCellBase]
 
     def __init__(self, hidden_dim: int, **cell_options: Any):
+        require_sizes(type(self).__name__, hidden_dim=hidden_dim)
         self.make_cell = functools.partial(self.cell_type, hidden_features=hidden_dim, **cell_options)
         self.hidden_dim = hidden_dim
 

@@ -12,6 +12,7 @@ from flax import nnx
 from memorax.networks.lazy import LazyModule
 from memorax.networks.sequence_models.linear_recurrence import feedthrough, run_recurrence
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 
 def hippo_legs_normal(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,6 +60,7 @@ class S5(LazyModule, SequenceModel):
     """
 
     def __init__(self, hidden_dim: int, state_dim: int, *, dt_min: float = 0.001, dt_max: float = 0.1):
+        require_sizes("S5", hidden_dim=hidden_dim, state_dim=state_dim)
         if state_dim % 2:
             raise ValueError(f"S5: state_dim is {state_dim}; expected an even number (conjugate pairs).")
         self.hidden_dim = hidden_dim

@@ -11,6 +11,7 @@ from flax import nnx
 from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 Positional = Literal["rope", "alibi", "learned"] | None
 
@@ -89,6 +90,7 @@ class SelfAttention(LazyModule, SequenceModel):
         features: int | None = None,
         positional: Positional = "rope",
     ):
+        require_sizes("SelfAttention", num_heads=num_heads, head_dim=head_dim, context_length=context_length, features=features)
         if positional not in ("rope", "alibi", "learned", None):
             raise ValueError(f"SelfAttention: positional is {positional!r}; expected 'rope', 'alibi', 'learned' or None.")
         if positional == "rope" and head_dim % 2:

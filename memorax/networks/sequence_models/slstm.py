@@ -10,6 +10,7 @@ from memorax.networks.lazy import LazyModule
 from memorax.networks.linear import Linear
 from memorax.networks.sequence_models.mlstm import linspace_init
 from memorax.networks.sequence_models.sequence_model import Carry, SequenceModel
+from memorax.networks.sizes import require_sizes
 
 
 class SLSTM(LazyModule, SequenceModel):
@@ -48,6 +49,7 @@ class SLSTM(LazyModule, SequenceModel):
     """
 
     def __init__(self, hidden_dim: int, *, num_heads: int = 4):
+        require_sizes("SLSTM", hidden_dim=hidden_dim, num_heads=num_heads)
         if hidden_dim % num_heads:
             raise ValueError(f"SLSTM: hidden_dim ({hidden_dim}) must be a multiple of num_heads ({num_heads}).")
         self.hidden_dim = hidden_dim
