@@ -390,6 +390,12 @@ def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_over
         (["train", "--torso.num-heads", "0"], r"--torso.num-heads is 0; expected 1 or more"),
         (["train", "--torso.hidden", "0"], r"--torso.hidden is 0; expected 1 or more"),
         (["train", "--encoder.features", "16", "0"], r"--encoder.features is \[16, 0\]; expected positive widths"),
+        (["train", "--torso.kind", "s5", "--torso.hidden", "3"], r"--torso.hidden is 3 and --torso.num-heads 4; expected an even --torso.hidden for s5"),
+        (["train", "--torso.kind", "mamba2", "--torso.hidden", "12"], r"expected a --torso.hidden that is a multiple of 8 for mamba2"),
+        (
+            ["train", "--torso.stack", "lru", "attention", "--torso.hidden", "12"],
+            r"--torso.hidden is 12 and --torso.num-heads 4; expected an even --torso.hidden / --torso.num-heads for attention",
+        ),
         (["train", "--encoder.features"], r"--encoder.features is \[\]; expected positive widths"),
         (["train", "--env", "memorax::TMaze", "--env-kwargs", "corridor_length=2.5"], r"memorax::TMaze's corridor_length is 2.5; expected an integer"),
         (

@@ -79,13 +79,13 @@ class TorsoOptions:
     kind: TorsoKind = "gru"
     """The model; mlp has no memory, the baseline to compare against."""
     hidden: int = 64
-    """Its output width."""
+    """Its output width: even for s5, a multiple of 8 for mamba2."""
     stack: tuple[TorsoKind, ...] = ()
     """Instead of one model, a Stack of pre-norm residual blocks of these kinds, each followed by a
     pre-norm residual FFN, e.g. --torso.stack s5 attention; a dense layer first brings the torso's input to hidden
     when it has another width."""
     num_heads: int = 4
-    """Heads of the headed kinds (attention, linear_attention, deltanet, gated_deltanet, mlstm, slstm); hidden must be divisible by it."""
+    """Heads of the headed kinds (attention, linear_attention, deltanet, gated_deltanet, mlstm, slstm); hidden must be divisible by it (for attention, into an even width per head)."""
 
     @property
     def kinds(self) -> tuple[TorsoKind, ...]:
@@ -167,6 +167,14 @@ class TrainOptions:
             raise ValueError(
                 f"--torso.hidden ({self.torso.hidden}) must be divisible by --torso.num-heads ({self.torso.num_heads})."
             )
+        hidden, heads = self.torso.hidden, self.torso.num_heads
+        for kind, fits, expected in (  # the widths the models take, checked in the options' own terms
+            ("s5", hidden % 2 == 0, "an even --torso.hidden for s5 (its states come in conjugate pairs)"),
+            ("mamba2", 2 * hidden % 16 == 0, "a --torso.hidden that is a multiple of 8 for mamba2 (2 x hidden splits into heads of 16)"),
+            ("attention", hidden // heads % 2 == 0, "an even --torso.hidden / --torso.num-heads for attention (rotary embedding)"),
+        ):
+            if kind in kinds and not fits:
+                raise ValueError(f"--torso.hidden is {hidden} and --torso.num-heads {heads}; expected {expected}.")
         starts = getattr(getattr(self, self.algorithm), "learning_starts", None)
         if starts is not None and self.trained_steps <= starts:  # the replay algorithms act at random until then
             raise ValueError(
