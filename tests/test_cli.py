@@ -352,6 +352,19 @@ def test_a_new_run_never_overwrites_an_old_one(uninterrupted, capsys):
     assert f"already holds a run; resume it with --resume {uninterrupted.directory}" in capsys.readouterr().err
 
 
+def test_a_run_that_ended_before_its_first_interval_is_named_as_such(tmp_path, capsys):
+    """A run whose first interval failed (an environment argument of the wrong type, say) left config.json alone, and
+    the same command again was told to resume it, with the options that failed."""
+    run = Run(tmp_path / "failed")
+    run.directory.mkdir()
+    run.config.write_text(OPTIONS.to_json())
+    run.metrics.write_text("")
+    with pytest.raises(SystemExit) as exit:
+        main(["train", *TINY, "--run-dir", str(run.directory)])
+    assert exit.value.code == 2
+    assert f"{run.directory} holds a run that ended before its first interval; delete it to start again" in capsys.readouterr().err
+
+
 def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_overwritten(tmp_path, monkeypatch):
     options = dataclasses.replace(OPTIONS, run_dir=tmp_path / "raced")
     real_agent = build.agent

@@ -223,6 +223,11 @@ def train(
     if run.directory.exists() and not run.directory.is_dir():
         raise ValueError(f"--run-dir {run.directory} is a file; expected a directory (new, or a run's).")
     if resume is None and run.config.exists():
+        if not (run.metrics.exists() and run.metrics.read_text().strip()):  # it failed or stopped before its first record
+            raise FileExistsError(
+                f"{run.directory} holds a run that ended before its first interval; delete it to start again with other "
+                f"options, resume it with --resume {run.directory} to start it again with its own, or choose another --run-dir."
+            )
         raise FileExistsError(
             f"{run.directory} already holds a run; resume it with --resume {run.directory} or choose another --run-dir."
         )
