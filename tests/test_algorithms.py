@@ -49,7 +49,6 @@ def test_reset_gives_the_state_types_a_step_returns(env_id):
     assert types(env_state) == types(stepped)
 
 
-
 def test_evaluate_names_a_wrong_argument():
     """num_episodes=0 raised a ZeroDivisionError inside the trace, and ε outside [0, 1] played another policy."""
     agent = PQN(PQNConfig(num_envs=4, num_steps=4, num_minibatches=1), *make(CARTPOLE), network(heads.DiscreteQNetwork(2)), optax.adam(1e-3))
@@ -64,3 +63,7 @@ def test_evaluate_names_a_wrong_argument():
             agent.evaluate(keys[1], state, **arguments)
     with pytest.raises(ValueError, match=r"PQN.evaluate: num_episodes is -3; expected a positive integer"):
         agent.evaluate_seeds(keys, states, num_episodes=-3)
+    ppo = PPO(PPOConfig(num_envs=4, num_steps=4, num_minibatches=1), *make(CARTPOLE), network(heads.Categorical(2)),
+              network(heads.VNetwork()), optax.adam(1e-3))  # fmt: skip
+    with pytest.raises(ValueError, match=r"PPO.evaluate: deterministic is 2; expected True or False"):
+        ppo.evaluate(keys[1], ppo.init(keys[0]), deterministic=2)

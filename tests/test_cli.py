@@ -362,7 +362,7 @@ def test_a_run_that_ended_before_its_first_interval_is_named_as_such(tmp_path, c
     with pytest.raises(SystemExit) as exit:
         main(["train", *TINY, "--run-dir", str(run.directory)])
     assert exit.value.code == 2
-    assert f"{run.directory} holds a run that ended before its first interval; delete it to start again" in capsys.readouterr().err
+    assert f"{run.directory} holds a run with no finished interval (it failed or was stopped" in capsys.readouterr().err
 
 
 def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_overwritten(tmp_path, monkeypatch):
@@ -413,7 +413,7 @@ def test_a_run_started_in_the_same_directory_while_this_one_compiled_is_not_over
         (["train", "--env", "memorax::TMaze", "--env-kwargs", "corridor_length=2.5"], r"memorax::TMaze's corridor_length is 2.5; expected an integer"),
         (
             ["train", "--algorithm", "dqn", "--total-steps", "1024", "--log-every", "1024"],
-            r"--total-steps is 1024 \(trained as 1024, whole intervals\); expected more than --dqn.learning-starts \(2000\)",
+            r"--total-steps is 1024 \(trained as 1024, whole intervals\); expected at least --dqn.learning-starts \(2000\)",
         ),
         (["evaluate", "/nonexistent/run", "--seed", "-1"], r"evaluate: seed \(--seed\) is -1; expected 0 or more"),
         (["diagnose", "/nonexistent/run", "--seed", "-1"], r"--seed is -1; expected 0 or more"),
@@ -432,6 +432,16 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys, tmp_path):
     assert len(error.splitlines()) == 1 and error.startswith("memorax: error:"), error
     assert re.search(message, error), error
     assert not (tmp_path / "run").exists()
+
+
+def test_what_a_new_run_refuses_a_saved_one_still_loads_with():
+    """Checks of a run's start, not of its options: a run an older memorax started must still resume and evaluate."""
+    options = TrainOptions(algorithm="dqn", total_steps=1024, log_every=1024)
+    assert TrainOptions.from_json(options.to_json()) == options
+    with pytest.raises(ValueError, match=r"expected at least --dqn.learning-starts \(2000\)"):
+        options.check_learning_starts()
+    with pytest.raises(ValueError, match=r"PPOOptions.total_timesteps is 1000000.0; expected an integer"):  # a tyro.conf.Suppress[int]
+        dataclasses.replace(options.ppo, total_timesteps=1e6)
 
 
 def test_a_run_directory_that_is_a_file_is_refused_and_the_file_kept(tmp_path, capsys):

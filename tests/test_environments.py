@@ -182,6 +182,8 @@ def test_an_argument_of_another_type_than_the_environment_declares_is_named(env_
     with pytest.raises(ValueError, match=message):
         make(env_id, **arguments)
     make("memorax::StatelessCartPole-Easy", noise_std=1)  # an int is a float
+    make("memorax::StatelessCartPole-Easy", max_steps=jnp.int32(100), noise_std=np.float32(0.1))  # NumPy's and JAX's scalars
+    make("memorax::Battleship-Easy", ship_sizes=np.array([2, 3]))
 
 
 def test_action_outside_the_space_is_refused_eagerly_and_clipped_under_jit():

@@ -8,6 +8,7 @@ from typing import Any
 
 import gymnax
 import jax.numpy as jnp
+import numpy as np
 from gymnax.environments import spaces
 
 from memorax.environments.adapters import SUITES, make_adapted
@@ -48,7 +49,10 @@ def _task_and_level(name: str) -> tuple[str, str]:
 
 
 def _is_a(value: Any, kind: Any) -> bool:
-    """Whether ``value`` is of the annotated ``kind``: a bool is no number, an int is a float, tuples hold their items' kind."""
+    """Whether ``value`` is of the annotated ``kind``: a bool is no number, an int is a float, tuples hold their items' kind,
+    and NumPy's and JAX's scalars and vectors count as the Python values they hold."""
+    if hasattr(value, "dtype") and np.ndim(value) <= 1:
+        value = np.asarray(value).tolist()
     if kind is int:
         return isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if kind is float:

@@ -136,6 +136,7 @@ def benchmark(
                 make(env, **options.env_arguments)
             except ValueError as error:
                 raise ValueError(f"--env {env}: {error}") from None
+        options.cells()[0][2].check_learning_starts()  # every cell trains the same steps with the same algorithm
         options = dataclasses.replace(options, run_dir=options.directory).with_learning_rates()
         if (options.run_dir / "benchmark.json").exists():
             raise FileExistsError(
@@ -155,6 +156,7 @@ def benchmark(
     resume_command = f"memorax benchmark --resume {options.run_dir}{layout_flags(layout)}"
     try:
         with StopRequests() as stop:  # a request in a cell's last interval stops the grid after that cell
+            stop.notice = "stopping the grid after the current cell (Ctrl-C again stops at once)."
             for kind, env, cell in cells:
                 run = Run(cell.run_dir)
                 if run.ended:

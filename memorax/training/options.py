@@ -162,7 +162,7 @@ class TrainOptions:
                 raise ValueError(f"{name} is {value}; expected 1 or more.")
         if not self.encoder.features or any(width < 1 for width in self.encoder.features):
             raise ValueError(f"--encoder.features is {list(self.encoder.features)}; expected positive widths.")
-        kinds = (self.torso.kind, *self.torso.stack)
+        kinds = self.torso.kinds
         if self.torso.hidden % self.torso.num_heads and any(kind in HEADED_KINDS for kind in kinds):
             raise ValueError(
                 f"--torso.hidden ({self.torso.hidden}) must be divisible by --torso.num-heads ({self.torso.num_heads})."
@@ -175,10 +175,14 @@ class TrainOptions:
         ):
             if kind in kinds and not fits:
                 raise ValueError(f"--torso.hidden is {hidden} and --torso.num-heads {heads}; expected {expected}.")
+
+    def check_learning_starts(self) -> None:
+        """Raises a ValueError where a replay algorithm would never update; checked as a run or grid starts, not when
+        a saved config is read back, so that a run an older memorax accepted still loads."""
         starts = getattr(getattr(self, self.algorithm), "learning_starts", None)
-        if starts is not None and self.trained_steps <= starts:  # the replay algorithms act at random until then
+        if starts is not None and self.trained_steps < starts:  # the replay algorithms act at random until then
             raise ValueError(
-                f"--total-steps is {self.total_steps} (trained as {self.trained_steps}, whole intervals); expected more than "
+                f"--total-steps is {self.total_steps} (trained as {self.trained_steps}, whole intervals); expected at least "
                 f"--{self.algorithm}.learning-starts ({starts}), or the agent never updates."
             )
 

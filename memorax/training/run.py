@@ -220,13 +220,16 @@ def train(
         options = dataclasses.replace(options, run_dir=options.directory, learning_rate=options.optimizer_learning_rate)
         run = Run(options.run_dir)
     options.check_seed_devices()
+    if resume is None:
+        options.check_learning_starts()
     if run.directory.exists() and not run.directory.is_dir():
         raise ValueError(f"--run-dir {run.directory} is a file; expected a directory (new, or a run's).")
     if resume is None and run.config.exists():
-        if not (run.metrics.exists() and run.metrics.read_text().strip()):  # it failed or stopped before its first record
+        if not (run.metrics.exists() and run.metrics.read_text().strip()):
             raise FileExistsError(
-                f"{run.directory} holds a run that ended before its first interval; delete it to start again with other "
-                f"options, resume it with --resume {run.directory} to start it again with its own, or choose another --run-dir."
+                f"{run.directory} holds a run with no finished interval (it failed or was stopped before one ended, or is still "
+                f"starting); resume it with --resume {run.directory} to start it again with its own options, or, once it is "
+                "not running, delete it to start with others; or choose another --run-dir."
             )
         raise FileExistsError(
             f"{run.directory} already holds a run; resume it with --resume {run.directory} or choose another --run-dir."

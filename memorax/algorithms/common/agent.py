@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 from flax import nnx
 
 from memorax.algorithms.common.episodes import summarize_evaluation
@@ -55,7 +56,10 @@ class Agent:
         """Raises a ValueError naming the argument: a bad one failed inside the trace, or played another policy."""
         if isinstance(num_episodes, bool) or not isinstance(num_episodes, numbers.Integral) or num_episodes < 1:
             raise ValueError(f"{self.name}.evaluate: num_episodes is {num_episodes!r}; expected a positive integer.")
-        if not isinstance(policy_option, bool) and not 0 <= policy_option <= 1:  # ε of an ε-greedy policy
+        if isinstance(self.greedy, bool):  # PPO's and SAC's: deterministic, the policy's mode, or sampled
+            if not isinstance(policy_option, (bool, np.bool_)):
+                raise ValueError(f"{self.name}.evaluate: deterministic is {policy_option!r}; expected True or False.")
+        elif isinstance(policy_option, (bool, np.bool_)) or not 0 <= policy_option <= 1:  # ε of an ε-greedy policy
             raise ValueError(f"{self.name}.evaluate: epsilon is {policy_option!r}; expected a value in [0, 1].")
 
     def _evaluate(self, key: jax.Array, params: nnx.State, num_episodes: int, policy_option: bool | float) -> tuple:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -15,9 +16,10 @@ class Config:
 
     def _require_integers(self) -> None:
         """Every field declared ``int`` holds an integer: a float count failed later, inside JAX, naming no field."""
+        kinds = typing.get_type_hints(type(self))  # annotations resolved, Annotated (tyro's Suppress) unwrapped
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.type == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            if kinds[field.name] is int and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
                 raise ValueError(f"{type(self).__name__}.{field.name} is {value!r}; expected an integer.")
 
     def _require_positive(self, *names: str) -> None:
@@ -138,7 +140,8 @@ class ReplayConfig(Config):
     burn_in: int = 0
     """Leading steps of each sequence that only advance the stored carries."""
     stride: int = 1
-    """Steps between the starts of consecutive sequences of one environment."""
+    """Steps between the starts of consecutive sequences of one environment; above the trained steps per sequence,
+    the steps between one sequence's trained steps and the next one's are only burn-in and targets, never trained."""
     train_every: int = 1
     """Vector steps between trainings."""
     gamma: float = 0.99
@@ -161,11 +164,10 @@ class ReplayConfig(Config):
                 f"{name}.sequence_length ({self.sequence_length}) must exceed burn_in ({self.burn_in}) + n_step "
                 f"({self.n_step}): each sequence needs at least one trained step."
             )
-        if self.stride > self.trained_steps:
+        if self.stride > self.sequence_length:
             raise ValueError(
-                f"{name}.stride ({self.stride}) must not exceed the trained steps of a sequence, sequence_length - burn_in "
-                f"- n_step ({self.trained_steps}): the steps between one sequence's trained steps and the next one's "
-                "would never be trained on."
+                f"{name}.stride ({self.stride}) must not exceed sequence_length ({self.sequence_length}): the steps "
+                "between one sequence's end and the next one's start would never be sampled."
             )
         steps_per_env = self.buffer_size // self.num_envs // self.stride * self.stride
         if steps_per_env < self.sequence_length + self.stride - 1:

@@ -69,10 +69,7 @@ class FFM(LazyModule, SequenceModel):
         max_period: int = 1024,
         chunk_size: int = 4,
     ):
-        require_sizes(
-            "FFM", hidden_dim=hidden_dim, memory_dim=memory_dim, context_dim=context_dim, min_period=min_period,
-            max_period=max_period, chunk_size=chunk_size,
-        )  # fmt: skip
+        require_sizes("FFM", hidden_dim=hidden_dim, memory_dim=memory_dim, context_dim=context_dim, chunk_size=chunk_size)
         self.hidden_dim = hidden_dim
         self.memory_dim = memory_dim
         self.context_dim = context_dim
