@@ -97,7 +97,8 @@ def check_sequence_model(
         if not isinstance(leaf, (jax.Array, np.ndarray)) or leaf.shape[:1] != (batch_size,):
             got = f"shape {list(leaf.shape)}" if hasattr(leaf, "shape") else f"a {type(leaf).__name__}"
             raise AssertionError(
-                f"{type(model).__name__}: initialize_carry({batch_size})'s leaf {name} is {got}; expected an array [{batch_size}, ...], batch first."
+                f"{type(model).__name__}: initialize_carry({batch_size})'s leaf {name} is {got}; "
+                f"expected an array [{batch_size}, ...], batch first."
             )
         if getattr(leaf, "weak_type", False):
             raise AssertionError(

@@ -50,8 +50,8 @@ class EpsilonSchedule:
         self._require_within("epsilon_decay", 0, 1, low_open=True)
 
     def epsilon(self, env_steps: jax.Array) -> jax.Array:
-        """ε after ``env_steps`` environment steps, in float32: optax's schedule takes its step count as an int32,
-        which overflows for runs of 2³¹ steps or more."""
+        """ε after ``env_steps`` environment steps, in float32: optax's schedule passed its length to jit as an
+        int32, which overflowed for a decay of 2³¹ steps or more."""
         decay_steps = float(max(1, int(self.epsilon_decay * self.total_timesteps)))
         remaining = 1 - jnp.clip(jnp.asarray(env_steps, jnp.float32), 0, decay_steps) / decay_steps
         return (self.epsilon_start - self.epsilon_finish) * remaining + self.epsilon_finish

@@ -183,7 +183,8 @@ class VectorEnv:
         """
         obs, env_state = jax.vmap(self.env.reset, (0, None))(jax.random.split(key, num_envs), self.params)
         env_state = strong_typed(env_state)
-        inputs = StepInputs(obs, jnp.ones(num_envs, bool), jnp.zeros((num_envs, self.action_features), jnp.float32), jnp.zeros(num_envs, jnp.float32))
+        no_action, no_reward = jnp.zeros((num_envs, self.action_features), jnp.float32), jnp.zeros(num_envs, jnp.float32)
+        inputs = StepInputs(obs, jnp.ones(num_envs, bool), no_action, no_reward)
         return env_state, inputs
 
     def step(self, key: jax.Array, env_state, action: jax.Array):
